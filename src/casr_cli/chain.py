@@ -1,0 +1,142 @@
+"""The chain planner (paper sec. 3): a scale s becomes sub-scales s = s1*s2*...*sK.
+
+Rule (pure, deterministic):
+
+1. K is the fewest steps that can reach s: the smallest K with s_max**K >= s.
+2. Steps are chosen front to back.  Each step takes the largest *integer* factor
+   d <= s_max such that the remainder s/d can still be done in the steps left and is
+   either exactly 1 or at least ``min_step`` (1.5): a tiny last step such as x1.125
+   costs a whole pass over the largest image for almost no gain.  When no integer
+   fits, the remaining scale is split into equal factors.
+3. The last step takes the exact remainder, so the product is s.
+
+This gives the paper's chain 18 -> 4 x 3 x 1.5, and 8 -> 4 x 2, 12 -> 4 x 3,
+30 -> 4 x 4 x 1.875.  Image sizes are rounded per step from the *input* size
+(round(in * s1*...*sk)), so rounding errors never accumulate and the output is
+exactly round(in * s).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """Sub-scales and the image size before and after every step."""
+
+    factors: tuple[float, ...]
+    sizes: tuple[tuple[int, int], ...]  # (height, width): input, after step 1, ..., output
+
+    @property
+    def scale(self) -> float:
+        return math.prod(self.factors)
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return self.sizes[-1]
+
+    def describe(self) -> str:
+        return " x ".join(_fmt(f) for f in self.factors)
+
+
+def _fmt(f: float) -> str:
+    return f"{f:.4f}".rstrip("0").rstrip(".")
+
+
+def check_scale(scale: float) -> float:
+    scale = float(scale)
+    if not math.isfinite(scale) or scale <= 1.0:
+        raise UsageError(f"scale must be a finite number > 1, got {scale}", hint="e.g. --scale 8")
+    return scale
+
+
+def min_steps(scale: float, s_max: float = 4.0) -> int:
+    """Fewest steps of at most ``s_max`` that reach ``scale``."""
+    check_scale(scale)
+    return max(1, math.ceil(math.log(scale) / math.log(s_max) - EPS))
+
+
+def plan_chain(scale: float, s_max: float = 4.0, min_step: float = 1.5) -> tuple[float, ...]:
+    """Split ``scale`` into the fewest sub-scales <= ``s_max`` (see module docstring)."""
+    scale = check_scale(scale)
+    if s_max <= 1:
+        raise UsageError(f"s_max must be > 1, got {s_max}")
+    k = min_steps(scale, s_max)
+    factors: list[float] = []
+    rest = scale
+    for left in range(k - 1, 0, -1):  # steps still to come after this one
+        for d in range(int(math.floor(s_max + EPS)), 1, -1):
+            r = rest / d
+            if r <= s_max**left + EPS and (abs(r - 1) < EPS or r >= min_step - EPS):
+                break
+        else:
+            d = rest ** (1.0 / (left + 1))
+        factors.append(float(d))
+        rest /= d
+        if abs(rest - 1) < EPS:
+            break
+    if abs(rest - 1) >= EPS:
+        factors.append(rest)
+    return tuple(factors)
+
+
+def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, s_max: float = 4.0) -> tuple[float, ...]:
+    """Check a user chain (``--chain 4,3,1.5``): every factor in (1, s_max] and, when a
+    scale is also given, product equal to it (relative tolerance 1e-6)."""
+    chain = tuple(float(c) for c in chain)
+    if not chain:
+        raise UsageError("--chain needs at least one factor")
+    for c in chain:
+        if not math.isfinite(c) or c <= 1.0 or c > s_max + EPS:
+            raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]", hint=f"each step of this model is at most x{s_max:g}")
+    if scale is not None and not math.isclose(math.prod(chain), scale, rel_tol=1e-6):
+        raise UsageError(f"chain {'x'.join(_fmt(c) for c in chain)} multiplies to {math.prod(chain):g}, not the scale {scale:g}")
+    return chain
+
+
+def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
+                height: int | None = None) -> tuple[tuple[int, int], float]:
+    """Output (height, width) and the scale that gives it.
+
+    ``scale``: round(in * s) per side.  ``width`` or ``height`` alone: that side exactly,
+    the other by aspect.  Both: the largest size with the input's aspect that fits in
+    width x height (as ImageMagick's ``-resize WxH``)."""
+    h, w = in_size
+    given = [x is not None for x in (scale, width, height)]
+    if given[0] and (given[1] or given[2]):
+        raise UsageError("give either --scale or --width/--height, not both")
+    if scale is not None:
+        s = check_scale(scale)
+        return (round(h * s), round(w * s)), s
+    if width is None and height is None:
+        raise UsageError("no scale given", hint="use --scale S, --width W or --height H")
+    for v in (width, height):
+        if v is not None and v <= 0:
+            raise UsageError(f"target size must be positive, got {v}")
+    sw = width / w if width is not None else math.inf
+    sh = height / h if height is not None else math.inf
+    s = min(sw, sh)
+    if s <= 1.0:
+        raise UsageError(f"target size is not larger than the input ({w}x{h})", hint="casr only enlarges")
+    out = (height if sh == s else round(h * s), width if sw == s else round(w * s))
+    return out, s
+
+
+def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s_max: float = 4.0,
+         chain: tuple[float, ...] | None = None) -> ChainPlan:
+    """Full plan: factors plus exact per-step sizes ending at ``out_size``."""
+    factors = validate_chain(chain, scale, s_max) if chain else plan_chain(scale, s_max)
+    h, w = in_size
+    sizes = [(h, w)]
+    acc = 1.0
+    for f in factors[:-1]:
+        acc *= f
+        sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
+    sizes.append(tuple(out_size))
+    return ChainPlan(tuple(factors), tuple(sizes))

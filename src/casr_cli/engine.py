@@ -1,0 +1,244 @@
+"""The cyclic engine: a chain of steps, each run tile by tile through SDAM -> backbone -> SARM.
+
+Memory stays bounded: a step reads its input one band of tile rows at a time from a
+:class:`~casr_cli.canvas.RowStore`, blends the tiles of that band into a float
+accumulator only a band high, and writes finished rows, quantised, to the next store.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import chain as chain_mod
+from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, new_store
+from .errors import ImageTooLargeError
+from .resample import Geometry, input_span
+from .stages import CasrModel, StepSignals
+from .tiling import TileGrid, TileSpec, expand, tile_grid
+
+DEFAULT_MAX_PIXELS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent to the progress callback: a step began (``tile == 0``) or a tile finished."""
+
+    step: int  # 1-based
+    steps: int
+    tile: int  # tiles done in this step (including SARM's first pass)
+    tiles: int
+    size: tuple[int, int]  # this step's output (height, width)
+    factor: float
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    tile: TileSpec = field(default_factory=TileSpec)
+    memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes; larger stores go to a temp file
+    tmp_dir: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _maxval(dtype: np.dtype) -> float:
+    return float(np.iinfo(dtype).max)
+
+
+class Upscaler:
+    """Load a model once, upscale many images.
+
+    >>> up = Upscaler.load("bicubic")
+    >>> out = up.upscale(np_image, scale=18)      # or a PIL image; same type back
+    """
+
+    def __init__(self, model: CasrModel, options: EngineOptions | None = None):
+        self.model = model
+        self.options = options or EngineOptions()
+
+    @classmethod
+    def load(cls, name: str | None = None, device: str = "auto", **options) -> "Upscaler":
+        from .models import load_model
+
+        return cls(load_model(name, device=device), EngineOptions(**options))
+
+    def with_options(self, **changes) -> "Upscaler":
+        return Upscaler(self.model, replace(self.options, **changes))
+
+    # -- planning -------------------------------------------------------------------
+    def plan(self, in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
+             height: int | None = None, chain: tuple[float, ...] | None = None) -> chain_mod.ChainPlan:
+        if chain and scale is None and width is None and height is None:
+            scale = math.prod(chain)
+        out_size, s = chain_mod.target_size(in_size, scale=scale, width=width, height=height)
+        if out_size[0] * out_size[1] > self.options.max_pixels:
+            raise ImageTooLargeError(
+                f"output would be {out_size[1]}x{out_size[0]} = {out_size[0] * out_size[1] / 1e6:.0f} megapixels, "
+                f"over --max-pixels {self.options.max_pixels / 1e6:.0f} megapixels",
+                hint="lower the scale or raise --max-pixels")
+        if chain:
+            chain = chain_mod.validate_chain(chain, None, self.model.s_max)
+            if not math.isclose(math.prod(chain), s, rel_tol=1e-6) and width is None and height is None:
+                chain_mod.validate_chain(chain, s, self.model.s_max)
+        return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain)
+
+    def tile_grids(self, plan: chain_mod.ChainPlan) -> list[TileGrid]:
+        return [tile_grid(size, self.options.tile) for size in plan.sizes[1:]]
+
+    def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int) -> int:
+        """Bytes the stores and tile bands of the largest step need (model weights not counted)."""
+        t = self.options.tile.size + 2 * self._context()
+        peak = 0
+        for (h, w), (H, W) in zip(plan.sizes[:-1], plan.sizes[1:]):
+            stores = sum(n for n in (h * w * channels * itemsize, H * W * channels * itemsize) if n <= self.options.memory_limit)
+            band_in = math.ceil(t * h / H + 8) * w * channels * 4
+            band_out = 2 * min(t, H) * W * channels * 4
+            peak = max(peak, stores + band_in + band_out + 24 * t * t * 4 * 4)
+        return peak
+
+    def _context(self) -> int:
+        return getattr(self.model.backbone, "context", 0) if self.model.backbone is not None else 0
+
+    # -- running --------------------------------------------------------------------
+    def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
+                chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None):
+        """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
+
+        Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
+        Channels: 1 or 3 colour channels, plus optionally alpha (2 or 4 channels)."""
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            from .images import from_pil, to_pil
+
+            arr, mode = from_pil(image)
+            out = self.upscale(arr, scale=scale, width=width, height=height, chain=chain, progress=progress)
+            return to_pil(out, mode)
+        arr = np.asarray(image)
+        squeeze = arr.ndim == 2
+        if squeeze:
+            arr = arr[:, :, None]
+        is_float = arr.dtype.kind == "f"
+        if is_float:
+            arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
+        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+        result = self.run(MemoryStore.wrap(arr), plan, progress=progress)
+        out = result.read(0, result.shape[0]).copy()
+        result.close()
+        if is_float:
+            out = out.astype(np.float32) / 65535
+        return out[:, :, 0] if squeeze else out
+
+    @torch.inference_mode()
+    def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,
+            final_memory_limit: int | None = None) -> RowStore:
+        """Run every step of ``plan`` on ``src``; returns the output store (caller closes it)."""
+        if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
+            raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
+        cur = src
+        steps = len(plan.factors)
+        for k, (factor, size) in enumerate(zip(plan.factors, plan.sizes[1:]), start=1):
+            limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
+            nxt = self._step(cur, size, k, steps, factor, progress, limit)
+            if cur is not src:
+                cur.close()
+            cur = nxt
+        return cur
+
+    def _step(self, src: RowStore, out_size: tuple[int, int], k: int, steps: int, factor: float,
+              progress: ProgressFn | None, memory_limit: int) -> RowStore:
+        model, opts = self.model, self.options
+        h, w, C = src.shape
+        H, W = out_size
+        color = 1 if C in (1, 2) else 3
+        maxval = _maxval(src.dtype)
+        dst = new_store(H, W, C, src.dtype, memory_limit=memory_limit, directory=opts.tmp_dir)
+        grid = tile_grid(out_size, opts.tile)
+        wy, wx = grid.rows.windows(), grid.cols.windows()
+        ctx = self._context()
+        align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
+        margin = getattr(model.sdam, "input_margin", 0) if model.sdam is not None else 0
+        passes = 2 if model.sarm is not None else 1
+        total = grid.count * passes
+        done = 0
+        if progress:
+            progress(ProgressEvent(k, steps, 0, total, out_size, factor))
+
+        def tiles():
+            """Yield (band-row index, col index, out box, processed tile) for every tile."""
+            for r, yspan in enumerate(grid.rows.spans):
+                py = expand(yspan, ctx, H)
+                iy = expand(input_span(h, H, *py), margin, h, align)
+                band = torch.from_numpy(np.ascontiguousarray(src.read(*iy))).to(model.device)
+                band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
+                for c, xspan in enumerate(grid.cols.spans):
+                    px = expand(xspan, ctx, W)
+                    ix = expand(input_span(w, W, *px), margin, w, align)
+                    geom = Geometry((h, w), out_size, (*iy, *ix), (*py, *px), model.device, model.dtype)
+                    crop = band[:, :, :, ix[0]:ix[1]]
+                    yield r, c, (*yspan, *xspan), (*py, *px), self._tile(crop, geom, color)
+
+        tokens = embedding = None
+        if passes == 2:
+            embedding = model.sarm.embed(_thumbnail(src, color, model))
+            collected = []
+            for *_, out in tiles():
+                collected.append(model.sarm.tokens(out[:, :3]))
+                done += 1
+                if progress:
+                    progress(ProgressEvent(k, steps, done, total, out_size, factor))
+            tokens = torch.cat(collected, dim=1)
+
+        acc = torch.zeros(C, 0, W)
+        acc0 = 0
+        starts = [s for s, _ in grid.rows.spans[1:]] + [H]
+        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in tiles():
+            if passes == 2:
+                out = torch.cat([model.sarm.refine(out[:, :3], tokens, embedding), out[:, 3:]], dim=1)
+            if color == 1:
+                out = torch.cat([out[:, :3].mean(dim=1, keepdim=True), out[:, 3:]], dim=1)
+            core = out[0, :, oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0].float().cpu()
+            if oy1 - acc0 > acc.shape[1]:
+                acc = torch.cat([acc, torch.zeros(C, oy1 - acc0 - acc.shape[1], W)], dim=1)
+            weight = torch.from_numpy(np.outer(wy[r], wx[c]))
+            acc[:, oy0 - acc0:oy1 - acc0, ox0:ox1] += core * weight
+            done += 1
+            if progress:
+                progress(ProgressEvent(k, steps, done, total, out_size, factor))
+            if c == len(grid.cols.spans) - 1:  # band finished: rows above the next band are final
+                n = starts[r] - acc0
+                rows = (acc[:, :n].permute(1, 2, 0).clamp_(0, 1) * maxval).round_().numpy().astype(src.dtype)
+                dst.write(acc0, rows)
+                acc, acc0 = acc[:, n:], starts[r]
+        return dst
+
+    def _tile(self, crop: torch.Tensor, geom: Geometry, color: int) -> torch.Tensor:
+        """One tile through the stages; returns (1, 3 + alpha, h, w) at the tile's output window."""
+        model = self.model
+        rgb = crop[:, :color].expand(-1, 3, -1, -1) if color == 1 else crop[:, :3]
+        alpha = crop[:, color:]
+        bic = geom.bicubic(rgb)
+        if model.backbone is None:
+            out = bic
+        else:
+            maps = model.sdam(rgb, geom) if model.sdam is not None else {}
+            out = model.backbone(StepSignals(bicubic=bic, lr=rgb, geometry=geom, maps=maps))
+        if alpha.shape[1]:
+            out = torch.cat([out, geom.bicubic(alpha)], dim=1)
+        return out
+
+
+def _thumbnail(src: RowStore, color: int, model: CasrModel, side: int = 1024) -> torch.Tensor:
+    """The whole step input, subsampled to at most ``side`` px, for SARM's global embedding."""
+    h, w, _ = src.shape
+    k = max(1, math.ceil(max(h, w) / side))
+    rows = [src.read(y, min(h, y + 256 * k))[::k, ::k, :color] for y in range(0, h, 256 * k)]
+    arr = np.concatenate(rows, axis=0).astype(np.float32) / _maxval(src.dtype)
+    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
+    return t.expand(-1, 3, -1, -1) if color == 1 else t

@@ -1,0 +1,48 @@
+"""Typed errors.  Library code raises these; ``casr_cli.cli.main`` maps each to one
+line ``casr: error: <what> (<file>)`` plus a hint, with the traceback only when
+``CASR_DEBUG=1``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CasrError(Exception):
+    """Base class: a message, optionally the file it concerns and a hint to fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.hint = hint
+
+    def one_line(self) -> str:
+        return self.message if self.path is None else f"{self.message} ({self.path})"
+
+
+class UsageError(CasrError):
+    """Bad options: a scale <= 1, an invalid chain, conflicting flags."""
+
+
+class ImageReadError(CasrError):
+    """A file that cannot be read as an image (corrupt, truncated, empty, not an image)."""
+
+    exit_code = 1
+
+
+class ImageTooLargeError(CasrError):
+    """An input or output above the allowed number of pixels."""
+
+    exit_code = 1
+
+
+class OutputExistsError(CasrError):
+    """The output exists and ``--overwrite`` was not given, or it would replace an input."""
+
+    exit_code = 1
+
+
+class ModelNotFoundError(CasrError):
+    """An unknown model name, or a model whose weights are missing."""

@@ -1,0 +1,58 @@
+"""Model registry: a name becomes a :class:`~casr_cli.stages.CasrModel` on a device.
+
+``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..errors import ModelNotFoundError, UsageError
+from ..stages import CasrModel
+
+DEFAULT_MODEL = "bicubic"
+
+_LOADERS: dict[str, Callable[[torch.device], CasrModel]] = {}
+
+
+def register(name: str):
+    def deco(fn):
+        _LOADERS[name] = fn
+        return fn
+
+    return deco
+
+
+def available() -> list[str]:
+    _import_builtin()
+    return sorted(_LOADERS)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r}", hint="use auto, cpu, cuda or mps")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA device is available", hint="use --device cpu")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps was asked for but MPS is not available", hint="use --device cpu")
+    return torch.device(device)
+
+
+def load_model(name: str | None = None, device: str = "auto") -> CasrModel:
+    _import_builtin()
+    name = name or DEFAULT_MODEL
+    if name not in _LOADERS:
+        raise ModelNotFoundError(f"unknown model {name!r}", hint=f"available: {', '.join(available())}")
+    return _LOADERS[name](resolve_device(device))
+
+
+def _import_builtin() -> None:
+    from . import bicubic  # noqa: F401

@@ -1,0 +1,98 @@
+"""The three stages of one chain step (paper Fig. 3): SDAM -> backbone -> SARM.
+
+A model is a :class:`CasrModel` descriptor holding up to three stage objects.  The
+engine (``engine.py``) cuts every step into overlapping output tiles and, for each
+tile, calls the stages with tensors cropped around that tile; a stage a model lacks
+is skipped.  Stages never see the whole image, never hold state between calls, and
+never choose a device: tensors arrive on the model's device.
+
+Tensors are float32 (or the model's dtype), NCHW, RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+class TileGeometry(Protocol):
+    """Maps a tensor at the step's *input* resolution, cropped to the tile's input
+    window, onto the tile's *output* window (aligned with the whole-image grid)."""
+
+    out_shape: tuple[int, int]  # (height, width) of the output window
+    in_offset: tuple[int, int]  # (y, x) of the input crop in the whole step input
+    out_offset: tuple[int, int]  # (y, x) of the output window in the whole step output
+    in_size: tuple[int, int]  # whole step input (height, width)
+    out_size: tuple[int, int]  # whole step output (height, width)
+
+    def bicubic(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class StepSignals:
+    """What the backbone receives for one tile, all at the tile's output size.
+
+    ``bicubic`` is always present (antialiased bicubic upsampling of the step input);
+    SDAM adds its named maps (``superpixel``, ``structure``, ...).  ``lr`` is the
+    step-input crop the maps came from, for backbones that work at low resolution.
+    """
+
+    bicubic: torch.Tensor
+    lr: torch.Tensor
+    geometry: TileGeometry
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AlignmentStage(Protocol):
+    """SDAM (paper sec. 3.1): turns a step-input crop into artifact-free maps."""
+
+    #: input crops start at multiples of this many pixels (superpixel grid)
+    input_align: int
+    #: extra step-input pixels of context the stage needs around a tile
+    input_margin: int
+
+    def __call__(self, lr: torch.Tensor, geometry: TileGeometry) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """The single <= s_max restoration model applied at every chain step."""
+
+    #: output pixels of context the backbone needs around a tile (cropped away)
+    context: int
+
+    def __call__(self, signals: StepSignals) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class RefinementStage(Protocol):
+    """SARM (paper sec. 3.2): refines each tile with tokens pooled from all tiles.
+
+    The engine runs two passes per step: ``tokens`` on every backbone tile output
+    (pass one), then ``refine`` on every tile with the concatenated tokens and the
+    global embedding of the whole step input (pass two)."""
+
+    def embed(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def tokens(self, tile: torch.Tensor) -> torch.Tensor: ...
+
+    def refine(self, tile: torch.Tensor, tokens: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class CasrModel:
+    """A loaded model family member: the stages plus what the planner needs."""
+
+    name: str
+    backbone: Backbone | None
+    sdam: AlignmentStage | None = None
+    sarm: RefinementStage | None = None
+    s_max: float = 4.0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    description: str = ""
