@@ -68,7 +68,7 @@ def labels_from_assignment(assoc: torch.Tensor, cell: int, size: tuple[int, int]
         assoc = F.interpolate(assoc, size=tuple(size), mode="bilinear", align_corners=False)
     h, w = assoc.shape[-2:]
     gh, gw = grid_shape(h, w, cell)
-    k = assoc.argmax(dim=1)  # (B, H, W)
+    k = assoc.max(dim=1).indices  # (B, H, W); faster than argmax(dim=1) on CPU
     rows = (torch.arange(h, device=assoc.device) // cell).view(1, h, 1)
     cols = (torch.arange(w, device=assoc.device) // cell).view(1, 1, w)
     r = (rows + torch.div(k, 3, rounding_mode="floor") - 1).clamp_(0, gh - 1)

@@ -1,0 +1,102 @@
+"""Batch planning for the CLI: which files to read and where each result goes.
+Pure functions over paths; nothing here reads pixels."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputExistsError, UsageError
+from .images import EXTENSION, READ_EXTENSIONS, output_format
+
+DEFAULT_SUFFIX = "_x{scale}"
+
+
+@dataclass(frozen=True)
+class Job:
+    input: Path
+    output: Path
+    relative: Path  # the input's path below the directory it was found in (for -o DIR)
+
+
+def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """Files, directories and globs -> (file, path relative to its root) in a stable order.
+
+    Directories contribute their image files (``recursive``: also subfolders); globs are
+    expanded by us, so quoted patterns work in scripts.  Unknown paths raise."""
+    found: list[tuple[Path, Path]] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            it = p.rglob("*") if recursive else p.glob("*")
+            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in READ_EXTENSIONS and not f.name.startswith("."))
+            found += [(f, f.relative_to(p)) for f in files]
+        elif p.exists():
+            found.append((p, Path(p.name)))
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=recursive) if Path(m).is_file())
+            if not matches:
+                raise UsageError(f"no file matches {item!r}")
+            found += [(m, Path(m.name)) for m in matches]
+        else:
+            raise UsageError("no such file or directory", path=item)
+    seen, unique = set(), []
+    for f, rel in found:
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append((f, rel))
+    if not unique:
+        raise UsageError("no input images found", hint="give files, directories or globs of PNG/JPEG/WebP/TIFF/BMP")
+    return unique
+
+
+def format_suffix(template: str, *, scale: float, model: str, width: int | None = None, height: int | None = None) -> str:
+    s = f"{scale:.4f}".rstrip("0").rstrip(".")
+    try:
+        return template.format(scale=s, model=model, width=width or "", height=height or "")
+    except (KeyError, IndexError, ValueError) as e:
+        raise UsageError(f"bad --suffix {template!r}: {e}", hint="placeholders: {scale} {model} {width} {height}") from e
+
+
+def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str, fmt: str | None) -> list[Job]:
+    """Output path of every input.  ``output`` is a file for one input, else a directory
+    (created; sub-folders mirror the inputs').  No ``output``: next to each input."""
+    ext = EXTENSION[output_format("x.png", fmt)] if fmt else None
+    out_dir = None
+    single_file = None
+    if output is not None:
+        o = Path(output)
+        is_dir = o.is_dir() or output.endswith(("/", os.sep)) or len(inputs) > 1
+        if is_dir:
+            if o.exists() and not o.is_dir():
+                raise UsageError("-o must be a directory when there are several inputs", path=o)
+            out_dir = o
+        else:
+            single_file = o
+            output_format(o, fmt)  # validates the extension early
+    jobs = []
+    for f, rel in inputs:
+        e = ext or f.suffix
+        if single_file is not None:
+            out = single_file
+        elif out_dir is not None:
+            out = out_dir / rel.parent / f"{rel.stem}{suffix}{e}"
+        else:
+            out = f.with_name(f"{f.stem}{suffix}{e}")
+        jobs.append(Job(f, out, rel))
+    outs = [os.path.abspath(j.output) for j in jobs]
+    if len(set(outs)) != len(outs):
+        raise UsageError("several inputs would write the same output file", hint="use -o DIR or a --suffix")
+    return jobs
+
+
+def check_output(job: Job, all_inputs: set[str], overwrite: bool) -> None:
+    out = os.path.realpath(job.output)
+    if out in all_inputs:
+        raise OutputExistsError("output would overwrite an input image; casr never does that", path=job.output,
+                                hint="choose another -o or --suffix")
+    if job.output.exists() and not overwrite:
+        raise OutputExistsError("output exists", path=job.output, hint="use --overwrite or --skip-existing")

@@ -1,0 +1,165 @@
+"""``casr upscale``: files, directories or globs in; upscaled images out."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import CasrError, UsageError
+from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt
+
+EXIT_OK, EXIT_SOME_FAILED = 0, 1
+
+
+def _parse_chain(text: str | None) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(float(x) for x in text.replace("x", ",").split(",") if x.strip())
+    except ValueError as e:
+        raise UsageError(f"--chain must be numbers separated by commas, got {text!r}", hint="e.g. --chain 4,3,1.5") from e
+
+
+def upscale(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs.", show_default=False)],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (one input) or directory.")] = None,
+    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
+    height: Annotated[Optional[int], typer.Option("--height", help="Target height instead of --scale (aspect kept).")] = None,
+    chain: Annotated[Optional[str], typer.Option("--chain", help="Explicit sub-scales, e.g. 4,3,1.5.")] = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    tile: TileOpt = 512,
+    tile_overlap: TileOverlapOpt = 64,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
+    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
+    suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose output exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never inputs).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print chain, tiles, size and memory per file; write nothing.")] = False,
+    max_pixels: Annotated[float, typer.Option("--max-pixels", help="Refuse outputs larger than this many pixels.")] = 2e9,
+    tmp_dir: Annotated[Optional[str], typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
+    json_mode: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
+    from ..batch import check_output, expand_inputs, format_suffix, plan_jobs
+    from ..engine import EngineOptions, Upscaler
+    from ..images import probe, read_image, write_image
+    from ..models import DEFAULT_MODEL
+    from ..tiling import TileSpec
+    from ._progress import bars, progress_enabled
+
+    from ..chain import check_scale, validate_chain
+
+    chain_t = _parse_chain(chain)
+    if scale is None and width is None and height is None and chain_t is None:
+        raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
+    if scale is not None:
+        check_scale(scale)
+    for v, name in ((width, "--width"), (height, "--height")):
+        if v is not None and v <= 0:
+            raise UsageError(f"{name} must be positive, got {v}")
+    try:
+        spec = TileSpec(tile, tile_overlap)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if skip_existing and overwrite:
+        raise UsageError("--skip-existing and --overwrite contradict each other")
+    model_name = model or DEFAULT_MODEL
+    if suffix == "_x{scale}" and scale is None and not chain_t:  # sized by --width/--height
+        suffix = "_{width}x{height}" if width and height else ("_w{width}" if width else "_h{height}")
+    nominal = scale if scale is not None else (math.prod(chain_t) if chain_t else 0.0)
+    name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=width, height=height)
+    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, fmt)
+    all_inputs = {os.path.realpath(j.input) for j in jobs}
+    opts = EngineOptions(tile=spec, max_pixels=int(max_pixels), tmp_dir=tmp_dir)
+    upscaler = Upscaler.load(model_name, device=device, **opts.__dict__)
+    if chain_t:
+        validate_chain(chain_t, scale, upscaler.model.s_max)
+
+    failed = 0
+    emit = _emitter(json_mode, quiet)
+    with bars(progress_enabled(quiet, json_mode) and not dry_run, len(jobs)) as ui:
+        for job in jobs:
+            rec = {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None, "chain": None,
+                   "size": None, "seconds": None, "status": "ok", "error": None}
+            t0 = time.perf_counter()
+            try:
+                if skip_existing and job.output.exists():
+                    rec["status"] = "skipped"
+                    emit(rec)
+                    continue
+                in_size = probe(job.input)
+                plan = upscaler.plan(in_size, scale=scale, width=width, height=height, chain=chain_t)
+                rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
+                           size=[plan.out_size[1], plan.out_size[0]])
+                check_output(job, all_inputs, overwrite or dry_run)
+                if dry_run:
+                    rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
+                               memory_bytes=upscaler.estimate_memory(plan, 4, 2))
+                    emit(rec)
+                    continue
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                pic = read_image(job.input)
+                ui.start_file(job.input.name)
+                from ..canvas import MemoryStore
+
+                result = upscaler.run(MemoryStore.wrap(pic.pixels), plan, progress=ui.on_event)
+                try:
+                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif, quality=quality)
+                finally:
+                    result.close()
+                if warnings:
+                    rec["warnings"] = warnings
+            except CasrError as e:
+                failed += 1
+                rec.update(status="error", error=e.one_line())
+            except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
+                if os.environ.get("CASR_DEBUG") == "1":
+                    raise
+                failed += 1
+                rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
+            rec["seconds"] = round(time.perf_counter() - t0, 3)
+            ui.end_file()
+            emit(rec)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _emitter(json_mode: bool, quiet: bool):
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+
+    def emit(rec: dict) -> None:
+        if json_mode:
+            sys.stdout.write(json.dumps(rec) + "\n")
+            sys.stdout.flush()
+            return
+        if rec["status"] == "error":
+            err.print(f"casr: error: {rec['error']}", markup=False)
+            return
+        if quiet:
+            return
+        chain = " x ".join(f"{f:.4g}" for f in rec["chain"] or [])
+        size = f"{rec['size'][0]}x{rec['size'][1]}" if rec["size"] else ""
+        if rec["status"] == "skipped":
+            print(f"skipped {rec['input']} (exists: {rec['output']})")
+        elif rec["status"] == "dry-run":
+            tiles = ", ".join(str(t) for t in rec["tiles"])
+            print(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}, tiles per step [{tiles}], "
+                  f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
+        else:
+            print(f"{rec['input']} -> {rec['output']} ({size}, chain {chain}, {rec['seconds']:.2f} s)")
+            for w in rec.get("warnings", []):
+                err.print(f"casr: warning: {w} ({rec['output']})", markup=False)
+
+    return emit

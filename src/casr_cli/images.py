@@ -1,0 +1,314 @@
+"""Reading and writing images with their metadata.
+
+Read: PNG, JPEG, WebP, TIFF, BMP.  Pixels become (H, W, C) uint8 or uint16 with C = 1
+(gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA); palette and other modes are converted.
+16-bit PNGs are decoded with OpenCV and 16-bit TIFFs with tifffile, since Pillow has
+no 16-bit RGB mode.  The EXIF orientation is applied to the pixels; the ICC profile and
+the remaining EXIF (orientation reset to 1) travel to the output.
+
+Write: by extension or explicit format, always to a temporary file in the target
+directory renamed into place, so an interrupted run never leaves a partial file under
+the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .canvas import MemoryStore, RowStore
+from .errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
+
+Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
+
+READ_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP"}
+EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+DEFAULT_MAX_INPUT_PIXELS = 250_000_000
+ORIENTATION = 0x0112
+
+
+@dataclass
+class Picture:
+    pixels: np.ndarray  # (H, W, C) uint8 or uint16
+    icc: bytes | None = None
+    exif: bytes | None = None
+    format: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return MODES[self.pixels.shape[2]]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+# -- reading ------------------------------------------------------------------------
+def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[int, int]:
+    """(height, width) from the header alone; raises before any pixel is decoded."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError("empty file (0 bytes)", path=path)
+        with Image.open(path) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, SyntaxError, ValueError) as e:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            h, w = _tiff_shape(path)
+        else:
+            raise ImageReadError("not an image, or a format casr cannot read", path=path,
+                                 hint="supported: PNG, JPEG, WebP, TIFF, BMP") from e
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise ImageReadError("no such file", path=path) from e
+        raise ImageReadError(f"cannot read image header: {e}", path=path) from e
+    if w <= 0 or h <= 0:
+        raise ImageReadError(f"image header claims an empty size {w}x{h}", path=path)
+    if w * h > max_pixels:
+        raise ImageTooLargeError(f"image header claims {w}x{h} pixels, over the input limit of "
+                                 f"{max_pixels / 1e6:.0f} megapixels", path=path)
+    return h, w
+
+
+def _tiff_shape(path: Path) -> tuple[int, int]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as t:
+            page = t.pages[0]
+            return int(page.imagelength), int(page.imagewidth)
+    except Exception as e:  # tifffile raises many types for bad files
+        raise ImageReadError(f"not a readable TIFF: {e}", path=path) from e
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> Picture:
+    path = Path(path)
+    probe(path, max_pixels)
+    try:
+        return _read(path)
+    except CasrError:
+        raise
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as e:
+        raise ImageReadError(f"corrupt or truncated image: {e}", path=path) from e
+
+
+def _read(path: Path) -> Picture:
+    try:
+        im = Image.open(path)
+    except UnidentifiedImageError:
+        im = None
+    with contextlib.ExitStack() as stack:
+        icc = exif = None
+        orientation = 1
+        fmt = None
+        if im is not None:
+            stack.enter_context(im)
+            fmt = im.format
+            icc = im.info.get("icc_profile") or None
+            ex = im.getexif()
+            orientation = int(ex.get(ORIENTATION, 1) or 1)
+            if ORIENTATION in ex:
+                ex[ORIENTATION] = 1
+            exif = ex.tobytes() if len(ex) else None
+        if fmt == "PNG" and _png_bit_depth(path) == 16:
+            pixels = _read_cv2(path)
+        elif fmt in (None, "TIFF") and (im is None or im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")
+                                        or _tiff_bits(path) > 8):
+            pixels, icc = _read_tiff(path, icc)
+            fmt = "TIFF"
+        else:
+            if im.mode == "CMYK":
+                icc = None  # a CMYK profile does not describe the RGB we make
+            pixels = from_pil(im)[0]
+        pixels = apply_orientation(pixels, orientation)
+        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt)
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 and head[12:16] == b"IHDR" else 8
+
+
+def _tiff_bits(path: Path) -> int:
+    import tifffile
+
+    with tifffile.TiffFile(path) as t:
+        return int(t.pages[0].bitspersample)
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    import cv2
+
+    a = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if a is None:
+        raise ImageReadError("corrupt or truncated PNG", path=path)
+    if a.ndim == 2:
+        return a[:, :, None]
+    if a.shape[2] == 3:
+        return a[:, :, ::-1]
+    # cv2 gives BGRA also for gray + alpha; keep a gray image gray
+    rgba = a[:, :, [2, 1, 0, 3]]
+    if np.array_equal(rgba[:, :, 0], rgba[:, :, 1]) and np.array_equal(rgba[:, :, 0], rgba[:, :, 2]):
+        return rgba[:, :, [0, 3]]
+    return rgba
+
+
+def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as t:
+        page = t.pages[0]
+        a = page.asarray()
+        tag = page.tags.get(34675)
+        icc = icc or (bytes(tag.value) if tag is not None else None)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(f"unsupported TIFF layout {a.shape}", path=path)
+    if a.dtype == np.uint16 or a.dtype == np.uint8:
+        return a, icc
+    if a.dtype.kind == "f":
+        return np.rint(np.clip(a, 0, 1) * 65535).astype(np.uint16), icc
+    raise ImageReadError(f"unsupported TIFF sample type {a.dtype}", path=path)
+
+
+def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn pixels stored with EXIF orientation 1..8 upright (as PIL's exif_transpose)."""
+    t = lambda x: x.transpose(1, 0, 2)  # noqa: E731
+    ops = {
+        2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
+        5: t, 6: lambda x: t(x)[:, ::-1], 7: lambda x: t(x)[::-1, ::-1], 8: lambda x: t(x)[::-1],
+    }
+    return ops[orientation](a) if orientation in ops else a
+
+
+def from_pil(im: Image.Image) -> tuple[np.ndarray, str]:
+    """PIL image -> ((H, W, C) uint8/uint16 array, original mode)."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        a = np.array(im).astype(np.uint16)[:, :, None]
+    elif mode == "I":
+        a = np.clip(np.array(im), 0, 65535).astype(np.uint16)[:, :, None]
+    elif mode == "F":
+        a = np.rint(np.clip(np.array(im), 0, 1) * 65535).astype(np.uint16)[:, :, None]
+    else:
+        if mode in ("1", "L"):
+            im = im.convert("L")
+        elif mode in ("LA", "La"):
+            im = im.convert("LA")
+        elif mode in ("P", "PA"):
+            im = im.convert("RGBA" if (mode == "PA" or "transparency" in im.info) else "RGB")
+        elif mode in ("RGBA", "RGBa"):
+            im = im.convert("RGBA")
+        elif mode != "RGB":
+            im = im.convert("RGB")
+        a = np.array(im)
+        if a.ndim == 2:
+            a = a[:, :, None]
+    return a, mode
+
+
+def to_pil(a: np.ndarray, mode: str | None = None) -> Image.Image:
+    """(H, W, C) array -> PIL image; 16-bit gray stays 'I;16', 16-bit colour becomes 8-bit."""
+    if a.dtype == np.uint16:
+        if a.shape[2] == 1:
+            return Image.fromarray(a[:, :, 0], "I;16")
+        a = to_8bit(a)
+    im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, MODES[a.shape[2]])
+    if mode in ("1", "P", "PA") or mode is None or mode == im.mode:
+        return im
+    return im.convert(mode) if mode in ("L", "LA", "RGB", "RGBA") else im
+
+
+def to_8bit(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.uint8 else ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+# -- writing ------------------------------------------------------------------------
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    key = (fmt or Path(path).suffix.lstrip(".")).lower()
+    if key not in FORMATS:
+        raise UsageError(f"unknown output format {key or '(no extension)'!r}", path=path,
+                         hint="use a .png/.jpg/.webp/.tif/.bmp name or --format")
+    return FORMATS[key]
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary name next to ``path``; renamed onto it only if the block succeeds."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".casr-tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
+                exif: bytes | None = None, quality: int = 95, compress_level: int = 6) -> list[str]:
+    """Write pixels atomically; returns warnings (e.g. alpha dropped for JPEG)."""
+    path = Path(path)
+    fmt = output_format(path, fmt)
+    if isinstance(store, np.ndarray):
+        store = MemoryStore.wrap(store)
+    with atomic_path(path) as tmp:
+        return _write(tmp, store, fmt, icc, exif, quality, compress_level)
+
+
+def _write(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int) -> list[str]:
+    h, w, c = store.shape
+    warnings: list[str] = []
+    if fmt == "PNG" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
+        from .pngstream import write_png
+
+        with open(tmp, "wb") as f:
+            write_png(f, h, w, c, store.dtype, store.iter_rows(), icc=icc, exif=exif, compress_level=compress_level)
+        return warnings
+    if fmt == "TIFF" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
+        import tifffile
+
+        rps = max(1, (1 << 20) // max(1, store.row_bytes))
+        strips = (store.read(y, min(h, y + rps)) for y in range(0, h, rps))
+        tifffile.imwrite(tmp, data=strips, shape=(h, w, c), dtype=store.dtype, rowsperstrip=rps,
+                         photometric="minisblack" if c <= 2 else "rgb",
+                         extrasamples=(2,) if c in (2, 4) else None, compression="zlib",
+                         iccprofile=icc, bigtiff=store.nbytes > 3_900_000_000)
+        if exif:
+            warnings.append("EXIF is not written to 16-bit or very large TIFF files")
+        return warnings
+    a = store.read(0, h)
+    if a.dtype == np.uint16:
+        a = to_8bit(a)
+        warnings.append(f"{fmt} holds 8 bits per channel: 16-bit output reduced to 8 bits")
+    if fmt == "JPEG" and c in (2, 4):
+        a = a[:, :, : c - 1]
+        warnings.append("JPEG has no alpha channel: alpha dropped (use PNG, WebP or TIFF to keep it)")
+    limit = {"JPEG": 65500, "WEBP": 16383}.get(fmt)
+    if limit and max(h, w) > limit:
+        raise UsageError(f"{fmt} cannot hold {w}x{h} pixels (at most {limit} per side)", hint="write PNG or TIFF instead")
+    im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, MODES[a.shape[2]])
+    kw: dict = {}
+    if icc and fmt != "BMP":
+        kw["icc_profile"] = icc
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kw["exif"] = exif
+    if fmt in ("JPEG", "WEBP"):
+        kw["quality"] = quality
+    if fmt == "PNG":
+        kw["compress_level"] = compress_level
+    if fmt == "TIFF":
+        kw["compression"] = "tiff_deflate"
+    im.save(tmp, format=fmt, **kw)
+    return warnings

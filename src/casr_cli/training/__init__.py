@@ -1,0 +1,1 @@
+"""Training loops for the small CPU-trainable casr components."""

@@ -1,0 +1,310 @@
+"""Label-free training of the SDAM superpixel network (SSN) on the CPU.
+
+A flat, nanoGPT-style loop.  The loss is the SLIC-like variant of the SuperPixel-FCN
+loss (reference notes 1.2-1.3): the soft assignment Q pools per-cell features
+(``pool_cells``) and redistributes them to pixels (``unpool_cells``); the loss is the
+per-pixel L2 error of the reconstructed CIELAB colour plus ``pos_weight / cell`` times
+the L2 error of the reconstructed XY position (pixels).  No labels, no teacher: the
+paper distils from a SuperPixel-FCN teacher, whose weights are not available offline.
+
+Usage from Python::
+
+    from casr_cli.training.ssn import TrainSSNConfig, train_ssn, export_ssn
+    ckpt = train_ssn(TrainSSNConfig(out_dir="runs/ssn", max_minutes=25))
+    export_ssn(ckpt, "src/casr_cli/weights/ssn-lite.safetensors")
+
+or ``python -m casr_cli.training.ssn --out-dir runs/ssn --max-minutes 25``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..sdam.ssn import SuperpixelNet, save_ssn
+from ..sdam.superpixel import pool_cells, unpool_cells
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+CHECKPOINT_NAME = "ssn_ckpt.pt"
+
+
+@dataclass
+class TrainSSNConfig:
+    """Everything that defines a training run; stored in the checkpoint."""
+
+    data_dirs: tuple[str, ...] = ("/work/shared/data/train/t91", "/work/shared/data/train/bsd200")
+    out_dir: str = "runs/ssn"
+    # model (SuperpixelNet config)
+    widths: tuple[int, ...] = (12, 24, 48)
+    unshuffle: int = 2
+    train_cell: int = 4
+    # data
+    crop: int = 96  # multiple of train_cell and of the net's size multiple
+    batch_size: int = 8
+    scale_range: tuple[float, float] = (0.5, 1.5)  # random rescale of the source patch
+    # loss
+    pos_weight: float = 10.0  # m in  |lab' - lab| + m / cell * |xy' - xy|
+    # optimisation
+    steps: int = 4000
+    lr: float = 2e-3
+    min_lr: float = 2e-5
+    warmup_steps: int = 100
+    weight_decay: float = 4e-4  # on conv weights only, as SuperPixel-FCN
+    grad_clip: float = 1.0
+    # bookkeeping
+    seed: int = 0
+    log_every: int = 25
+    ckpt_every: int = 250
+    max_minutes: float = 0.0  # 0 = no limit; stops (with a checkpoint) after this long
+    resume: bool = True
+    num_threads: int = 1  # torch CPU threads (be polite on shared machines)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # seconds-long smoke run for tests
+    "tiny": {"widths": (4, 8), "unshuffle": 1, "crop": 16, "batch_size": 2, "steps": 2, "warmup_steps": 1, "log_every": 1, "ckpt_every": 1},
+}
+
+
+def ssn_config(preset: str = "default", **overrides: Any) -> TrainSSNConfig:
+    """A :class:`TrainSSNConfig` from a named preset plus keyword overrides."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return TrainSSNConfig(**{**PRESETS[preset], **overrides})
+
+
+def get_lr(step: int, cfg: TrainSSNConfig) -> float:
+    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if step >= cfg.steps:
+        return cfg.min_lr
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (B, 3, H, W) -> CIELAB (D65), L in [0, 100]."""
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(1e-8) ** 2.4, rgb / 12.92)
+    m = torch.tensor(
+        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+        dtype=rgb.dtype,
+        device=rgb.device,
+    )
+    xyz = torch.einsum("ij,bjhw->bihw", m, lin)
+    xyz = xyz / torch.tensor([0.950456, 1.0, 1.088754], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    eps = 0.008856
+    f = torch.where(xyz > eps, xyz.clamp_min(1e-8) ** (1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
+    l = 116.0 * f[:, 1] - 16.0
+    a = 500.0 * (f[:, 0] - f[:, 1])
+    b = 200.0 * (f[:, 1] - f[:, 2])
+    return torch.stack([l, a, b], dim=1)
+
+
+def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SLIC-like SuperPixel-FCN loss.  Returns (total, colour term, position term).
+
+    colour = mean_p |lab'(p) - lab(p)|_2,  position = mean_p |xy'(p) - xy(p)|_2 (pixels),
+    total = colour + pos_weight / cell * position, where ' is unpool(pool(f, Q), Q).
+    """
+    b, _, h, w = image.shape
+    lab = rgb_to_lab(image)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device), torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
+    xy = torch.stack([xs, ys]).unsqueeze(0).expand(b, -1, -1, -1)
+    feat = torch.cat([lab, xy], dim=1)
+    recon = unpool_cells(pool_cells(feat, assoc, cell), assoc, cell)
+    colour = ((recon[:, :3] - lab).pow(2).sum(1) + 1e-8).sqrt().mean()
+    position = ((recon[:, 3:] - xy).pow(2).sum(1) + 1e-8).sqrt().mean()
+    return colour + pos_weight / cell * position, colour, position
+
+
+def load_images(dirs: tuple[str, ...] | list[str], min_side: int) -> list[torch.Tensor]:
+    """All images under ``dirs`` (recursively) as uint8 (3, H, W) tensors, sorted by path.
+
+    Images smaller than ``min_side`` are upscaled (bicubic) so a crop fits.
+    """
+    paths = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images found under {list(dirs)}")
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            if min(im.size) < min_side:
+                s = min_side / min(im.size)
+                im = im.resize((max(min_side, round(im.width * s)), max(min_side, round(im.height * s))), Image.BICUBIC)
+            images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous())
+    return images
+
+
+def get_batch(images: list[torch.Tensor], cfg: TrainSSNConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random rescaled crops with random h/v flips, (B, 3, crop, crop) float in [0, 1]."""
+    out = []
+    lo, hi = cfg.scale_range
+    for _ in range(cfg.batch_size):
+        img = images[int(torch.randint(len(images), (1,), generator=gen))]
+        _, h, w = img.shape
+        scale = lo + (hi - lo) * float(torch.rand((), generator=gen))
+        src = max(2, min(h, w, round(cfg.crop / scale)))
+        y = int(torch.randint(h - src + 1, (1,), generator=gen))
+        x = int(torch.randint(w - src + 1, (1,), generator=gen))
+        patch = img[:, y : y + src, x : x + src].float().unsqueeze(0) / 255.0
+        if src != cfg.crop:
+            patch = F.interpolate(patch, size=(cfg.crop, cfg.crop), mode="bilinear", align_corners=False, antialias=src > cfg.crop).clamp(0, 1)
+        if float(torch.rand((), generator=gen)) < 0.5:
+            patch = patch.flip(-1)
+        if float(torch.rand((), generator=gen)) < 0.5:
+            patch = patch.flip(-2)
+        out.append(patch)
+    return torch.cat(out)
+
+
+def build_model(cfg: TrainSSNConfig) -> SuperpixelNet:
+    """The SuperpixelNet described by a training config."""
+    return SuperpixelNet(widths=tuple(cfg.widths), unshuffle=cfg.unshuffle, train_cell=cfg.train_cell)
+
+
+def _optimizer(model: SuperpixelNet, cfg: TrainSSNConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def _save_checkpoint(path: Path, model: SuperpixelNet, opt: torch.optim.Optimizer, cfg: TrainSSNConfig, state: dict[str, Any]) -> None:
+    ckpt = {
+        "model_config": {k: v for k, v in dict(model.config).items() if not k.startswith("_")},
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "train_config": asdict(cfg),
+        **state,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Train (or resume) an SSN; returns the checkpoint path ``out_dir/ssn_ckpt.pt``.
+
+    Stops at ``config.steps`` or after ``config.max_minutes`` of this call, whichever
+    comes first, always leaving a checkpoint.  ``progress`` receives a dict with
+    step, loss, colour, position, lr, elapsed_s (and ``event`` = "log"/"checkpoint"/"done").
+    """
+    cfg = config
+    if cfg.crop % cfg.train_cell:
+        raise ValueError(f"crop {cfg.crop} must be a multiple of train_cell {cfg.train_cell}")
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg)
+    opt = _optimizer(model, cfg)
+    step, elapsed_before, history = 0, 0.0, []
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt["model_config"] != {k: v for k, v in dict(model.config).items() if not k.startswith("_")}:
+            raise ValueError(f"{ckpt_path} was trained with a different model config: {ckpt['model_config']}")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed_before, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
+        gen.set_state(ckpt["rng"])
+    images = load_images(cfg.data_dirs, cfg.crop)
+
+    def state() -> dict[str, Any]:
+        return {"step": step, "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "rng": gen.get_state()}
+
+    model.train()
+    t0 = time.perf_counter()
+    loss_avg = None
+    while step < cfg.steps:
+        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+            break
+        lr = get_lr(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = get_batch(images, cfg, gen)
+        loss, colour, position = superpixel_loss(batch, model(batch), cfg.train_cell, cfg.pos_weight)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rec = {"step": step, "loss": loss.item(), "loss_ema": loss_avg, "colour": colour.item(), "position": position.item(), "lr": lr, "elapsed_s": elapsed_before + time.perf_counter() - t0}
+            history.append(rec)
+            if progress is not None:
+                progress({"event": "log", **rec})
+        if step % cfg.ckpt_every == 0:
+            _save_checkpoint(ckpt_path, model, opt, cfg, state())
+            if progress is not None:
+                progress({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
+    _save_checkpoint(ckpt_path, model, opt, cfg, state())
+    if progress is not None:
+        progress({"event": "done", "step": step, "path": str(ckpt_path), "elapsed_s": state()["elapsed_s"]})
+    return ckpt_path
+
+
+def load_checkpoint_model(checkpoint: str | Path) -> SuperpixelNet:
+    """The SuperpixelNet stored in a training checkpoint, in eval mode."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = SuperpixelNet.from_config(ckpt["model_config"])
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.eval()
+
+
+def export_ssn(checkpoint: str | Path, out_path: str | Path) -> Path:
+    """Write the shippable safetensors (weights + config metadata) from a checkpoint."""
+    return save_ssn(load_checkpoint_model(checkpoint), out_path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Script entry: ``python -m casr_cli.training.ssn [--preset tiny] [--field value ...]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--export", default=None, help="also write the safetensors here when done")
+    for f in dataclasses.fields(TrainSSNConfig):
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        flag = "--" + f.name.replace("_", "-")
+        if kind == "bool":
+            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
+        elif kind.startswith("tuple"):
+            inner = float if "float" in kind else (int if "int" in kind else str)
+            parser.add_argument(flag, type=inner, nargs="+", default=None)
+        else:
+            parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str), default=None)
+    args = vars(parser.parse_args(argv))
+    preset, export = args.pop("preset"), args.pop("export")
+    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items() if v is not None}
+    cfg = ssn_config(preset, **overrides)
+
+    def report(rec: dict[str, Any]) -> None:
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()), flush=True)
+
+    ckpt = train_ssn(cfg, progress=report)
+    if export:
+        report({"event": "exported", "path": str(export_ssn(ckpt, export))})
+
+
+if __name__ == "__main__":
+    main()
