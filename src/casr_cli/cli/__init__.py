@@ -13,11 +13,13 @@ import typer
 
 from .. import __version__
 from ..errors import CasrError
+from .download_weights import download_weights
 from .upscale import upscale
 
 app = typer.Typer(name="casr", help="CASR: cyclic arbitrary-scale super-resolution (x8 to x30 and beyond).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command("upscale")(upscale)
+app.command("download-weights")(download_weights)
 
 
 def _version(value: bool) -> None:
@@ -31,16 +33,22 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """casr: arbitrary, very large super-resolution with one <= x4 model applied again and again."""
 
 
+def report_error(e: CasrError) -> int:
+    """Print ``casr: error: <what> (<file>)`` and a hint; return the exit code (2: an
+    error that stops the whole run is a usage or set-up error)."""
+    print(f"casr: error: {e.one_line()}", file=sys.stderr)
+    if e.hint:
+        print(f"casr: hint: {e.hint}", file=sys.stderr)
+    return 2
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)
     except CasrError as e:
         if os.environ.get("CASR_DEBUG") == "1":
             raise
-        print(f"casr: error: {e.one_line()}", file=sys.stderr)
-        if e.hint:
-            print(f"casr: hint: {e.hint}", file=sys.stderr)
-        sys.exit(2)  # an error that stops the whole run is a usage or set-up error
+        sys.exit(report_error(e))
     except KeyboardInterrupt:
         print("casr: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -21,7 +21,7 @@ def _parse_chain(text: str | None) -> tuple[float, ...] | None:
     if not text:
         return None
     try:
-        return tuple(float(x) for x in text.replace("x", ",").split(",") if x.strip())
+        return tuple(float(x) for x in text.replace("x", ",").split(","))
     except ValueError as e:
         raise UsageError(f"--chain must be numbers separated by commas, got {text!r}", hint="e.g. --chain 4,3,1.5") from e
 
@@ -39,6 +39,8 @@ def upscale(
     tile_overlap: TileOverlapOpt = 64,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
+    compression: Annotated[int, typer.Option("--compression", help="PNG zlib level: 1 fastest, 9 smallest.", min=0, max=9)] = 6,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose output exists.")] = False,
@@ -73,6 +75,10 @@ def upscale(
         raise UsageError(str(e)) from e
     if skip_existing and overwrite:
         raise UsageError("--skip-existing and --overwrite contradict each other")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     model_name = model or DEFAULT_MODEL
     if suffix == "_x{scale}" and scale is None and not chain_t:  # sized by --width/--height
         suffix = "_{width}x{height}" if width and height else ("_w{width}" if width else "_h{height}")
@@ -114,7 +120,8 @@ def upscale(
 
                 result = upscaler.run(MemoryStore.wrap(pic.pixels), plan, progress=ui.on_event)
                 try:
-                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif, quality=quality)
+                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif, quality=quality,
+                                           compress_level=compression)
                 finally:
                     result.close()
                 if warnings:

@@ -140,6 +140,15 @@ class SuperpixelNet(ModelMixin, ConfigMixin):
             (B, 9, H, W) probabilities summing to 1 over dim 1.
         """
         h, w = image.shape[-2:]
+        logits = self._logits(image)
+        if self.unshuffle > 1:
+            logits = F.pixel_shuffle(logits, self.unshuffle)
+        return torch.softmax(logits[..., :h, :w], dim=1)
+
+    def _logits(self, image: torch.Tensor) -> torch.Tensor:
+        """Head output before pixel shuffle and softmax, (B, 9 u^2, H' / u, W' / u) for
+        the input replicate-padded to H', W' (multiples of :attr:`size_multiple`)."""
+        h, w = image.shape[-2:]
         m = self.size_multiple
         ph, pw = (-h) % m, (-w) % m
         x = image - self.mean.to(image.dtype)
@@ -154,11 +163,7 @@ class SuperpixelNet(ModelMixin, ConfigMixin):
         x = skips.pop()
         for up, fuse in zip(self.up, self.fuse):
             x = fuse(torch.cat([up(x), skips.pop()], dim=1))
-        logits = self.head(x)
-        if self.unshuffle > 1:
-            logits = F.pixel_shuffle(logits, self.unshuffle)
-        logits = logits[..., :h, :w]
-        return torch.softmax(logits, dim=1)
+        return self.head(x)
 
     def assign(self, image: torch.Tensor, cell: int) -> torch.Tensor:
         """Soft assignment of every pixel to the 9 cells around it for ``cell``-px cells.
@@ -178,7 +183,7 @@ class SuperpixelNet(ModelMixin, ConfigMixin):
             raise ValueError(f"cell must be >= 2, got {cell}")
         h, w = image.shape[-2:]
         gh, gw = math.ceil(h / cell), math.ceil(w / cell)
-        x = F.pad(image, (0, gw * cell - w, 0, gh * cell - h), mode="replicate") if (gh * cell, gw * cell) != (h, w) else image
+        x = _pad_to_cells(image, cell)
         s = int(self.config.train_cell)
         if cell == s:
             return self(x)[..., :h, :w]
@@ -186,6 +191,35 @@ class SuperpixelNet(ModelMixin, ConfigMixin):
         assoc = self(x)
         assoc = F.interpolate(assoc, size=(gh * cell, gw * cell), mode="bilinear", align_corners=False)
         return assoc[..., :h, :w]
+
+    def neighbour_index(self, image: torch.Tensor, cell: int) -> torch.Tensor:
+        """Hard assignment: index (0..8) of the most likely neighbour cell per pixel.
+
+        Equals ``assign(image, cell).argmax(1)`` (up to exact ties).  When ``cell ==
+        train_cell`` the argmax is taken on the raw logits before pixel shuffle, which
+        skips the softmax and the 9-channel full-resolution shuffle (the fast path used
+        by ``superpixel.superpixel_labels``).
+
+        Returns:
+            (B, H, W) int64.
+        """
+        if cell != int(self.config.train_cell):
+            return self.assign(image, cell).max(dim=1).indices
+        h, w = image.shape[-2:]
+        logits = self._logits(_pad_to_cells(image, cell))
+        b, _, lh, lw = logits.shape
+        u = self.unshuffle
+        k = logits.view(b, 9, u * u, lh, lw).max(dim=1).indices
+        if u > 1:
+            k = F.pixel_shuffle(k.to(torch.uint8), u)
+        return k.reshape(b, lh * u, lw * u)[:, :h, :w].long()
+
+
+def _pad_to_cells(image: torch.Tensor, cell: int) -> torch.Tensor:
+    """Replicate-pad the bottom/right of an image to whole ``cell``-px cells."""
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % cell, (-w) % cell
+    return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
 
 
 def _config_dict(model: SuperpixelNet) -> dict:

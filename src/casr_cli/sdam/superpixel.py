@@ -66,13 +66,17 @@ def labels_from_assignment(assoc: torch.Tensor, cell: int, size: tuple[int, int]
         raise ValueError(f"assoc must be (B, 9, H, W), got {tuple(assoc.shape)}")
     if size is not None and tuple(size) != tuple(assoc.shape[-2:]):
         assoc = F.interpolate(assoc, size=tuple(size), mode="bilinear", align_corners=False)
-    h, w = assoc.shape[-2:]
+    return labels_from_neighbours(assoc.max(dim=1).indices, cell)  # max: faster than argmax(1) on CPU
+
+
+def labels_from_neighbours(index: torch.Tensor, cell: int) -> torch.Tensor:
+    """Label map from the per-pixel neighbour index k (0..8), (B, H, W) -> (B, H, W) ids."""
+    h, w = index.shape[-2:]
     gh, gw = grid_shape(h, w, cell)
-    k = assoc.max(dim=1).indices  # (B, H, W); faster than argmax(dim=1) on CPU
-    rows = (torch.arange(h, device=assoc.device) // cell).view(1, h, 1)
-    cols = (torch.arange(w, device=assoc.device) // cell).view(1, 1, w)
-    r = (rows + torch.div(k, 3, rounding_mode="floor") - 1).clamp_(0, gh - 1)
-    c = (cols + k % 3 - 1).clamp_(0, gw - 1)
+    rows = (torch.arange(h, device=index.device) // cell).view(1, h, 1)
+    cols = (torch.arange(w, device=index.device) // cell).view(1, 1, w)
+    r = (rows + torch.div(index, 3, rounding_mode="floor") - 1).clamp_(0, gh - 1)
+    c = (cols + index % 3 - 1).clamp_(0, gw - 1)
     return r * gw + c
 
 
@@ -100,7 +104,10 @@ def region_means(image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def block_labels(batch: int, height: int, width: int, cell: int, device: torch.device | str | None = None) -> torch.Tensor:
     """The trivial label map: each pixel belongs to its own ``cell x cell`` block."""
-    return grid_ids(height, width, cell, device=device)[4].expand(batch, -1, -1)
+    _, gw = grid_shape(height, width, cell)
+    rows = torch.arange(height, device=device) // cell
+    cols = torch.arange(width, device=device) // cell
+    return (rows[:, None] * gw + cols[None, :]).expand(batch, -1, -1)
 
 
 def block_mean_image(image: torch.Tensor, cell: int) -> torch.Tensor:
@@ -111,8 +118,12 @@ def block_mean_image(image: torch.Tensor, cell: int) -> torch.Tensor:
 
 @torch.no_grad()
 def superpixel_labels(image: torch.Tensor, net: "SuperpixelNet", cell: int) -> torch.Tensor:
-    """Label map P of ``image`` (B, 3, H, W in [0, 1], any H, W) for ``cell``-px cells."""
-    return labels_from_assignment(net.assign(image, cell), cell)
+    """Label map P of ``image`` (B, 3, H, W in [0, 1], any H, W) for ``cell``-px cells.
+
+    Same as ``labels_from_assignment(net.assign(image, cell), cell)`` (up to exact
+    ties) but uses the net's fast hard-assignment path.
+    """
+    return labels_from_neighbours(net.neighbour_index(image, cell), cell)
 
 
 @torch.no_grad()

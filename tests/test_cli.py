@@ -1,0 +1,161 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from casr_cli.cli import app, report_error
+from casr_cli.errors import CasrError
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def imgs(tmp_path, photo):
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    Image.fromarray(photo).save(d / "a.png")
+    Image.fromarray(photo[:50, :60]).save(d / "b.jpg")
+    Image.fromarray(photo[:33, :47]).save(d / "sub" / "c.webp")
+    return d
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_single_file_and_sizes(imgs, tmp_path):
+    out = tmp_path / "o.png"
+    r = run("upscale", imgs / "a.png", "-s", 18, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == (128 * 18, 96 * 18)
+    r = run("upscale", imgs / "a.png", "--width", 300, "-o", tmp_path / "w.png")
+    assert r.exit_code == 0 and Image.open(tmp_path / "w.png").size == (300, 225)
+    r = run("upscale", imgs / "a.png", "--chain", "4,3,1.5", "-o", tmp_path / "c.png")
+    assert r.exit_code == 0 and Image.open(tmp_path / "c.png").size == (2304, 1728)
+
+
+def test_directory_batch_json_and_suffix(imgs, tmp_path):
+    out = tmp_path / "out"
+    r = run("upscale", imgs, "-r", "-s", 2, "-o", out, "--json")
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {Path(x["output"]).name for x in recs} == {"a_x2.png", "b_x2.jpg", "c_x2.webp"}
+    assert all(x["status"] == "ok" and x["chain"] == [2.0] and x["seconds"] >= 0 for x in recs)
+    assert (out / "sub" / "c_x2.webp").exists()  # sub-folders mirrored
+    assert set(recs[0]) >= {"input", "output", "scale", "chain", "seconds", "status", "error"}
+
+
+def test_glob_format_and_no_recursion(imgs, tmp_path):
+    out = tmp_path / "g"
+    r = run("upscale", str(imgs / "*.png"), str(imgs / "*.jpg"), "-s", 1.5, "-o", out, "--format", "tif", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["a_x1.5.tif", "b_x1.5.tif"]
+    r = run("upscale", imgs, "-s", 2, "-o", tmp_path / "flat", "--quiet")
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a_x2.png", "b_x2.jpg"]
+
+
+def test_overwrite_rules(imgs, tmp_path):
+    out = tmp_path / "o.png"
+    assert run("upscale", imgs / "a.png", "-s", 2, "-o", out).exit_code == 0
+    r = run("upscale", imgs / "a.png", "-s", 2, "-o", out, "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["error"].startswith("output exists")
+    assert run("upscale", imgs / "a.png", "-s", 2, "-o", out, "--overwrite").exit_code == 0
+    r = run("upscale", imgs / "a.png", "-s", 2, "-o", out, "--skip-existing", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "skipped"
+    before = (imgs / "a.png").read_bytes()
+    r = run("upscale", imgs / "a.png", "-s", 2, "-o", imgs / "a.png", "--overwrite", "--json")
+    assert r.exit_code == 1 and "never" in json.loads(r.stdout)["error"]
+    assert (imgs / "a.png").read_bytes() == before
+
+
+def test_bad_file_does_not_stop_batch(imgs, tmp_path):
+    (imgs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    (imgs / "zero.png").write_bytes(b"")
+    r = run("upscale", imgs, "-s", 2, "-o", tmp_path / "o", "--json")
+    assert r.exit_code == 1
+    recs = {Path(x["input"]).name: x for x in map(json.loads, r.stdout.splitlines())}
+    assert recs["broken.png"]["status"] == "error" and recs["zero.png"]["status"] == "error"
+    assert recs["a.png"]["status"] == "ok" and recs["b.jpg"]["status"] == "ok"
+    assert "empty" in recs["zero.png"]["error"]
+
+
+def test_dry_run_writes_nothing(imgs, tmp_path):
+    out = tmp_path / "dry"
+    r = run("upscale", imgs / "a.png", "-s", 18, "-o", out / "x.png", "--dry-run", "--tile", 256, "--tile-overlap", 32)
+    assert r.exit_code == 0, r.output
+    assert "2304x1728" in r.stdout and "chain 18" in r.stdout  # bicubic: one step
+    assert not out.exists()
+    r = run("upscale", imgs / "a.png", "-s", 18, "--chain", "4,3,1.5", "--dry-run", "--json")
+    rec = json.loads(r.stdout)
+    assert rec["status"] == "dry-run" and rec["chain"] == [4, 3, 1.5] and len(rec["tiles"]) == 3
+    assert rec["memory_bytes"] > 0
+
+
+@pytest.mark.parametrize("args,match", [
+    (["-s", "1"], "scale must be"), (["-s", "nan"], "scale must be"), (["-s", "-2"], "scale must be"),
+    ([], "no scale"), (["--chain", "4,x"], "chain"), (["-s", "18", "--chain", "4,4"], "multiplies"),
+    (["-s", "2", "--tile", "64", "--tile-overlap", "40"], "overlap"),
+    (["-s", "2", "--device", "tpu"], "device"), (["-s", "2", "-m", "nope"], "unknown model"),
+])
+def test_usage_errors(imgs, args, match, capsys):
+    r = run("upscale", imgs / "a.png", *args)
+    if isinstance(r.exception, CasrError):  # raised to main(), which maps it
+        assert report_error(r.exception) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("casr: error: ") and match in err
+    else:  # rejected by the option parser itself
+        assert r.exit_code == 2 and match in r.output
+
+
+def test_max_pixels(imgs, tmp_path):
+    r = run("upscale", imgs / "a.png", "-s", 30, "--max-pixels", 1e6, "-o", tmp_path / "x.png", "--json")
+    assert r.exit_code == 1 and "max-pixels" in json.loads(r.stdout)["error"]
+    assert not (tmp_path / "x.png").exists()
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "casr_cli", *map(str, args)], capture_output=True, text=True, **kw)
+
+
+def test_main_one_line_error_and_debug(tmp_path):
+    r = _cli("upscale", tmp_path / "missing.png", "-s", 2)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines[0] == f"casr: error: no such file or directory ({tmp_path / 'missing.png'})"
+    assert "Traceback" not in r.stderr
+    r = _cli("upscale", tmp_path / "missing.png", "-s", 2, env={**os.environ, "CASR_DEBUG": "1"})
+    assert "Traceback" in r.stderr and r.returncode != 0
+
+
+def test_interrupt_leaves_no_partial_output(tmp_path, photo):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.tile(photo, (4, 4, 1))).save(src)  # 384x512 -> x12: 4608x6144
+    out = tmp_path / "out.png"
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not list(tmp_path.glob(".out.png.*")):
+        time.sleep(0.02)
+    assert p.poll() is None, "finished before the temporary output appeared"
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+    assert p.returncode == 130
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.png.*"))  # Ctrl-C also removes the temporary file
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("casr ")
+    r = run("upscale", "--help")
+    assert r.exit_code == 0 and "--tile-overlap" in r.stdout
+
+
+from pathlib import Path  # noqa: E402

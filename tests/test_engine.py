@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from casr_cli.engine import EngineOptions, ProgressEvent, Upscaler
+from casr_cli.errors import ImageTooLargeError, ModelNotFoundError, UsageError
+from casr_cli.stages import CasrModel, StepSignals
+from casr_cli.tiling import TileSpec
+
+
+def test_api_arrays_and_pil(photo):
+    up = Upscaler.load("bicubic", device="cpu")
+    out = up.upscale(photo, scale=2)
+    assert out.shape == (192, 256, 3) and out.dtype == np.uint8
+    pil = up.upscale(Image.fromarray(photo), scale=2)
+    assert isinstance(pil, Image.Image) and pil.size == (256, 192) and pil.mode == "RGB"
+    np.testing.assert_array_equal(np.array(pil), out)
+    f = up.upscale(photo.astype(np.float32) / 255, scale=2)
+    assert f.dtype == np.float32 and np.abs(f * 255 - out).max() <= 1.0
+
+
+def test_gray_alpha_and_16bit(photo):
+    up = Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16))
+    gray = photo[:, :, 1]
+    g = up.upscale(gray, scale=2.5)
+    assert g.shape == (240, 320) and g.dtype == np.uint8
+    rgba = np.dstack([photo, np.where(np.arange(128)[None, :] < 64, 255, 0).repeat(96, 0).astype(np.uint8)])
+    o = up.upscale(rgba, scale=3)
+    assert o.shape == (288, 384, 4)
+    np.testing.assert_array_equal(o[:, :, :3], up.upscale(photo, scale=3))  # colour unaffected by alpha
+    assert o[:, :150, 3].min() == 255 and o[:, 240:, 3].max() == 0  # alpha resampled smoothly, not lost
+    deep = photo.astype(np.uint16) * 257
+    d = up.upscale(deep, scale=2)
+    assert d.dtype == np.uint16 and np.abs(d.astype(int) // 257 - up.upscale(photo, scale=2)).max() <= 1
+    la = up.upscale(Image.fromarray(photo[:, :, 0]).convert("LA"), scale=2)
+    assert la.mode == "LA"
+
+
+def test_max_pixels_refused_before_work(photo):
+    up = Upscaler.load("bicubic", device="cpu", max_pixels=10_000)
+    with pytest.raises(ImageTooLargeError):
+        up.plan((96, 128), scale=18)
+
+
+def test_unknown_model_and_device():
+    with pytest.raises(ModelNotFoundError):
+        Upscaler.load("nope")
+    with pytest.raises(UsageError):
+        Upscaler.load("bicubic", device="tpu")
+
+
+def test_progress_events(photo):
+    events: list[ProgressEvent] = []
+    Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16)).upscale(photo, chain=(4, 3), progress=events.append)
+    steps = {e.step for e in events}
+    assert steps == {1, 2} and all(e.steps == 2 for e in events)
+    last = [e for e in events if e.step == 2][-1]
+    assert last.tile == last.tiles and last.size == (1152, 1536)
+
+
+class Mean:
+    """A toy SARM: mixes a fifth of the mean of all tiles' tokens and the embedding into each tile."""
+
+    def embed(self, image):
+        return image.mean(dim=(2, 3))
+
+    def tokens(self, tile):
+        return tile.mean(dim=(2, 3))[:, None, :]
+
+    def refine(self, tile, tokens, embedding):
+        return 0.8 * tile + 0.1 * tokens.mean(dim=1)[:, :, None, None] + 0.1 * embedding[:, :, None, None]
+
+
+class Ident:
+    context = 0
+
+    def __call__(self, s: StepSignals):
+        return s.bicubic
+
+
+def test_sarm_two_pass_tiles_see_each_other():
+    img = np.full((40, 80, 3), 100, np.uint8)
+    img[:, 40:] = 200
+    sarm = CasrModel("t", Ident(), sarm=Mean())
+    opts = EngineOptions(tile=TileSpec(64, 16))
+    base = Upscaler(CasrModel("t", Ident()), opts).upscale(img, scale=2)
+    a = Upscaler(sarm, opts).upscale(img, scale=2)
+    img2 = img.copy()
+    img2[:, 60:] = 30  # change only the right half
+    b = Upscaler(sarm, opts).upscale(img2, scale=2)
+    base2 = Upscaler(CasrModel("t", Ident()), opts).upscale(img2, scale=2)
+    # without SARM the left tile does not depend on the right half; with SARM it does
+    np.testing.assert_array_equal(base[:, :40], base2[:, :40])
+    assert not np.array_equal(a[:, :40], b[:, :40])
+    assert not np.array_equal(a, base)

@@ -1,0 +1,153 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageCms, ImageOps
+
+from casr_cli.canvas import DiskStore, MemoryStore
+from casr_cli.errors import ImageReadError, ImageTooLargeError, UsageError
+from casr_cli.images import apply_orientation, probe, read_image, write_image
+
+
+def _srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif", "bmp"])
+def test_round_trip_formats(tmp_path, photo, ext):
+    p = tmp_path / f"a.{ext}"
+    write_image(p, photo)
+    back = read_image(p).pixels
+    assert back.shape == photo.shape and back.dtype == np.uint8
+    lossy = ext in ("jpg", "webp")
+    assert np.abs(back.astype(int) - photo).mean() < (6 if lossy else 1e-9)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_16bit_and_alpha_and_gray_round_trip(tmp_path, rng, channels, ext):
+    a = rng.integers(0, 65536, (21, 34, channels), dtype=np.uint16)
+    p = tmp_path / f"deep.{ext}"
+    write_image(p, a)
+    back = read_image(p).pixels
+    assert back.dtype == np.uint16 and back.shape == a.shape
+    np.testing.assert_array_equal(back, a)
+
+
+def test_streaming_png_from_disk_store(tmp_path, photo):
+    store = DiskStore(*photo.shape, np.uint8)
+    store.write(0, photo)
+    p = tmp_path / "big.png"
+    write_image(p, store)
+    np.testing.assert_array_equal(np.array(Image.open(p)), photo)
+
+
+def test_icc_and_exif_carried(tmp_path, photo):
+    icc = _srgb_icc()
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x0112] = 6  # rotated
+    src = tmp_path / "in.jpg"
+    Image.fromarray(photo).save(src, icc_profile=icc, exif=exif.tobytes(), quality=98)
+    pic = read_image(src)
+    assert pic.pixels.shape == (128, 96, 3)  # orientation 6 applied: width and height swap
+    assert pic.icc == icc
+    for ext in ("png", "jpg", "webp"):
+        out = tmp_path / f"out.{ext}"
+        write_image(out, pic.pixels, icc=pic.icc, exif=pic.exif)
+        with Image.open(out) as im:
+            assert im.info.get("icc_profile") == icc
+            ex = im.getexif()
+            assert ex.get(0x010F) == "CameraMaker"
+            assert ex.get(0x0112, 1) == 1  # the output is upright
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pil(orientation, rng):
+    a = rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    ex = im.getexif()
+    ex[0x0112] = orientation
+    im.info["exif"] = ex.tobytes()
+    im._exif = None
+    ref = np.array(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(apply_orientation(a, orientation), ref)
+
+
+def test_palette_converted(tmp_path, photo):
+    p = tmp_path / "pal.png"
+    Image.fromarray(photo).quantize(16).save(p)
+    assert read_image(p).pixels.shape == (96, 128, 3)
+    p2 = tmp_path / "pal_t.png"
+    im = Image.fromarray(photo).quantize(16)
+    im.info["transparency"] = 0
+    im.save(p2, transparency=0)
+    assert read_image(p2).pixels.shape == (96, 128, 4)
+
+
+def _png_header_only(path, w, h):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+
+
+def test_bad_inputs(tmp_path, photo):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageReadError, match="empty"):
+        read_image(empty)
+    text = tmp_path / "text.jpg"
+    text.write_text("this is not a picture")
+    with pytest.raises(ImageReadError, match="not an image"):
+        read_image(text)
+    huge = tmp_path / "huge.png"
+    _png_header_only(huge, 100000, 100000)
+    with pytest.raises(ImageTooLargeError, match="100000x100000"):
+        probe(huge)
+    good = tmp_path / "good.png"
+    Image.fromarray(photo).save(good)
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(ImageReadError, match="corrupt or truncated"):
+        read_image(trunc)
+    jpg = tmp_path / "good.jpg"
+    Image.fromarray(photo).save(jpg)
+    tj = tmp_path / "trunc.jpg"
+    tj.write_bytes(jpg.read_bytes()[:300])
+    with pytest.raises(ImageReadError):
+        read_image(tj)
+    tif = tmp_path / "t.tif"
+    tifffile.imwrite(tif, np.zeros((4, 4, 3), np.uint16))
+    tt = tmp_path / "tt.tif"
+    tt.write_bytes(tif.read_bytes()[:20])
+    with pytest.raises(ImageReadError):
+        read_image(tt)
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_write_errors_and_warnings(tmp_path, photo):
+    with pytest.raises(UsageError):
+        write_image(tmp_path / "x.gif", photo)
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
+    warnings = write_image(tmp_path / "x.jpg", rgba)
+    assert any("alpha" in w for w in warnings)
+    assert read_image(tmp_path / "x.jpg").pixels.shape[2] == 3
+
+
+def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, photo, monkeypatch):
+    store = MemoryStore.wrap(photo.astype(np.uint16))
+
+    def rows():
+        yield photo[:10].astype(np.uint16)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "iter_rows", rows)
+    target = tmp_path / "out.png"
+    with pytest.raises(KeyboardInterrupt):
+        write_image(target, store)
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor a temporary file

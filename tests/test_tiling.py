@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from casr_cli.canvas import MemoryStore
+from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.resample import Geometry, bicubic_matrix, resize_bicubic
+from casr_cli.stages import CasrModel, StepSignals
+from casr_cli.tiling import TileSpec, axis_spans, axis_windows, tile_grid
+
+
+@pytest.mark.parametrize("length", [1, 17, 100, 512, 513, 1000, 2047, 5000])
+@pytest.mark.parametrize("size,overlap", [(512, 64), (64, 32), (100, 0), (16, 8)])
+def test_windows_partition_of_unity(length, size, overlap):
+    spans = axis_spans(length, size, overlap)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(b - a == min(size, length) for a, b in spans)
+    assert all(spans[i][1] - spans[i + 1][0] >= overlap for i in range(len(spans) - 1))
+    total = np.zeros(length)
+    for (a, b), w in zip(spans, axis_windows(length, spans)):
+        assert w.min() > 0
+        total[a:b] += w
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_tile_spec_validation():
+    with pytest.raises(ValueError):
+        TileSpec(512, 300)
+    with pytest.raises(ValueError):
+        TileSpec(8, 0)
+    assert tile_grid((1000, 600), TileSpec(512, 64)).count == 3 * 2
+
+
+def test_bicubic_matches_torch_and_pil():
+    from PIL import Image
+
+    x = torch.rand(1, 3, 37, 53, dtype=torch.float64)
+    for out in [(148, 212), (55, 79), (20, 30)]:
+        ref = F.interpolate(x, size=out, mode="bicubic", antialias=True, align_corners=False)
+        torch.testing.assert_close(resize_bicubic(x, out), ref, atol=1e-9, rtol=0)
+    a = np.random.default_rng(1).random((23, 31)).astype(np.float32)
+    pil = np.array(Image.fromarray(a, "F").resize((31 * 3, 23 * 3), Image.BICUBIC))
+    ours = resize_bicubic(torch.from_numpy(a)[None, None].double(), (69, 93))[0, 0].numpy()
+    np.testing.assert_allclose(ours, pil, atol=1e-5)
+
+
+def test_window_matrix_equals_rows_of_full_matrix():
+    full = bicubic_matrix(40, 150, 0, 150, 0, 40)
+    part = bicubic_matrix(40, 150, 60, 90, 10, 30)
+    np.testing.assert_allclose(part, full[60:90, 10:30])
+    with pytest.raises(ValueError):
+        bicubic_matrix(40, 150, 60, 90, 20, 30)  # window misses the kernel support
+
+
+class PerPixel:
+    """A per-pixel 'backbone': a fixed non-linear colour transform of the bicubic base."""
+
+    context = 0
+
+    def __call__(self, s: StepSignals) -> torch.Tensor:
+        x = s.bicubic.clamp(0, 1)
+        return torch.stack([x[:, 0] ** 0.5, 1 - x[:, 1], x[:, 2] * x[:, 0]], dim=1)
+
+
+class Smoothing:
+    """A backbone with spatial support (3x3 blur): needs context around each tile."""
+
+    context = 4
+
+    def __call__(self, s: StepSignals) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(s.bicubic, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def _up(backbone, tile, overlap, s_max=4.0, **kw):
+    return Upscaler(CasrModel("test", backbone, s_max=s_max), EngineOptions(tile=TileSpec(tile, overlap), **kw))
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (5, 7), (64, 64), (96, 33)])
+@pytest.mark.parametrize("backbone", [PerPixel(), Smoothing(), None])
+def test_tiled_equals_untiled(photo, shape, backbone):
+    img = photo[: shape[0], : shape[1]]
+    untiled = _up(backbone, 4096, 0).upscale(img, scale=3.3).astype(int)
+    tiled = _up(backbone, 32, 12).upscale(img, scale=3.3).astype(int)
+    assert tiled.shape == (round(shape[0] * 3.3), round(shape[1] * 3.3), 3)
+    assert np.abs(tiled - untiled).max() <= 1  # within 1/255
+
+
+def test_flat_image_stays_flat():
+    flat = np.full((41, 67, 3), (200, 17, 90), np.uint8)
+    out = _up(PerPixel(), 48, 16).upscale(flat, chain=(4, 3, 1.5))
+    first = out[0, 0]
+    assert out.shape == (738, 1206, 3)
+    assert (out == first).all()
+
+
+def test_bicubic_model_equals_reference(photo):
+    up = Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16))
+    out = up.upscale(photo, scale=2.7)
+    ref = F.interpolate(torch.from_numpy(photo).permute(2, 0, 1)[None].double() / 255, size=out.shape[:2],
+                        mode="bicubic", antialias=True)
+    ref = (ref.clamp(0, 1) * 255).round()[0].permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(float) - ref).max() <= 1
+
+
+def test_disk_store_same_as_memory(photo):
+    mem = _up(None, 64, 16).upscale(photo, scale=3)
+    disk = _up(None, 64, 16, memory_limit=1).upscale(photo, scale=3)
+    np.testing.assert_array_equal(mem, disk)
+
+
+def test_geometry_nearest_aligned():
+    g = Geometry((10, 10), (25, 25), (0, 10, 0, 10), (0, 25, 0, 25))
+    x = torch.arange(100.0).reshape(1, 1, 10, 10)
+    out = g.nearest(x)
+    assert out.shape == (1, 1, 25, 25)
+    # a window of the output gives the same values as the same window of the whole
+    g2 = Geometry((10, 10), (25, 25), (3, 10, 0, 10), (12, 25, 6, 18))
+    torch.testing.assert_close(g2.nearest(x[:, :, 3:10, 0:10]), out[:, :, 12:25, 6:18])
