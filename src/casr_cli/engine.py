@@ -18,7 +18,7 @@ from . import chain as chain_mod
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, new_store
 from .errors import ImageTooLargeError
 from .resample import Geometry, input_span
-from .stages import CasrModel, StepSignals
+from .stages import CasrModel, StageSwitches, StepSignals
 from .tiling import TileGrid, TileSpec, expand, tile_grid
 
 DEFAULT_MAX_PIXELS = 2_000_000_000
@@ -45,6 +45,7 @@ class EngineOptions:
     memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes; larger stores go to a temp file
     tmp_dir: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    intermediates: str | None = None  # directory for per-step pictures (--save-intermediates)
 
 
 def _maxval(dtype: np.dtype) -> float:
@@ -63,10 +64,13 @@ class Upscaler:
         self.options = options or EngineOptions()
 
     @classmethod
-    def load(cls, name: str | None = None, device: str = "auto", **options) -> "Upscaler":
+    def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
+             **options) -> "Upscaler":
+        """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``switches``
+        turns stages off for ablations."""
         from .models import load_model
 
-        return cls(load_model(name, device=device), EngineOptions(**options))
+        return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
 
     def with_options(self, **changes) -> "Upscaler":
         return Upscaler(self.model, replace(self.options, **changes))
@@ -144,6 +148,8 @@ class Upscaler:
         cur = src
         steps = len(plan.factors)
         for k, (factor, size) in enumerate(zip(plan.factors, plan.sizes[1:]), start=1):
+            if self.options.intermediates:
+                self._save_intermediates(cur, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
             nxt = self._step(cur, size, k, steps, factor, progress, limit)
             if cur is not src:
@@ -217,6 +223,26 @@ class Upscaler:
                 dst.write(acc0, rows)
                 acc, acc0 = acc[:, n:], starts[r]
         return dst
+
+    def _save_intermediates(self, src: RowStore, k: int) -> None:
+        """Write step ``k``'s input and, when the model has SDAM, what SDAM makes of it."""
+        from pathlib import Path
+
+        from .images import to_8bit, write_image
+
+        d = Path(self.options.intermediates)
+        d.mkdir(parents=True, exist_ok=True)
+        arr = src.read(0, src.shape[0])
+        write_image(d / f"step{k}_input.png", arr)
+        analyse = getattr(self.model.sdam, "analyse", None)
+        if analyse is None:
+            return
+        color = 1 if src.shape[2] in (1, 2) else 3
+        lr = torch.from_numpy(to_8bit(np.ascontiguousarray(arr[:, :, :color])).astype(np.float32) / 255)
+        lr = lr.permute(2, 0, 1)[None].expand(-1, 3, -1, -1).to(self.model.device, self.model.dtype)
+        for name, pic in analyse(lr).items():
+            img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+            write_image(d / f"step{k}_{name}.png", img)
 
     def _tile(self, crop: torch.Tensor, geom: Geometry, color: int) -> torch.Tensor:
         """One tile through the stages; returns (1, 3 + alpha, h, w) at the tile's output window."""

@@ -84,6 +84,26 @@ class RefinementStage(Protocol):
     def refine(self, tile: torch.Tensor, tokens: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
 
 
+@dataclass(frozen=True)
+class StageSwitches:
+    """Run-time switches for ablations (paper Tables 4 and 6); a model applies those
+    that concern stages it has and ignores the rest.
+
+    ``superpixel=False``: SDAM passes the raw step input instead of region means.
+    ``structure=False``: SDAM passes a zero structure map.
+    ``sarm=False``: no refinement pass.  ``superpixel_size``: the grid cell n."""
+
+    superpixel: bool = True
+    structure: bool = True
+    sarm: bool = True
+    superpixel_size: int = 4
+
+    @classmethod
+    def naive(cls) -> "StageSwitches":
+        """The paper's "multi-stage" baseline: the same backbone chained with SDAM and SARM off."""
+        return cls(superpixel=False, structure=False, sarm=False)
+
+
 @dataclass
 class CasrModel:
     """A loaded model family member: the stages plus what the planner needs."""

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -48,6 +49,11 @@ def upscale(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print chain, tiles, size and memory per file; write nothing.")] = False,
     max_pixels: Annotated[float, typer.Option("--max-pixels", help="Refuse outputs larger than this many pixels.")] = 2e9,
     tmp_dir: Annotated[Optional[str], typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
+    superpixel_size: Annotated[int, typer.Option("--superpixel-size", help="SDAM superpixel grid cell n (paper: 4).", min=2)] = 4,
+    no_superpixel: Annotated[bool, typer.Option("--no-superpixel", help="Ablation: SDAM passes the raw step input.")] = False,
+    no_structure: Annotated[bool, typer.Option("--no-structure", help="Ablation: no structure/depth map.")] = False,
+    no_sarm: Annotated[bool, typer.Option("--no-sarm", help="Ablation: no self-similarity refinement.")] = False,
+    save_intermediates: Annotated[Optional[str], typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -56,6 +62,7 @@ def upscale(
     from ..engine import EngineOptions, Upscaler
     from ..images import probe, read_image, write_image
     from ..models import DEFAULT_MODEL
+    from ..stages import StageSwitches
     from ..tiling import TileSpec
     from ._progress import bars, progress_enabled
 
@@ -87,7 +94,9 @@ def upscale(
     jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, fmt)
     all_inputs = {os.path.realpath(j.input) for j in jobs}
     opts = EngineOptions(tile=spec, max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    upscaler = Upscaler.load(model_name, device=device, **opts.__dict__)
+    switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=not no_sarm,
+                             superpixel_size=superpixel_size)
+    upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
     if chain_t:
         validate_chain(chain_t, scale, upscaler.model.s_max)
 
@@ -118,7 +127,10 @@ def upscale(
                 ui.start_file(job.input.name)
                 from ..canvas import MemoryStore
 
-                result = upscaler.run(MemoryStore.wrap(pic.pixels), plan, progress=ui.on_event)
+                runner = upscaler
+                if save_intermediates:
+                    runner = upscaler.with_options(intermediates=str(Path(save_intermediates) / job.relative.with_suffix("")))
+                result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=ui.on_event)
                 try:
                     warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif, quality=quality,
                                            compress_level=compression)

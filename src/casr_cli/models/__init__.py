@@ -10,11 +10,11 @@ from typing import Callable
 import torch
 
 from ..errors import ModelNotFoundError, UsageError
-from ..stages import CasrModel
+from ..stages import CasrModel, StageSwitches
 
 DEFAULT_MODEL = "bicubic"
 
-_LOADERS: dict[str, Callable[[torch.device], CasrModel]] = {}
+_LOADERS: dict[str, Callable[[torch.device, StageSwitches], CasrModel]] = {}
 
 
 def register(name: str):
@@ -46,12 +46,13 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_model(name: str | None = None, device: str = "auto") -> CasrModel:
+def load_model(name: str | None = None, device: str = "auto", switches: StageSwitches | None = None) -> CasrModel:
+    """Build model ``name`` on ``device`` with ablation ``switches`` applied."""
     _import_builtin()
     name = name or DEFAULT_MODEL
     if name not in _LOADERS:
         raise ModelNotFoundError(f"unknown model {name!r}", hint=f"available: {', '.join(available())}")
-    return _LOADERS[name](resolve_device(device))
+    return _LOADERS[name](resolve_device(device), switches or StageSwitches())
 
 
 def _import_builtin() -> None:

@@ -12,11 +12,11 @@ import math
 
 import torch
 
-from ..stages import CasrModel
+from ..stages import CasrModel, StageSwitches
 from . import register
 
 
 @register("bicubic")
-def load(device: torch.device) -> CasrModel:
+def load(device: torch.device, switches: StageSwitches) -> CasrModel:  # no stage to switch
     return CasrModel(name="bicubic", backbone=None, s_max=math.inf, device=device,
                      description="antialiased bicubic interpolation, one step")
