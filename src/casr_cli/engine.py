@@ -168,6 +168,7 @@ class Upscaler:
         grid = tile_grid(out_size, opts.tile)
         wy, wx = grid.rows.windows(), grid.cols.windows()
         ctx = self._context()
+        out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1
         align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
         margin = getattr(model.sdam, "input_margin", 0) if model.sdam is not None else 0
         passes = 2 if model.sarm is not None else 1
@@ -179,12 +180,12 @@ class Upscaler:
         def tiles():
             """Yield (band-row index, col index, out box, processed tile) for every tile."""
             for r, yspan in enumerate(grid.rows.spans):
-                py = expand(yspan, ctx, H)
+                py = expand(yspan, ctx, H, out_align)
                 iy = expand(input_span(h, H, *py), margin, h, align)
                 band = torch.from_numpy(np.ascontiguousarray(src.read(*iy))).to(model.device)
                 band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
                 for c, xspan in enumerate(grid.cols.spans):
-                    px = expand(xspan, ctx, W)
+                    px = expand(xspan, ctx, W, out_align)
                     ix = expand(input_span(w, W, *px), margin, w, align)
                     geom = Geometry((h, w), out_size, (*iy, *ix), (*py, *px), model.device, model.dtype)
                     crop = band[:, :, :, ix[0]:ix[1]]

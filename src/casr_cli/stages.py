@@ -65,6 +65,8 @@ class Backbone(Protocol):
 
     #: output pixels of context the backbone needs around a tile (cropped away)
     context: int
+    #: optional ``output_align``: tile windows start at multiples of it (e.g. a
+    #: pixel-unshuffle factor, so every tile sees the same block grid as the whole image)
 
     def __call__(self, signals: StepSignals) -> torch.Tensor: ...
 

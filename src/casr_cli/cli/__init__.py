@@ -14,12 +14,14 @@ import typer
 from .. import __version__
 from ..errors import CasrError
 from .download_weights import download_weights
+from .train import train
 from .upscale import upscale
 
 app = typer.Typer(name="casr", help="CASR: cyclic arbitrary-scale super-resolution (x8 to x30 and beyond).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command("upscale")(upscale)
 app.command("download-weights")(download_weights)
+app.command("train")(train)
 
 
 def _version(value: bool) -> None:

@@ -1,6 +1,7 @@
 """Model registry: a name becomes a :class:`~casr_cli.stages.CasrModel` on a device.
 
 ``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
+``lite``     CASR-Lite, trained on the CPU and shipped in the package.
 """
 
 from __future__ import annotations
@@ -56,4 +57,4 @@ def load_model(name: str | None = None, device: str = "auto", switches: StageSwi
 
 
 def _import_builtin() -> None:
-    from . import bicubic  # noqa: F401
+    from . import bicubic, lite  # noqa: F401

@@ -1,0 +1,1 @@
+"""Backbones: the single <= x4 restoration model applied at every chain step."""

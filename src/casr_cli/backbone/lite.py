@@ -1,0 +1,121 @@
+"""CASR-Lite backbone: a compact CPU restoration network for one chain step.
+
+Per tile it receives SDAM's maps at the step's output size (paper Fig. 3): the
+superpixel image and the structure map, plus the bicubic upsampling of the step input
+and the step's scale.  All of it is pixel-unshuffled by ``unshuffle`` (4), so the
+convolutions run at 1/16 of the output pixels -- for a x4 step that is the input
+resolution -- and the cost per output pixel is the same for every sub-scale in (1, 4].
+A head conv, ``blocks`` residual blocks (conv-ReLU-conv) and a tail conv predict a
+residual that is pixel-shuffled back and added to the bicubic base.
+
+``inputs`` selects which maps the network sees (an ablation knob; it travels with the
+weights in the config): any of ``bicubic``, ``superpixel``, ``structure``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
+_CONFIG_KEY = "casr_lite_config"
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x), inplace=True))
+
+
+class LiteSRNet(ModelMixin, ConfigMixin):
+    """Args:
+        channels: feature width.
+        blocks: residual blocks.
+        unshuffle: pixel-unshuffle factor (features run at 1/unshuffle^2 of the pixels).
+        inputs: maps fed to the network, in order.
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(self, channels: int = 48, blocks: int = 5, unshuffle: int = 4,
+                 inputs: Sequence[str] = ("bicubic", "superpixel", "structure")):
+        super().__init__()
+        unknown = set(inputs) - set(MAP_CHANNELS)
+        if unknown or not inputs:
+            raise ValueError(f"inputs must be a non-empty subset of {sorted(MAP_CHANNELS)}, got {list(inputs)}")
+        self.inputs = tuple(inputs)
+        cin = (sum(MAP_CHANNELS[k] for k in self.inputs) + 1) * unshuffle**2  # +1: scale channel
+        self.head = nn.Conv2d(cin, channels, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
+        self.tail = nn.Conv2d(channels, 3 * unshuffle**2, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)  # start as bicubic
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, maps: dict[str, torch.Tensor], scale: float | torch.Tensor) -> torch.Tensor:
+        """``maps``: name -> (B, C, H, W) at the output size (``bicubic`` required);
+        ``scale``: the step's sub-scale (a float or a (B,) tensor).  Returns (B, 3, H, W)."""
+        base = maps["bicubic"]
+        b, _, h, w = base.shape
+        u = self.config.unshuffle
+        s = torch.as_tensor(scale, dtype=base.dtype, device=base.device).reshape(-1, 1, 1, 1)
+        x = torch.cat([maps[k] for k in self.inputs] + [((s - 1) / 3).expand(b, 1, h, w)], dim=1)
+        ph, pw = (-h) % u, (-w) % u
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        f = self.head(F.pixel_unshuffle(x, u))
+        f = f + self.body(F.relu(f))
+        return base + F.pixel_shuffle(self.tail(f), u)[..., :h, :w]
+
+
+def save_lite(model: LiteSRNet, path: str | Path, extra: dict | None = None) -> Path:
+    """Weights + config (safetensors metadata) in one file; ``extra`` metadata optional."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
+    meta = {_CONFIG_KEY: json.dumps(cfg, sort_keys=True), **{k: str(v) for k, v in (extra or {}).items()}}
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    return path
+
+
+def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet:
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if _CONFIG_KEY not in meta:
+        raise ValueError(f"{path} is not a casr lite backbone file (no config metadata)")
+    model = LiteSRNet.from_config(json.loads(meta[_CONFIG_KEY]))
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval().to(device=device, memory_format=torch.channels_last)
+
+
+class LiteBackbone:
+    """Engine stage (implements :class:`casr_cli.stages.Backbone`)."""
+
+    context = 24
+
+    def __init__(self, net: LiteSRNet):
+        self.net = net
+        self.output_align = int(net.config.unshuffle)
+
+    def __call__(self, signals) -> torch.Tensor:
+        maps = {"bicubic": signals.bicubic, **signals.maps}
+        if "superpixel" not in maps:  # a model without SDAM: the raw input, nearest-upscaled
+            maps["superpixel"] = signals.geometry.nearest(signals.lr)
+        if "structure" not in maps:
+            maps["structure"] = signals.bicubic.new_zeros(signals.bicubic.shape[0], 1, *signals.bicubic.shape[-2:])
+        g = signals.geometry
+        scale = g.out_size[0] / g.in_size[0]
+        return self.net({k: v.contiguous(memory_format=torch.channels_last) for k, v in maps.items()}, scale)

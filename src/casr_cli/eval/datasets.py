@@ -1,0 +1,112 @@
+"""Named evaluation datasets and their folder layouts under the data root.
+
+The root is ``--data-root`` or ``$CASR_DATA``; each name is looked up as
+``<root>/<folder>`` and, for convenience, ``<root>/eval/<folder>``.
+
+Full-reference sets (HR images; LR made by the protocol):
+  ``set5``, ``set14``, ``b100``, ``urban100``: ``<root>/<name>/*.png`` (any image type)
+  ``div8k``: ``<root>/div8k/*.png``: DIV8K HR; the last 100 by sorted name are used
+  (the paper's test split, images 1401-1500)
+  any folder of HR images: ``--dataset path/to/folder``
+
+No-reference sets (the images *are* the inputs; only NR metrics):
+  ``realsr``: ``<root>/realsr/{Canon,Nikon}/Test/<k>/*_LR<k>.png`` (RealSR V3 test pairs;
+  the real low-resolution captures are the inputs; ``<k>`` is 2, 3 or 4)
+  ``celeba-hq``: ``<root>/celeba-hq/*.png``: 100 CelebA-HQ faces at 128x128
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    folder: str
+    reference: bool  # True: HR images (full-reference metrics); False: real inputs, NR only
+    layout: str
+    pattern: tuple[str, ...] = ("*",)  # globs under the folder
+    last: int | None = None  # keep only the last N (sorted)
+
+
+SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec("set5", "set5", True, "<root>/set5/*.png (5 HR images)"),
+    DatasetSpec("set14", "set14", True, "<root>/set14/*.png (14 HR images)"),
+    DatasetSpec("b100", "b100", True, "<root>/b100/*.png (BSD300 test split, 100 HR images)"),
+    DatasetSpec("urban100", "urban100", True, "<root>/urban100/*.png (100 HR images)"),
+    DatasetSpec("div8k", "div8k", True, "<root>/div8k/*.png (DIV8K HR; the last 100 by name are used)", last=100),
+    DatasetSpec("realsr", "realsr", False,
+                "<root>/realsr/{Canon,Nikon}/Test/4/*_LR4.png (RealSR V3 test LR captures; x2/x3 folders also accepted)",
+                pattern=("Canon/Test/*/*_LR*.*", "Nikon/Test/*/*_LR*.*")),
+    DatasetSpec("celeba-hq", "celeba-hq", False, "<root>/celeba-hq/*.png (100 faces at 128x128, used as inputs)"),
+)}
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str  # unique, filesystem-safe id within the dataset
+    path: Path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    root: Path
+    reference: bool
+    items: tuple[Item, ...]
+
+
+def data_root(explicit: str | None) -> Path | None:
+    root = explicit or os.environ.get("CASR_DATA")
+    return Path(root).expanduser() if root else None
+
+
+def _images(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    found: set[Path] = set()
+    for pat in patterns:
+        found.update(p for p in folder.glob(pat) if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    return sorted(found)
+
+
+def _key(path: Path, folder: Path) -> str:
+    rel = path.relative_to(folder).with_suffix("")
+    return "__".join(rel.parts).replace(" ", "_")
+
+
+def resolve_dataset(name: str, root: str | None = None, *, reference: bool | None = None) -> Dataset:
+    """A named dataset (see module docstring) or a folder of HR images.
+
+    Raises :class:`UsageError` naming the expected layout when it is missing or empty.
+    ``reference=False`` treats a plain folder as no-reference inputs."""
+    spec = SPECS.get(name.lower())
+    if spec is None:
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise UsageError(f"unknown dataset {name!r} and no such folder",
+                             hint=f"use one of {', '.join(SPECS)} (with --data-root or CASR_DATA) or a folder of HR images")
+        imgs = _images(folder, ("*",))
+        if not imgs:
+            raise UsageError("no images in the dataset folder", path=folder,
+                             hint="expected HR images (png, jpg, bmp, tif, webp) directly in the folder")
+        return Dataset(folder.name, folder, reference is not False, tuple(Item(_key(p, folder), p) for p in imgs))
+    base = data_root(root)
+    if base is None:
+        raise UsageError(f"dataset {spec.name!r} needs a data root: expected {spec.layout}",
+                         hint="pass --data-root DIR or set CASR_DATA")
+    candidates = [base / spec.folder, base / "eval" / spec.folder]
+    folder = next((c for c in candidates if c.is_dir()), None)
+    imgs = _images(folder, spec.pattern) if folder else []
+    if not imgs:
+        raise UsageError(f"dataset {spec.name!r} not found: expected {spec.layout}", path=candidates[0],
+                         hint="see docs/eval.md for where to get it and how to lay it out")
+    if spec.last:
+        imgs = imgs[-spec.last:]
+    return Dataset(spec.name, folder, spec.reference if reference is None else reference,
+                   tuple(Item(_key(p, folder), p) for p in imgs))

@@ -1,0 +1,81 @@
+"""Methods compared in one run: rows of the tables.
+
+* ``casr``: the chosen ``--model`` with every stage on (its row is labelled by the model);
+* ``bicubic``: one antialiased bicubic step (model ``bicubic``);
+* ``naive``: the same backbone chained with SDAM and SARM off (the paper's
+  "multi-stage" baseline, :meth:`StageSwitches.naive`);
+* ablations (Table 4): ``--ablate superpixel,structure,sarm`` switches one stage off per
+  row (``-superpixel``...); any boolean field of :class:`StageSwitches` is accepted;
+* superpixel sizes (Table 6): ``--superpixel-sizes 3,4,5,8``, one row per size.
+
+Methods are generic: any model :func:`casr_cli.models.available` lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from ..stages import StageSwitches
+
+BASE_METHODS = ("casr", "bicubic", "naive")
+
+
+def ablation_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(StageSwitches) if f.type in (bool, "bool")]
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    model: str
+    switches: StageSwitches = field(default_factory=StageSwitches)
+
+    @property
+    def key(self) -> str:
+        """Cache key: readable label plus a hash of what determines the output."""
+        ident = json.dumps({"model": self.model, "switches": dataclasses.asdict(self.switches)}, sort_keys=True)
+        slug = re.sub(r"[^0-9a-zA-Z_.-]+", "_", self.label).strip("_")
+        return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:8]}"
+
+
+def build_methods(model: str, methods: list[str] | None = None, ablate: list[str] | None = None,
+                  superpixel_sizes: list[int] | None = None) -> list[Method]:
+    """The rows for one run, in table order, without duplicates."""
+    from ..models import available
+
+    names = available()
+    if model not in names:
+        raise UsageError(f"unknown model {model!r}", hint=f"available: {', '.join(names)}")
+    wanted = list(methods) if methods else list(BASE_METHODS)
+    out: list[Method] = []
+    for m in wanted:
+        if m == "casr":
+            out.append(Method(model, model))
+        elif m == "bicubic":
+            out.append(Method("bicubic", "bicubic"))
+        elif m == "naive":
+            out.append(Method(f"naive ({model})", model, StageSwitches.naive()))
+        elif m in names:  # another model by name
+            out.append(Method(m, m))
+        else:
+            raise UsageError(f"unknown method {m!r}", hint=f"use casr, bicubic, naive or a model: {', '.join(names)}")
+    valid = ablation_names()
+    for a in ablate or []:
+        if a not in valid:
+            raise UsageError(f"unknown ablation {a!r}", hint=f"switchable stages: {', '.join(valid)}")
+        out.append(Method(f"{model} -{a}", model, dataclasses.replace(StageSwitches(), **{a: False})))
+    for n in superpixel_sizes or []:
+        if n < 1:
+            raise UsageError(f"superpixel size must be >= 1, got {n}")
+        out.append(Method(f"{model} superpixel {n}x{n}", model, StageSwitches(superpixel_size=n)))
+    seen, uniq = set(), []
+    for m in out:
+        if m.label not in seen:
+            seen.add(m.label)
+            uniq.append(m)
+    return uniq

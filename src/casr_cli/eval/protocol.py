@@ -1,0 +1,130 @@
+"""The evaluation protocol: scale settings, HR crop and LR generation.
+
+Full-reference images (LIIF's ``sr-implicit-downsampled`` convention):
+
+* ``h_lr = floor(H / s + 1e-9)``, ``w_lr`` likewise; the HR is cropped (top-left) to
+  ``round(h_lr * s) x round(w_lr * s)``: a multiple of the scale for integer scales;
+* the LR is the antialiased bicubic downscale of that crop (Pillow's ``BICUBIC`` =
+  torch ``interpolate(mode="bicubic", antialias=True)``, a = -0.5, kernel widened by
+  the scale; ``casr_cli.resample.resize_bicubic``) computed on the float image and
+  rounded to uint8 once;
+* the SR output is produced at exactly the HR crop's size.
+
+Grey images become 3-channel RGB; alpha is dropped; 16-bit images are reduced to 8 bits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import UsageError
+from ..resample import resize_bicubic
+
+DEFAULT_SCALES = (8.0, 12.0, 18.0, 24.0, 30.0)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One column group: a scale planned by the model, or an explicit chain."""
+
+    scale: float
+    chain: tuple[float, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        if self.chain:
+            return "x" + "x".join(_fmt(f) for f in self.chain)
+        return "x" + _fmt(self.scale)
+
+    @property
+    def key(self) -> str:
+        return re.sub(r"[^0-9a-zA-Z_.-]", "_", self.label)
+
+
+def parse_floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(x) for x in text.replace("x", ",").split(",") if x.strip())
+    except ValueError as e:
+        raise UsageError(f"{what} must be numbers separated by commas, got {text!r}") from e
+    if not vals:
+        raise UsageError(f"{what} is empty")
+    return vals
+
+
+def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:
+    """``--scales 8,12`` (default 8,12,18,24,30 unless only chains are given) plus one
+    setting per ``--chain 4,3,1.5``."""
+    out: list[Setting] = []
+    if scales or not chains:
+        for s in parse_floats(scales, "--scales") if scales else DEFAULT_SCALES:
+            if not math.isfinite(s) or s <= 1:
+                raise UsageError(f"scale must be > 1, got {s:g}")
+            out.append(Setting(s))
+    for c in chains or []:
+        ch = parse_floats(c, "--chain")
+        if any(not math.isfinite(f) or f <= 1 for f in ch):
+            raise UsageError(f"every chain factor must be > 1, got {c!r}", hint="e.g. --chain 4,3,1.5")
+        out.append(Setting(math.prod(ch), ch))
+    seen, uniq = set(), []
+    for s in out:
+        if s.label not in seen:
+            seen.add(s.label)
+            uniq.append(s)
+    return uniq
+
+
+def as_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """HxWxC uint8/uint16 -> HxWx3 uint8 (grey replicated, alpha dropped)."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.dtype == np.uint16:
+        a = np.round(a.astype(np.float64) / 257.0).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise UsageError(f"unsupported pixel type {a.dtype}")
+    a = a[:, :, :1] if a.shape[2] in (1, 2) else a[:, :, :3]
+    return np.ascontiguousarray(np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a)
+
+
+def lr_size(hr_size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return (math.floor(hr_size[0] / scale + 1e-9), math.floor(hr_size[1] / scale + 1e-9))
+
+
+def crop_hr(hr: np.ndarray, scale: float) -> np.ndarray:
+    """Top-left crop to ``round(lr * s)`` per side; raises if the LR would be empty."""
+    h_lr, w_lr = lr_size(hr.shape[:2], scale)
+    if h_lr < 1 or w_lr < 1:
+        raise UsageError(f"image {hr.shape[1]}x{hr.shape[0]} is too small for x{_fmt(scale)}")
+    return hr[:round(h_lr * scale), :round(w_lr * scale)]
+
+
+def bicubic_resize_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Antialiased bicubic resize of a uint8 HxWx3 image to ``size`` (h, w), on floats,
+    rounded to uint8 once."""
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(torch.float64) / 255.0
+    out = resize_bicubic(t, size)
+    return (out[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(HR crop, LR) for one full-reference image at ``scale``."""
+    crop = crop_hr(hr, scale)
+    return np.ascontiguousarray(crop), bicubic_resize_u8(crop, lr_size(hr.shape[:2], scale))
+
+
+def center_crop(img: np.ndarray, side: int) -> np.ndarray:
+    """At most ``side`` x ``side`` from the centre (``side <= 0``: unchanged)."""
+    if side <= 0:
+        return img
+    h, w = img.shape[:2]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.ascontiguousarray(img[y:y + min(h, side), x:x + min(w, side)])

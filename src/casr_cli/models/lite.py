@@ -1,0 +1,50 @@
+"""CASR-Lite: the embedded default family, trained on the CPU and shipped in the package.
+
+SDAM: the SSN superpixel network (``weights/ssn-lite.safetensors``) and the
+bilateral-edge structure map (no weights; lite's stand-in for Depth-Anything).
+Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet` (``weights/lite-backbone.safetensors``).
+SARM: ``weights/lite-sarm.safetensors`` when present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelNotFoundError
+from ..stages import CasrModel, StageSwitches
+from . import register
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+BACKBONE = WEIGHTS / "lite-backbone.safetensors"
+SSN = WEIGHTS / "ssn-lite.safetensors"
+SARM = WEIGHTS / "lite-sarm.safetensors"
+
+
+def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
+               sarm: Path | None = SARM) -> CasrModel:
+    from ..backbone.lite import LiteBackbone, load_lite
+    from ..sdam.ssn import load_ssn
+    from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
+    from ..sdam.structure import EdgeStructure
+
+    for p in (backbone, ssn):
+        if not Path(p).exists():
+            raise ModelNotFoundError(f"lite weights missing: {Path(p).name}", path=p,
+                                     hint="reinstall casr, or train them: casr train --component ssn / --stage 1")
+    sdam = SuperpixelAlignment(load_ssn(ssn, device=device), EdgeStructure(),
+                               SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
+                                            cell=switches.superpixel_size))
+    refiner = None
+    if switches.sarm and sarm is not None and Path(sarm).exists():
+        from ..sarm.lite import load_sarm_stage
+
+        refiner = load_sarm_stage(sarm, device)
+    return CasrModel(name="lite", backbone=LiteBackbone(load_lite(backbone, device)), sdam=sdam, sarm=refiner,
+                     s_max=4.0, device=device, description="CASR-Lite: SSN superpixels + edge structure, CPU backbone")
+
+
+@register("lite")
+def load(device: torch.device, switches: StageSwitches) -> CasrModel:
+    return build_lite(device, switches)

@@ -1,0 +1,270 @@
+"""Stage-1 training of the CASR-Lite backbone on the CPU (paper sec. 3.3, eq. 6).
+
+A flat, nanoGPT-style loop.  Each batch: random HR crops (flips, 90-degree turns) of
+the training folders, one random sub-scale s in (1, 4] per batch (half the batches at
+x4, the step that dominates chains), LR by antialiased bicubic rounded to 8 bits (as
+the engine reads images), then SDAM exactly as at inference (SSN region means and the
+bilateral-edge structure map, nearest / bicubic upscaling through the engine's
+``Geometry``).  With probability ``drift_prob`` the LR is instead an earlier chain
+output: a smaller LR upscaled to the LR size by the current model (no gradient), so the
+network learns to take its own outputs as input (the drift the paper fights).
+
+Loss: L1 + ``perceptual_weight`` x L1 of EfficientNet-Lite0 features (stages 1-3) +
+``structure_weight`` x L1 between structure maps of output and HR (our L_depth).
+No adversarial term (not measured here; see the model card).
+
+    python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backbone.lite import LiteSRNet, save_lite
+from ..resample import Geometry, resize_bicubic
+from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
+from ..sdam.structure import EdgeStructure, luminance
+from .ssn import get_lr, load_images
+
+CHECKPOINT_NAME = "lite_ckpt.pt"
+
+
+@dataclass
+class TrainLiteConfig:
+    data_dirs: tuple[str, ...] = ("../shared/data/train/t91", "../shared/data/train/bsd200")
+    val_dir: str = "../shared/data/eval/set5"
+    out_dir: str = "runs/lite"
+    # model
+    channels: int = 48
+    blocks: int = 5
+    unshuffle: int = 4
+    inputs: tuple[str, ...] = ("bicubic", "superpixel", "structure")
+    ssn_path: str = ""  # "" = the shipped SSN
+    cell: int = 4
+    # data
+    patch: int = 96
+    batch_size: int = 16
+    p_x4: float = 0.5
+    drift_prob: float = 0.2
+    # loss
+    perceptual_weight: float = 0.01
+    structure_weight: float = 0.05
+    # optimisation
+    steps: int = 30000
+    lr: float = 1e-3
+    min_lr: float = 2e-5
+    warmup_steps: int = 300
+    grad_clip: float = 0.5
+    # bookkeeping
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 250
+    eval_every: int = 1000
+    max_minutes: float = 0.0
+    resume: bool = True
+    num_threads: int = 2
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tiny": {"channels": 8, "blocks": 1, "patch": 32, "batch_size": 2, "steps": 2, "warmup_steps": 1, "log_every": 1,
+             "ckpt_every": 1, "eval_every": 2, "drift_prob": 0.5, "num_threads": 1},
+}
+
+
+def lite_config(preset: str = "default", **overrides: Any) -> TrainLiteConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return TrainLiteConfig(**{**PRESETS[preset], **overrides})
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+class StepRunner:
+    """One chain step on a batch, exactly as the engine runs a tile: SDAM then the net."""
+
+    def __init__(self, net: LiteSRNet, sdam: SuperpixelAlignment):
+        self.net, self.sdam = net, sdam
+
+    def maps(self, lr: torch.Tensor, out: tuple[int, int]) -> dict[str, torch.Tensor]:
+        h, w = lr.shape[-2:]
+        g = Geometry((h, w), out, (0, h, 0, w), (0, out[0], 0, out[1]))
+        with torch.no_grad():
+            m = self.sdam(lr, g)
+            m["bicubic"] = g.bicubic(lr)
+        return m
+
+    def __call__(self, lr: torch.Tensor, out: tuple[int, int]) -> torch.Tensor:
+        return self.net(self.maps(lr, out), out[0] / lr.shape[-2])
+
+
+def get_batch(images: list[torch.Tensor], cfg: TrainLiteConfig, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """(B, 3, patch, patch) HR crops in [0, 1] and this batch's sub-scale."""
+    p = cfg.patch
+    out = []
+    for _ in range(cfg.batch_size):
+        img = images[int(torch.randint(len(images), (1,), generator=gen))]
+        _, h, w = img.shape
+        y = int(torch.randint(h - p + 1, (1,), generator=gen))
+        x = int(torch.randint(w - p + 1, (1,), generator=gen))
+        c = img[:, y:y + p, x:x + p].float() / 255
+        if torch.rand((), generator=gen) < 0.5:
+            c = c.flip(-1)
+        c = torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2))
+        out.append(c)
+    u = float(torch.rand((), generator=gen))
+    scale = 4.0 if u < cfg.p_x4 else 1.25 + 2.75 * float(torch.rand((), generator=gen))
+    return torch.stack(out), scale
+
+
+def make_lr(hr: torch.Tensor, scale: float, cfg: TrainLiteConfig, step_fn: StepRunner | None,
+            gen: torch.Generator) -> torch.Tensor:
+    p = hr.shape[-1]
+    n = max(8, round(p / scale))
+    if step_fn is not None and torch.rand((), generator=gen) < cfg.drift_prob:
+        s2 = 1.5 + 2.5 * float(torch.rand((), generator=gen))
+        m = max(8, round(n / s2))
+        small = quantize(resize_bicubic(hr, (m, m)))
+        with torch.no_grad():
+            return quantize(step_fn(small, (n, n)))
+    return quantize(resize_bicubic(hr, (n, n)))
+
+
+class PerceptualLoss:
+    def __init__(self):
+        from ..encoders.efficientnet_lite import load_efficientnet_lite0
+
+        self.net = load_efficientnet_lite0(depth=3)
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        fa, fb = self.net(a), self.net(b)
+        return sum(F.l1_loss(x, y) for x, y in zip(fa, fb)) / len(fa)
+
+
+def psnr_y(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
+    d = (luminance(a) - luminance(b))[..., shave:-shave, shave:-shave] * (219 / 255)
+    return float(-10 * torch.log10(d.pow(2).mean()))
+
+
+def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) -> dict[str, float]:
+    """PSNR-Y (shave = scale) of one x``scale`` step and of bicubic on the validation images."""
+    ours, bic = [], []
+    with torch.no_grad():
+        for img in images:
+            h, w = (img.shape[1] // scale) * scale, (img.shape[2] // scale) * scale
+            hr = img[None, :, :h, :w].float() / 255
+            lr = quantize(resize_bicubic(hr, (h // scale, w // scale)))
+            ours.append(psnr_y(quantize(step_fn(lr, (h, w))), hr, scale))
+            bic.append(psnr_y(quantize(resize_bicubic(lr, (h, w))), hr, scale))
+    return {"val_psnr": float(np.mean(ours)), "val_psnr_bicubic": float(np.mean(bic))}
+
+
+def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
+    from ..sdam.ssn import load_ssn
+
+    net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs))
+    ssn = load_ssn(cfg.ssn_path or None, channels_last=False)
+    return net, SuperpixelAlignment(ssn, EdgeStructure(), SDAMSwitches(cell=cfg.cell))
+
+
+def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Train (or resume) the lite backbone; returns the checkpoint path."""
+    cfg = config
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net, sdam = build(cfg)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    step, elapsed_before, history, best = 0, 0.0, [], -math.inf
+    if cfg.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed_before, history, best = ck["step"], ck["elapsed_s"], ck["history"], ck["best"]
+        gen.set_state(ck["rng"])
+    images = load_images(cfg.data_dirs, cfg.patch)
+    val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
+    step_fn = StepRunner(net, sdam)
+    perceptual = PerceptualLoss() if cfg.perceptual_weight > 0 else None
+    structure = EdgeStructure()
+    t0 = time.perf_counter()
+
+    def save(name: str = CHECKPOINT_NAME) -> None:
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
+                    "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
+                    "rng": gen.get_state()}, out_dir / name)
+
+    while step < cfg.steps:
+        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+            break
+        lr_now = get_lr(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        hr, scale = get_batch(images, cfg, gen)
+        net.eval()
+        lr_img = make_lr(hr, scale, cfg, step_fn if step > cfg.warmup_steps else None, gen)
+        net.train()
+        out = step_fn(lr_img, hr.shape[-2:])
+        l1 = F.l1_loss(out, hr)
+        loss = l1
+        parts = {"l1": l1.item()}
+        if perceptual is not None:
+            lp = perceptual(out, hr)
+            loss = loss + cfg.perceptual_weight * lp
+            parts["perceptual"] = lp.item()
+        if cfg.structure_weight > 0:
+            ls = F.l1_loss(structure.map_lr(out.clamp(0, 1)), structure.map_lr(hr))
+            loss = loss + cfg.structure_weight * ls
+            parts["structure"] = ls.item()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rec = {"step": step, "loss": loss.item(), **parts, "scale": scale, "lr": lr_now,
+                   "elapsed_s": elapsed_before + time.perf_counter() - t0}
+            history.append(rec)
+            if progress:
+                progress({"event": "log", **rec})
+        if val and (step % cfg.eval_every == 0 or step == cfg.steps):
+            net.eval()
+            v = validate(step_fn, val)
+            history.append({"step": step, **v})
+            if v["val_psnr"] > best:
+                best = v["val_psnr"]
+                save("lite_best.pt")
+            if progress:
+                progress({"event": "eval", "step": step, **v, "best": best})
+        if step % cfg.ckpt_every == 0:
+            save()
+    save()
+    if progress:
+        progress({"event": "done", "step": step, "path": str(ckpt_path), "best": best})
+    return ckpt_path
+
+
+def export_lite(checkpoint: str | Path, out_path: str | Path) -> Path:
+    """Shippable safetensors (weights + config + training summary) from a checkpoint."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    c = ck["config"]
+    net = LiteSRNet(channels=c["channels"], blocks=c["blocks"], unshuffle=c["unshuffle"], inputs=tuple(c["inputs"]))
+    net.load_state_dict(ck["model"])
+    return save_lite(net, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})
+

@@ -1,0 +1,79 @@
+"""CASR-Lite backbone: model, engine stage, save/load, and the tiny stage-1 training preset."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from casr_cli.backbone.lite import LiteSRNet, load_lite, save_lite
+from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.models.lite import build_lite
+from casr_cli.sdam.ssn import SuperpixelNet, save_ssn
+from casr_cli.stages import StageSwitches
+from casr_cli.tiling import TileSpec
+
+
+@pytest.fixture
+def tiny_files(tmp_path):
+    torch.manual_seed(0)
+    ssn = save_ssn(SuperpixelNet(widths=(4, 8), train_cell=4).eval(), tmp_path / "ssn.safetensors")
+    net = LiteSRNet(channels=8, blocks=1)
+    torch.nn.init.normal_(net.tail.weight, std=0.01)  # not the bicubic start
+    return ssn, save_lite(net, tmp_path / "lite.safetensors")
+
+
+def test_net_shapes_and_bicubic_start():
+    net = LiteSRNet(channels=8, blocks=1).eval()
+    for h, w in [(37, 53), (16, 16), (5, 9)]:
+        maps = {"bicubic": torch.rand(2, 3, h, w), "superpixel": torch.rand(2, 3, h, w), "structure": torch.rand(2, 1, h, w)}
+        out = net(maps, 2.5)
+        assert out.shape == (2, 3, h, w)
+        torch.testing.assert_close(out, maps["bicubic"])  # zero-initialised tail: starts as bicubic
+    with pytest.raises(ValueError):
+        LiteSRNet(inputs=("depth",))
+
+
+def test_save_load_round_trip(tmp_path):
+    net = LiteSRNet(channels=8, blocks=2, inputs=("bicubic", "structure"))
+    torch.nn.init.normal_(net.tail.weight, std=0.1)
+    p = save_lite(net, tmp_path / "n.safetensors")
+    back = load_lite(p)
+    assert back.config.inputs == ["bicubic", "structure"] or tuple(back.config.inputs) == ("bicubic", "structure")
+    maps = {"bicubic": torch.rand(1, 3, 20, 24), "structure": torch.rand(1, 1, 20, 24)}
+    torch.testing.assert_close(back(maps, 3.0), net.eval()(maps, 3.0))
+    assert not torch.equal(back(maps, 3.0), back(maps, 1.5))  # the scale is an input
+
+
+def test_lite_model_in_engine_tiled(tiny_files, photo):
+    ssn, lite = tiny_files
+    model = build_lite(torch.device("cpu"), StageSwitches(), backbone=lite, ssn=ssn, sarm=None)
+    whole = Upscaler(model, EngineOptions(tile=TileSpec(4096, 0))).upscale(photo[:48, :64], chain=(4, 1.5))
+    tiled = Upscaler(model, EngineOptions(tile=TileSpec(96, 32))).upscale(photo[:48, :64], chain=(4, 1.5))
+    assert whole.shape == (288, 384, 3)
+    diff = np.abs(whole.astype(int) - tiled)
+    assert np.median(diff) <= 1 and diff.mean() < 2  # tiles with context blend into the same picture
+    naive = build_lite(torch.device("cpu"), StageSwitches.naive(), backbone=lite, ssn=ssn, sarm=None)
+    assert not np.array_equal(Upscaler(naive).upscale(photo[:48, :64], scale=2), Upscaler(model).upscale(photo[:48, :64], scale=2))
+
+
+def test_tiny_training_runs_resumes_and_exports(tiny_files, tmp_path, photo):
+    from casr_cli.training.lite import export_lite, lite_config, train_lite
+
+    ssn, _ = tiny_files
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, crop in enumerate([photo, np.ascontiguousarray(photo[::-1])]):
+        Image.fromarray(crop).save(data / f"{i}.png")
+    logs = []
+    cfg = lite_config("tiny", data_dirs=(str(data),), val_dir=str(data), out_dir=str(tmp_path / "run"), ssn_path=str(ssn),
+                      perceptual_weight=0.01)
+    ckpt = train_lite(cfg, progress=logs.append)
+    losses = [r["loss"] for r in logs if r["event"] == "log"]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    assert any(r["event"] == "eval" and np.isfinite(r["val_psnr"]) for r in logs)
+    cfg3 = lite_config("tiny", data_dirs=(str(data),), val_dir="", out_dir=str(tmp_path / "run"), ssn_path=str(ssn), steps=3)
+    logs.clear()
+    train_lite(cfg3, progress=logs.append)
+    assert [r["step"] for r in logs if r["event"] == "log"] == [3]  # resumed at step 2
+    net = load_lite(export_lite(ckpt, tmp_path / "out.safetensors"))
+    assert net.config.channels == 8
