@@ -72,6 +72,19 @@ class Backbone(Protocol):
 
 
 @runtime_checkable
+class GlobalEncoder(Protocol):
+    """A frozen pretrained image encoder that gives SARM its global embedding g of the
+    whole step input (paper: SAM's image encoder; lite: EfficientNet-Lite0)."""
+
+    #: channels of each output token
+    dim: int
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) RGB in [0, 1], any size -> (B, N, dim) tokens."""
+        ...
+
+
+@runtime_checkable
 class RefinementStage(Protocol):
     """SARM (paper sec. 3.2): refines each tile with tokens pooled from all tiles.
 

@@ -10,7 +10,8 @@ output: a smaller LR upscaled to the LR size by the current model (no gradient),
 network learns to take its own outputs as input (the drift the paper fights).
 
 Loss: L1 + ``perceptual_weight`` x L1 of EfficientNet-Lite0 features (stages 1-3) +
-``structure_weight`` x L1 between structure maps of output and HR (our L_depth).
+``structure_weight`` x L1 between the edge maps (squashed Sobel magnitude of luminance,
+the structure map without its bilateral pre-filter) of output and HR (our L_depth).
 No adversarial term (not measured here; see the model card).
 
     python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
@@ -55,7 +56,7 @@ class TrainLiteConfig:
     p_x4: float = 0.5
     drift_prob: float = 0.2
     # loss
-    perceptual_weight: float = 0.01
+    perceptual_weight: float = 0.002
     structure_weight: float = 0.05
     # optimisation
     steps: int = 30000
@@ -200,7 +201,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
     step_fn = StepRunner(net, sdam)
     perceptual = PerceptualLoss() if cfg.perceptual_weight > 0 else None
-    structure = EdgeStructure()
+    structure = EdgeStructure(passes=0)  # the loss compares clean images: plain Sobel edges suffice
     t0 = time.perf_counter()
 
     def save(name: str = CHECKPOINT_NAME) -> None:

@@ -1,0 +1,273 @@
+"""``run_eval``: every (image, method, setting), cached, then the drift curves, tables and figures.
+
+Library code: it never prints; progress goes to a callback taking :class:`EvalEvent`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UsageError
+from ..stages import StageSwitches
+from . import protocol
+from .cache import ResultCache
+from .datasets import Dataset, resolve_dataset
+from .iqa import SPECS as IQA_SPECS, IqaMetrics
+from .methods import Method, build_methods
+from .metrics import psnr_y, shave_border, ssim_y
+from .niqe import niqe
+
+FR_METRICS = ("psnr", "ssim", "lpips")
+ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi")
+DEFAULT_METRICS = ALL_METRICS
+
+
+@dataclass(frozen=True)
+class EvalEvent:
+    """Progress: ``phase`` is "images" or "drift"; ``done`` of ``total`` units."""
+
+    phase: str
+    done: int
+    total: int
+    detail: str = ""
+    cached: bool = False
+
+
+ProgressFn = Callable[[EvalEvent], None]
+
+
+@dataclass
+class EvalConfig:
+    dataset: str
+    out: Path
+    data_root: str | None = None
+    model: str = "bicubic"
+    methods: list[str] | None = None  # casr, bicubic, naive or model names
+    ablate: list[str] | None = None
+    superpixel_sizes: list[int] | None = None
+    settings: list[protocol.Setting] = field(default_factory=lambda: protocol.settings(None, None))
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    limit: int | None = None
+    device: str = "cpu"
+    tile: object | None = None  # casr_cli.tiling.TileSpec
+    input_crop: int = 0  # no-reference inputs: centre crop to at most this many px (0: whole)
+    drift_chain: tuple[float, ...] | None = (2.0, 2.0, 2.0, 2.0)
+    drift_images: int = 1
+    sheet: bool = True
+
+
+@dataclass
+class EvalResult:
+    dataset: Dataset
+    methods: list[Method]
+    settings: list[protocol.Setting]
+    metrics: list[str]
+    records: list[dict]  # one per (image, method, setting)
+    table: dict  # method label -> setting label -> metric -> mean | "unavailable (...)"
+    drift: list[dict]
+    notes: list[str]
+    computed: int = 0
+    cached: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class _Engines:
+    """One loaded Upscaler per (model, switches)."""
+
+    def __init__(self, device: str, tile):
+        self.device, self.tile = device, tile
+        self._cache: dict = {}
+
+    def get(self, model: str, switches: StageSwitches):
+        from ..engine import Upscaler
+
+        key = (model, switches)
+        if key not in self._cache:
+            opts = {"tile": self.tile} if self.tile is not None else {}
+            self._cache[key] = Upscaler.load(model, device=self.device, switches=switches, **opts)
+        return self._cache[key]
+
+
+def sheet_box(hr_shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The zoomed region (y0, y1, x0, x1) shown in the comparison sheet: a square of a
+    quarter of the shorter side around the image centre (inside every scale's HR crop)."""
+    h, w = hr_shape
+    side = max(8, min(h, w) // 4)
+    y0, x0 = max(0, h // 2 - side // 2), max(0, w // 2 - side // 2)
+    return y0, y0 + side, x0, x0 + side
+
+
+def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting) -> np.ndarray:
+    """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain."""
+    from ..canvas import MemoryStore
+    from ..chain import ChainPlan
+
+    scale = setting.scale
+    if setting.chain is None:
+        plan = up.plan(lr.shape[:2], scale=scale)
+        if plan.out_size != tuple(size):
+            plan = ChainPlan(plan.factors, plan.sizes[:-1] + (tuple(size),))
+    else:
+        from ..chain import validate_chain
+
+        validate_chain(setting.chain, None, up.model.s_max)
+        h, w = lr.shape[:2]
+        sizes, acc = [(h, w)], 1.0
+        for f in setting.chain[:-1]:
+            acc *= f
+            sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
+        plan = ChainPlan(tuple(setting.chain), tuple(sizes) + (tuple(size),))
+    store = up.run(MemoryStore.wrap(lr), plan)
+    try:
+        return store.read(0, store.shape[0]).copy()
+    finally:
+        store.close()
+
+
+def compute_metrics(names: list[str], sr: np.ndarray, hr: np.ndarray | None, scale: float,
+                    iqa: IqaMetrics) -> dict:
+    out: dict = {}
+    shave = shave_border(scale, sr.shape[:2])
+    for n in names:
+        if n == "psnr":
+            out[n] = psnr_y(sr, hr, shave)
+        elif n == "ssim":
+            out[n] = ssim_y(sr, hr, shave)
+        elif n == "niqe":
+            out[n] = niqe(sr)
+        elif n in IQA_SPECS:
+            out[n] = iqa.compute(n, sr, hr)
+    return out
+
+
+def _read(item) -> np.ndarray:
+    from ..images import read_image
+
+    return protocol.as_rgb8(read_image(item.path).pixels)
+
+
+def _check_config(cfg: EvalConfig) -> list[str]:
+    bad = [m for m in cfg.metrics if m not in ALL_METRICS]
+    if bad:
+        raise UsageError(f"unknown metric {bad[0]!r}", hint=f"available: {', '.join(ALL_METRICS)}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {cfg.limit}")
+    if not cfg.settings:
+        raise UsageError("no scales or chains to evaluate")
+    return list(cfg.metrics)
+
+
+def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
+    """Run the protocol; write cache, tables and figures under ``cfg.out``."""
+    from . import drift as drift_mod
+    from . import figures, report
+
+    metrics = _check_config(cfg)
+    ds = resolve_dataset(cfg.dataset, cfg.data_root)
+    methods = build_methods(cfg.model, cfg.methods, cfg.ablate, cfg.superpixel_sizes)
+    if not ds.reference:
+        metrics = [m for m in metrics if m not in FR_METRICS]
+    items = list(ds.items[:cfg.limit] if cfg.limit else ds.items)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = ResultCache(out / "cache" / ds.name)
+    iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
+    engines = _Engines(cfg.device, cfg.tile)
+    notes: list[str] = []
+    if not ds.reference:
+        notes.append(f"{ds.name} has no references: full-reference metrics (PSNR, SSIM, LPIPS) are skipped")
+
+    def can_compute(name: str) -> bool:
+        return name not in IQA_SPECS or iqa.status(name) is None
+
+    total = len(items) * len(methods) * len(cfg.settings)
+    done = 0
+    records: list[dict] = []
+    crops: dict = {}
+    for i, item in enumerate(items):
+        img = None
+        want_sheet = cfg.sheet and i == 0
+        for setting in cfg.settings:
+            pair = None
+            for m in methods:
+                path = cache.path(m.key, setting.key, item.key)
+                crop_path = path.with_name(item.key + ".crop.png")
+                rec = cache.load(path, metrics, can_compute)
+                aux_dir = cache.root / "sheet" / setting.key
+                if rec is not None and want_sheet and not (crop_path.is_file() and (aux_dir / f"{item.key}.lr.png").is_file()):
+                    rec = None
+                if rec is None:
+                    if img is None:
+                        img = _read(item)
+                    if pair is None:
+                        pair = _prepare(img, setting, ds.reference, cfg.input_crop)
+                    hr, lr, size = pair
+                    t0 = time.perf_counter()
+                    sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting)
+                    secs = time.perf_counter() - t0
+                    rec = {"image": item.key, "method": m.label, "setting": setting.label,
+                           "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
+                           "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa)}
+                    if want_sheet:
+                        from ..images import write_image
+
+                        crop_path.parent.mkdir(parents=True, exist_ok=True)
+                        write_image(crop_path, figures.crop_region(sr, sheet_box(size)))
+                        _save_aux(aux_dir, item.key, lr, hr, size)
+                    cache.save(path, rec)
+                    from_cache = False
+                else:
+                    from_cache = True
+                rec.update(method=m.label, setting=setting.label)
+                records.append(rec)
+                if want_sheet:
+                    crops[(m.label, setting.label)] = crop_path
+                    for row, suffix in (("LR input", "lr"), ("HR", "hr")):
+                        if (aux_dir / f"{item.key}.{suffix}.png").is_file():
+                            crops[(row, setting.label)] = aux_dir / f"{item.key}.{suffix}.png"
+                done += 1
+                if progress:
+                    progress(EvalEvent("images", done, total, f"{item.key} {m.label} {setting.label}", from_cache))
+
+    table = report.aggregate(records, methods, cfg.settings, metrics, iqa)
+    result = EvalResult(ds, methods, list(cfg.settings), metrics, records, table, [], notes,
+                        computed=cache.misses, cached=cache.hits)
+    if cfg.drift_chain:
+        result.drift = drift_mod.run_drift(ds, items[:max(0, cfg.drift_images)], cfg, engines, cache, progress, notes)
+    result.files = report.write_all(result, out)
+    if cfg.sheet and crops:
+        result.files["comparison_png"] = str(figures.comparison_sheet(crops, methods, cfg.settings, items[0].key,
+                                                                      out / "comparison.png"))
+    if result.drift:
+        result.files["drift_png"] = str(figures.drift_plot(result.drift, out / "drift.png", ds.name))
+    return result
+
+
+def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int):
+    """(HR or None, LR, SR size) for one image and setting."""
+    if reference:
+        hr, lr = protocol.make_pair(img, setting.scale)
+        return hr, lr, hr.shape[:2]
+    lr = protocol.center_crop(img, input_crop)
+    return None, lr, (round(lr.shape[0] * setting.scale), round(lr.shape[1] * setting.scale))
+
+
+def _save_aux(folder: Path, key: str, lr: np.ndarray, hr: np.ndarray | None, size) -> None:
+    """The LR region (and HR region) of the sheet box, for the sheet's extra rows."""
+    from ..images import write_image
+    from . import figures
+
+    folder.mkdir(parents=True, exist_ok=True)
+    y0, y1, x0, x1 = sheet_box(size)
+    sy, sx = lr.shape[0] / size[0], lr.shape[1] / size[1]
+    ly0, lx0 = math.floor(y0 * sy), math.floor(x0 * sx)
+    box = (ly0, max(ly0 + 1, math.ceil(y1 * sy)), lx0, max(lx0 + 1, math.ceil(x1 * sx)))
+    write_image(folder / f"{key}.lr.png", figures.crop_region(lr, box))
+    if hr is not None:
+        write_image(folder / f"{key}.hr.png", figures.crop_region(hr, sheet_box(size)))
