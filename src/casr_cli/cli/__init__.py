@@ -14,6 +14,7 @@ import typer
 from .. import __version__
 from ..errors import CasrError
 from .download_weights import download_weights
+from .eval import eval_command
 from .train import train
 from .upscale import upscale
 
@@ -21,6 +22,7 @@ app = typer.Typer(name="casr", help="CASR: cyclic arbitrary-scale super-resoluti
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command("upscale")(upscale)
 app.command("download-weights")(download_weights)
+app.command("eval")(eval_command)
 app.command("train")(train)
 
 

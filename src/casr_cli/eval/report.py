@@ -64,7 +64,11 @@ def markdown(result) -> str:
     settings, metrics = result.settings, result.metrics
     lines = [f"# casr eval: {result.dataset.name}", ""]
     lines += [f"{len({r['image'] for r in result.records})} images; methods as rows, scales as column groups."]
-    lines += [f"- {n}" for n in result.notes] + [""]
+    lines += [f"- {n}" for n in result.notes]
+    foot = _unavailable(result)
+    lines += [f"- {', '.join(header(m) for m in ms)}: {reason}" + (f"; {FIX[reason]}" if reason in FIX else "")
+              for reason, ms in foot.items()]
+    lines.append("")
     for start in range(0, len(settings), GROUPS_PER_TABLE):
         group = settings[start:start + GROUPS_PER_TABLE]
         top = ["Method"] + sum(([s.label] + [""] * (len(metrics) - 1) for s in group), [])
@@ -73,12 +77,34 @@ def markdown(result) -> str:
         lines.append("|" + "---|" * len(top))
         lines.append("| " + " | ".join(sub) + " |")
         for meth in result.methods:
-            cells = [meth.label] + [fmt(m, result.table[meth.label][s.label].get(m)) for s in group for m in metrics]
+            cells = [meth.label] + [_short(fmt(m, result.table[meth.label][s.label].get(m))) for s in group for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if result.drift:
         lines += drift_markdown(result.drift)
     return "\n".join(lines) + "\n"
+
+
+FIX = {"unavailable (weights not downloaded)": "run `casr download-weights metrics` (and install pyiqa)",
+       "unavailable (pyiqa not installed)": "install pyiqa in an environment where it cannot replace torch"}
+
+
+def _short(cell: str) -> str:
+    """Markdown cells say just "unavailable"; the reason is listed once under the title."""
+    return "unavailable" if cell.startswith("unavailable") else cell
+
+
+def _unavailable(result) -> dict[str, list[str]]:
+    """{reason: [metrics]} for every metric with an "unavailable (...)" cell."""
+    out: dict[str, list[str]] = {}
+    for m in result.metrics:
+        for row in result.table.values():
+            v = next((c[m] for c in row.values() if isinstance(c.get(m), str) and c[m].startswith("unavailable")), None)
+            if v is not None:
+                if m not in out.setdefault(v, []):
+                    out[v].append(m)
+                break
+    return out
 
 
 def drift_markdown(drift: list[dict]) -> list[str]:

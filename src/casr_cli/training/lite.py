@@ -109,11 +109,13 @@ class StepRunner:
         return self.net(self.maps(lr, out), out[0] / lr.shape[-2])
 
 
-def get_batch(images: list[torch.Tensor], cfg: TrainLiteConfig, gen: torch.Generator) -> tuple[torch.Tensor, float]:
-    """(B, 3, patch, patch) HR crops in [0, 1] and this batch's sub-scale."""
-    p = cfg.patch
+def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: float,
+              gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """(B, 3, patch, patch) HR crops in [0, 1] and this batch's sub-scale (x4 with
+    probability ``p_x4``, else uniform in [1.25, 4])."""
+    p = patch
     out = []
-    for _ in range(cfg.batch_size):
+    for _ in range(batch_size):
         img = images[int(torch.randint(len(images), (1,), generator=gen))]
         _, h, w = img.shape
         y = int(torch.randint(h - p + 1, (1,), generator=gen))
@@ -124,15 +126,16 @@ def get_batch(images: list[torch.Tensor], cfg: TrainLiteConfig, gen: torch.Gener
         c = torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2))
         out.append(c)
     u = float(torch.rand((), generator=gen))
-    scale = 4.0 if u < cfg.p_x4 else 1.25 + 2.75 * float(torch.rand((), generator=gen))
+    scale = 4.0 if u < p_x4 else 1.25 + 2.75 * float(torch.rand((), generator=gen))
     return torch.stack(out), scale
 
 
-def make_lr(hr: torch.Tensor, scale: float, cfg: TrainLiteConfig, step_fn: StepRunner | None,
+def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunner | None,
             gen: torch.Generator) -> torch.Tensor:
+    """The step input for HR crops: bicubic LR, or (``drift_prob``) an earlier chain output."""
     p = hr.shape[-1]
     n = max(8, round(p / scale))
-    if step_fn is not None and torch.rand((), generator=gen) < cfg.drift_prob:
+    if step_fn is not None and torch.rand((), generator=gen) < drift_prob:
         s2 = 1.5 + 2.5 * float(torch.rand((), generator=gen))
         m = max(8, round(n / s2))
         small = quantize(resize_bicubic(hr, (m, m)))
@@ -215,9 +218,9 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         lr_now = get_lr(step, cfg)
         for g in opt.param_groups:
             g["lr"] = lr_now
-        hr, scale = get_batch(images, cfg, gen)
+        hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
         net.eval()
-        lr_img = make_lr(hr, scale, cfg, step_fn if step > cfg.warmup_steps else None, gen)
+        lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps else None, gen)
         net.train()
         out = step_fn(lr_img, hr.shape[-2:])
         l1 = F.l1_loss(out, hr)

@@ -1,0 +1,100 @@
+"""``casr eval``: the paper's protocol on a dataset; tables, comparison sheet, drift plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from ._options import DeviceOpt, QuietOpt, TileOpt, TileOverlapOpt
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def _ints(text: str | None, what: str) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise UsageError(f"{what} must be integers separated by commas, got {text!r}") from e
+
+
+def eval_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="div8k, realsr, celeba-hq, set5, set14, b100, urban100, or a folder of HR images.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.md/.csv/.json, comparison.png, drift.png, cache/.")] = Path("eval-out"),
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Root of the named datasets (default: $CASR_DATA).")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="The casr model for the casr, naive and ablation rows.")] = "bicubic",
+    methods: Annotated[Optional[str], typer.Option("--methods", help="Rows: casr, bicubic, naive and/or model names (default: casr,bicubic,naive).")] = None,
+    scales: Annotated[Optional[str], typer.Option("--scales", help="Scales, e.g. 8,12,18 (default 8,12,18,24,30; none when only --chain is given).")] = None,
+    chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
+    ablate: Annotated[Optional[str], typer.Option("--ablate", help="Table 4 rows: stages switched off one at a time, e.g. superpixel,structure,sarm.")] = None,
+    superpixel_sizes: Annotated[Optional[str], typer.Option("--superpixel-sizes", help="Table 6 rows, e.g. 3,4,5,8.")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Columns among psnr,ssim,lpips,musiq,niqe,pi.")] = "psnr,ssim,lpips,musiq,niqe,pi",
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N images (quick runs).", min=1)] = None,
+    drift_chain: Annotated[str, typer.Option("--drift-chain", help="Chain whose cycles the drift report follows; 'none' to skip.")] = "2,2,2,2",
+    drift_images: Annotated[int, typer.Option("--drift-images", help="How many images the drift report uses.", min=0)] = 1,
+    input_crop: Annotated[int, typer.Option("--input-crop", help="No-reference datasets: centre-crop inputs to at most N px (0: whole image).", min=0)] = 0,
+    sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Write comparison.png (a zoomed crop of the first image).")] = True,
+    device: DeviceOpt = "cpu",
+    tile: TileOpt = 512,
+    tile_overlap: TileOverlapOpt = 64,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
+    json_mode: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (no tables, no bars).")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate methods on a dataset with the paper's protocol (PSNR/SSIM on Y, NIQE, LPIPS/MUSIQ/PI when available)."""
+    from ..eval import EvalConfig, run_eval
+    from ..eval.protocol import parse_floats, settings
+    from ..tiling import TileSpec
+    from ._progress import progress_enabled
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        spec = TileSpec(tile, tile_overlap)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    dchain = None if drift_chain.strip().lower() in ("", "none", "off", "0") else parse_floats(drift_chain, "--drift-chain")
+    cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model, methods=_names(methods),
+                     ablate=_names(ablate), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
+                     settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
+                     device=device, tile=spec, input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
+                     sheet=sheet)
+    if progress_enabled(quiet, json_mode):
+        result = _run_with_bars(cfg, run_eval)
+    else:
+        result = run_eval(cfg)
+    from ..eval.report import markdown, summary
+
+    if json_mode:
+        sys.stdout.write(json.dumps(summary(result)) + "\n")
+    elif not quiet:
+        print(markdown(result), end="")
+        print(f"{result.computed} computed, {result.cached} from cache; files in {out}")
+
+
+def _run_with_bars(cfg, run_eval):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), TextColumn("{task.fields[detail]}"), console=Console(stderr=True))
+    tasks: dict[str, int] = {}
+
+    def on_event(e) -> None:
+        if e.phase not in tasks:
+            tasks[e.phase] = progress.add_task(e.phase, total=e.total, detail="")
+        progress.update(tasks[e.phase], completed=e.done, total=e.total,
+                        detail=e.detail + (" (cached)" if e.cached else ""))
+
+    with progress:
+        return run_eval(cfg, on_event)

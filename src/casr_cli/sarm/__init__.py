@@ -1,0 +1,1 @@
+"""SARM: self-similarity aware refinement across tiles (paper sec. 3.2)."""

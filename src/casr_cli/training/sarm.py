@@ -1,0 +1,177 @@
+"""Stage-2 training of lite's SARM on the CPU (paper sec. 3.3, eq. 7).
+
+The backbone and SDAM are frozen (the shipped lite weights); only SARM trains.  The paper
+trains on 1024 px images cut into four 512 px patches; here, for the CPU, each sample is
+a ``2 * patch`` px HR crop cut into four ``patch`` px tiles.  The frozen step (SDAM +
+backbone) turns the LR into the pre-SARM output; SARM then refines each of the four
+tiles with the tokens of all four and the global embedding of the LR (EfficientNet-Lite0),
+and the loss is L1 + ``structure_weight`` x edge-map L1 + ``corr_weight`` x L_corr
+(EfficientNet-Lite0 stage-3 features of the reassembled output vs the HR).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..sarm.lite import EfficientNetGlobalEncoder
+from ..sarm.loss import corr_loss
+from ..sarm.module import SARM, save_sarm
+from ..sdam.structure import EdgeStructure
+from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
+from .ssn import get_lr, load_images
+
+CHECKPOINT_NAME = "sarm_ckpt.pt"
+
+
+@dataclass
+class TrainSARMConfig:
+    data_dirs: tuple[str, ...] = ("../shared/data/train/t91", "../shared/data/train/bsd200")
+    out_dir: str = "runs/sarm"
+    backbone_path: str = ""  # "" = the shipped lite backbone
+    ssn_path: str = ""
+    channels: int = 32
+    tile_tokens: int = 4
+    heads: int = 4
+    patch: int = 96  # one tile; a sample is 2 x 2 tiles
+    batch_size: int = 4
+    p_x4: float = 0.5
+    structure_weight: float = 0.05
+    corr_weight: float = 1.0
+    steps: int = 3000
+    lr: float = 5e-4
+    min_lr: float = 1e-5
+    warmup_steps: int = 100
+    grad_clip: float = 0.5
+    seed: int = 0
+    log_every: int = 25
+    ckpt_every: int = 100
+    max_minutes: float = 0.0
+    resume: bool = True
+    num_threads: int = 2
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tiny": {"channels": 8, "heads": 2, "patch": 32, "batch_size": 1, "steps": 2, "warmup_steps": 1, "log_every": 1,
+             "ckpt_every": 1, "num_threads": 1},
+}
+
+
+def sarm_config(preset: str = "default", **overrides: Any) -> TrainSARMConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return TrainSARMConfig(**{**PRESETS[preset], **overrides})
+
+
+def split4(x: torch.Tensor) -> list[torch.Tensor]:
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    return [x[..., :h, :w], x[..., :h, w:], x[..., h:, :w], x[..., h:, w:]]
+
+
+def join4(t: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([torch.cat(t[:2], dim=-1), torch.cat(t[2:], dim=-1)], dim=-2)
+
+
+def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], embedding: torch.Tensor) -> list[torch.Tensor]:
+    tokens = torch.cat([sarm.tokens(t) for t in tiles], dim=1)
+    return [sarm.refine(t, tokens, embedding) for t in tiles]
+
+
+def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
+    from ..backbone.lite import load_lite
+    from ..models.lite import BACKBONE, SSN
+    from ..sdam.ssn import load_ssn
+    from ..sdam.stage import SuperpixelAlignment
+
+    net = load_lite(cfg.backbone_path or BACKBONE).requires_grad_(False)
+    net.to(memory_format=torch.contiguous_format)
+    sdam = SuperpixelAlignment(load_ssn(cfg.ssn_path or SSN, channels_last=False), EdgeStructure())
+    return StepRunner(net, sdam)
+
+
+def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    cfg = config
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    encoder = EfficientNetGlobalEncoder()
+    sarm = SARM(channels=cfg.channels, tile_tokens=cfg.tile_tokens, global_dim=encoder.dim, heads=cfg.heads)
+    opt = torch.optim.Adam(sarm.parameters(), lr=cfg.lr)
+    step, elapsed_before, history = 0, 0.0, []
+    if cfg.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        sarm.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed_before, history = ck["step"], ck["elapsed_s"], ck["history"]
+        gen.set_state(ck["rng"])
+    frozen = build_frozen(cfg)
+    feat_net = encoder.net  # stage 3 of the same frozen encoder gives L_corr's features
+    structure = EdgeStructure(passes=0)
+    images = load_images(cfg.data_dirs, 2 * cfg.patch)
+    t0 = time.perf_counter()
+
+    def save() -> None:
+        torch.save({"model": sarm.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
+                    "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history,
+                    "rng": gen.get_state()}, ckpt_path)
+
+    while step < cfg.steps:
+        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+            break
+        lr_now = get_lr(step, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        hr, scale = get_batch(images, 2 * cfg.patch, cfg.batch_size, cfg.p_x4, gen)
+        lr_img = make_lr(hr, scale, 0.0, None, gen)
+        with torch.no_grad():
+            base = frozen(lr_img, hr.shape[-2:])
+            emb = encoder(lr_img)
+        out = join4(refine_tiles(sarm, split4(base), emb))
+        l1 = F.l1_loss(out, hr)
+        ls = F.l1_loss(structure.map_lr(out.clamp(0, 1)), structure.map_lr(hr))
+        with torch.no_grad():
+            f_gt = feat_net(hr)[2]
+        lc = corr_loss(feat_net(out.clamp(0, 1))[2], f_gt)
+        loss = l1 + cfg.structure_weight * ls + cfg.corr_weight * lc
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(sarm.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            with torch.no_grad():
+                lc0 = corr_loss(feat_net(base.clamp(0, 1))[2], f_gt).item()
+                gain = psnr_y(quantize(out), hr, 4) - psnr_y(quantize(base), hr, 4)
+            rec = {"step": step, "loss": loss.item(), "l1": l1.item(), "structure": ls.item(), "corr": lc.item(),
+                   "corr_before": lc0, "psnr_gain": gain, "scale": scale, "lr": lr_now,
+                   "elapsed_s": elapsed_before + time.perf_counter() - t0}
+            history.append(rec)
+            if progress:
+                progress({"event": "log", **rec})
+        if step % cfg.ckpt_every == 0:
+            save()
+    save()
+    if progress:
+        progress({"event": "done", "step": step, "path": str(ckpt_path)})
+    return ckpt_path
+
+
+def export_sarm(checkpoint: str | Path, out_path: str | Path) -> Path:
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    c = ck["config"]
+    sarm = SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
+                heads=c["heads"])
+    sarm.load_state_dict(ck["model"])
+    return save_sarm(sarm, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})

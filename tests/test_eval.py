@@ -1,0 +1,264 @@
+"""casr eval: metrics against direct computations, NIQE sanity, protocol, datasets, CLI runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from casr_cli.errors import UsageError
+from casr_cli.eval import protocol
+from casr_cli.eval.datasets import resolve_dataset
+from casr_cli.eval.methods import build_methods
+from casr_cli.eval.metrics import psnr_y, shave_border, ssim_y, to_y
+from casr_cli.eval.niqe import niqe
+
+
+@pytest.fixture(scope="module")
+def astro():
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(autouse=True)
+def _no_weights(tmp_path_factory, monkeypatch):
+    """An empty HF/torch cache: the pyiqa metrics can never be found."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    monkeypatch.delenv("CASR_DATA", raising=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Three small HR images (crops of skimage photos, one grey)."""
+    from skimage import data
+
+    d = tmp_path_factory.mktemp("hr")
+    Image.fromarray(data.astronaut()[20:260, 100:340]).save(d / "a_astronaut.png")
+    Image.fromarray(data.coffee()[40:232, 100:340]).save(d / "b_coffee.png")
+    Image.fromarray(data.camera()[100:292, 150:342]).save(d / "c_camera.png")
+    return d
+
+
+# -- metrics ---------------------------------------------------------------------------
+def test_y_channel_bt601():
+    px = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0]]], dtype=np.uint8)
+    np.testing.assert_allclose(to_y(px)[0], [16 + 65.481, 16 + 128.553, 16 + 24.966, 235.0, 16.0])
+
+
+def test_psnr_matches_direct(astro, rng):
+    noisy = np.clip(astro.astype(int) + rng.integers(-12, 13, astro.shape), 0, 255).astype(np.uint8)
+    y1 = (16 + (astro.astype(np.float64) / 255) @ [65.481, 128.553, 24.966])[8:-8, 8:-8]
+    y2 = (16 + (noisy.astype(np.float64) / 255) @ [65.481, 128.553, 24.966])[8:-8, 8:-8]
+    expect = 10 * math.log10(255 ** 2 / np.mean((y1 - y2) ** 2))
+    assert psnr_y(noisy, astro, 8) == pytest.approx(expect, abs=1e-9)
+    assert psnr_y(astro, astro) == math.inf
+
+
+def test_ssim_matches_skimage(astro, rng):
+    from scipy.ndimage import gaussian_filter
+    from skimage.metrics import structural_similarity
+
+    blur = np.clip(gaussian_filter(astro.astype(float), (1.5, 1.5, 0)) + rng.normal(0, 3, astro.shape), 0, 255)
+    blur = blur.round().astype(np.uint8)
+    ref = structural_similarity(to_y(blur)[12:-12, 12:-12], to_y(astro)[12:-12, 12:-12], gaussian_weights=True,
+                                sigma=1.5, use_sample_covariance=False, data_range=255)
+    got = ssim_y(blur, astro, 12)
+    assert got == pytest.approx(ref, abs=1e-10)
+    assert 0.3 < got < 0.99
+    assert ssim_y(astro, astro) == pytest.approx(1.0)
+
+
+def test_shave_is_scale_capped():
+    assert shave_border(8, (320, 480)) == 8
+    assert shave_border(30, (320, 480)) == 30
+    assert shave_border(30, (128, 128)) == 16  # 1/8 of the shorter side
+
+
+def test_niqe_natural_lower_than_degraded(astro, rng):
+    from scipy.ndimage import gaussian_filter
+
+    clean = niqe(astro)
+    noisy = niqe(np.clip(astro + rng.normal(0, 25, astro.shape), 0, 255).astype(np.uint8))
+    blurred = niqe(np.clip(gaussian_filter(astro.astype(float), (3, 3, 0)), 0, 255).astype(np.uint8))
+    assert all(math.isfinite(v) for v in (clean, noisy, blurred))
+    assert clean < noisy and clean < blurred
+    assert 2.0 < clean < 5.0  # the MATLAB/pyiqa value of astronaut is about 3.06
+    assert math.isnan(niqe(astro[:90, :200]))  # under one 96 px block
+
+
+# -- protocol ----------------------------------------------------------------------------
+def test_protocol_crop_and_lr_sizes(astro):
+    hr, lr = protocol.make_pair(astro[:250, :203], 8)
+    assert hr.shape == (248, 200, 3) and lr.shape == (31, 25, 3) and lr.dtype == np.uint8
+    hr, lr = protocol.make_pair(astro[:250, :203], 18)
+    assert hr.shape == (234, 198, 3) and lr.shape == (13, 11, 3)
+    with pytest.raises(UsageError):
+        protocol.make_pair(astro[:10, :10], 12)
+
+
+def test_lr_is_pillow_bicubic_of_float_image(astro):
+    hr, lr = protocol.make_pair(astro[:256, :256], 4)
+    chans = [np.asarray(Image.fromarray(hr[:, :, c].astype(np.float32), "F").resize((64, 64), Image.BICUBIC))
+             for c in range(3)]
+    ref = np.clip(np.round(np.stack(chans, axis=2)), 0, 255)
+    assert np.abs(lr.astype(int) - ref.astype(int)).max() <= 1
+    aliased = torch.nn.functional.interpolate(torch.from_numpy(hr).permute(2, 0, 1)[None].double(), size=(64, 64),
+                                              mode="bicubic", antialias=False)
+    assert np.abs(lr.astype(float) - aliased[0].permute(1, 2, 0).numpy()).mean() > 1  # antialiased, not plain
+
+
+def test_settings_parse():
+    s = protocol.settings(None, None)
+    assert [x.label for x in s] == ["x8", "x12", "x18", "x24", "x30"]
+    s = protocol.settings("8", ["4,3,1.5"])
+    assert [x.label for x in s] == ["x8", "x4x3x1.5"] and s[1].scale == pytest.approx(18)
+    assert [x.label for x in protocol.settings(None, ["4,3,1.5"])] == ["x4x3x1.5"]
+    with pytest.raises(UsageError):
+        protocol.settings("8,abc", None)
+
+
+# -- datasets and methods ----------------------------------------------------------------------
+def test_dataset_errors_name_layout(tmp_path):
+    with pytest.raises(UsageError, match="needs a data root"):
+        resolve_dataset("b100", None)
+    with pytest.raises(UsageError, match=r"<root>/urban100/\*\.png") as e:
+        resolve_dataset("urban100", str(tmp_path))
+    assert e.value.hint
+    with pytest.raises(UsageError, match=r"realsr/\{Canon,Nikon\}/Test"):
+        resolve_dataset("realsr", str(tmp_path))
+    with pytest.raises(UsageError, match="unknown dataset"):
+        resolve_dataset(str(tmp_path / "nope"), None)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no images"):
+        resolve_dataset(str(tmp_path / "empty"), None)
+
+
+def test_named_dataset_layouts(tmp_path, folder, monkeypatch):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "set5").symlink_to(folder)
+    monkeypatch.setenv("CASR_DATA", str(tmp_path))
+    ds = resolve_dataset("set5", None)
+    assert ds.reference and [i.key for i in ds.items] == ["a_astronaut", "b_coffee", "c_camera"]
+    real = tmp_path / "realsr" / "Canon" / "Test" / "4"
+    real.mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(real / "Canon_001_LR4.png")
+    Image.new("RGB", (40, 30)).save(real / "Canon_001_HR.png")
+    ds = resolve_dataset("realsr", str(tmp_path))
+    assert not ds.reference and [i.path.name for i in ds.items] == ["Canon_001_LR4.png"]
+
+
+def test_methods_generic():
+    ms = build_methods("bicubic", None, ["superpixel", "sarm"], [3, 8])
+    labels = [m.label for m in ms]
+    assert labels == ["bicubic", "naive (bicubic)", "bicubic -superpixel", "bicubic -sarm",
+                      "bicubic superpixel 3x3", "bicubic superpixel 8x8"]
+    assert not ms[1].switches.sarm and not ms[1].switches.superpixel and not ms[1].switches.structure
+    assert ms[3].switches.superpixel and not ms[3].switches.sarm
+    assert ms[5].switches.superpixel_size == 8
+    assert len({m.key for m in ms}) == len(ms)
+    with pytest.raises(UsageError, match="unknown ablation"):
+        build_methods("bicubic", None, ["depthx"])
+    with pytest.raises(UsageError, match="unknown model"):
+        build_methods("no-such-model")
+
+
+# -- end to end ---------------------------------------------------------------------------------
+def _run(args):
+    from casr_cli.cli import app
+
+    return CliRunner().invoke(app, args, catch_exceptions=False)
+
+
+def test_cli_eval_run_and_resume(folder, tmp_path):
+    out = tmp_path / "out"
+    args = ["eval", "--dataset", str(folder), "--out", str(out), "--limit", "2", "--scales", "8",
+            "--chain", "2,2", "--ablate", "sarm", "--drift-chain", "2,2", "--json"]
+    r = _run(args)
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["images"] == 2 and s["computed"] == 2 * 3 * 2 and s["cached"] == 0
+    assert [m["label"] for m in s["methods"]] == ["bicubic", "naive (bicubic)", "bicubic -sarm"]
+    assert [x["label"] for x in s["settings"]] == ["x8", "x2x2"]
+    cell = s["table"]["bicubic"]["x8"]
+    assert 15 < cell["psnr"] < 40 and 0 < cell["ssim"] < 1 and math.isfinite(cell["niqe"])
+    for name in ("lpips", "musiq", "pi"):
+        assert cell[name] == "unavailable (weights not downloaded)"
+    # bicubic in one step == the naive chain of a model without stages (same engine output)
+    assert s["table"]["naive (bicubic)"]["x8"]["psnr"] == pytest.approx(cell["psnr"])
+
+    for f in ("results.md", "results.csv", "results.json", "comparison.png", "drift.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    md = (out / "results.md").read_text()
+    assert "| Method | x8 |" in md and "x2x2" in md and "PSNR↑" in md and "NIQE↓" in md
+    assert "| bicubic -sarm |" in md and "unavailable (weights not downloaded)" in md
+    assert "## Drift over cycles" in md and "coincide" in md
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 3 * 2 * 6
+    assert {r["value"] for r in rows if r["metric"] == "lpips"} == {"unavailable (weights not downloaded)"}
+    full = json.loads((out / "results.json").read_text())
+    assert len(full["per_image"]) == 12 and len(full["drift"]) == 2
+    assert full["drift"][1]["identical_to"] == full["drift"][0]["variant"]
+    assert [c["size"] for c in full["drift"][0]["cycles"]] == [[120, 120], [240, 240]]
+    with Image.open(out / "comparison.png") as im:
+        assert im.size[0] > 200 and im.size[1] > 400
+    cache_files = sorted((out / "cache").rglob("*.json"))
+    assert len(cache_files) == 12 + 1  # per image/method/setting, plus one drift curve
+    mtimes = {p: p.stat().st_mtime_ns for p in cache_files}
+
+    r2 = _run(args)  # resume: nothing recomputed, same numbers
+    s2 = json.loads(r2.stdout.strip().splitlines()[-1])
+    assert s2["computed"] == 0 and s2["cached"] == 12
+    assert s2["table"] == s["table"]
+    assert {p: p.stat().st_mtime_ns for p in cache_files} == mtimes
+
+    # an interrupted run: one cache file missing -> only that one is recomputed
+    cache_files[0].unlink()
+    s3 = json.loads(_run(args).stdout.strip().splitlines()[-1])
+    assert s3["computed"] == 1 and s3["cached"] == 11
+
+
+def test_cli_no_reference_and_errors(folder, tmp_path):
+    out = tmp_path / "nr"
+    from casr_cli.eval import EvalConfig, run_eval
+
+    res = run_eval(EvalConfig(dataset=str(folder), out=out, limit=1, settings=protocol.settings("3", None),
+                              drift_chain=None, sheet=False, input_crop=64))
+    assert res.dataset.reference
+    from casr_cli.eval.datasets import resolve_dataset as rd
+
+    assert not rd(str(folder), reference=False).reference
+    with pytest.raises(UsageError, match="urban100"):
+        _run(["eval", "--dataset", "urban100", "--data-root", str(tmp_path), "--out", str(out)])
+    with pytest.raises(UsageError, match="unknown metric 'foo'"):
+        _run(["eval", "--dataset", str(folder), "--out", str(out), "--metrics", "psnr,foo", "--quiet"])
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "casr_cli", "eval", "--dataset", "b100", "--data-root", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.splitlines()[0].startswith("casr: error: dataset 'b100' not found: expected <root>/b100/*.png")
+
+
+def test_no_reference_run_skips_fr_metrics(folder, tmp_path, monkeypatch):
+    from casr_cli.eval import EvalConfig, run_eval
+    from casr_cli.eval import runner
+
+    real = runner.resolve_dataset
+    monkeypatch.setattr(runner, "resolve_dataset", lambda name, root: real(name, root, reference=False))
+    res = run_eval(EvalConfig(dataset=str(folder), out=tmp_path / "o", limit=1, methods=["bicubic"],
+                              settings=protocol.settings("2", None), drift_chain=None, input_crop=64))
+    assert res.metrics == ["musiq", "niqe", "pi"]
+    rec = res.records[0]
+    assert rec["sr_size"] == [128, 128] and "psnr" not in rec["metrics"]
+    assert any("no references" in n for n in res.notes)
