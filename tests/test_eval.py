@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,3 +261,66 @@ def test_no_reference_run_skips_fr_metrics(folder, tmp_path, monkeypatch):
     rec = res.records[0]
     assert rec["sr_size"] == [128, 128] and "psnr" not in rec["metrics"]
     assert any("no references" in n for n in res.notes)
+
+
+def test_pyiqa_metrics_used_when_available(folder, tmp_path, monkeypatch):
+    """With pyiqa importable and weights present, its values reach the table (fake pyiqa here)."""
+    import sys
+    import types
+
+    from casr_cli.eval import EvalConfig, iqa, run_eval
+
+    calls = []
+
+    def create_metric(name, device=None):
+        def metric(x, ref=None):
+            assert x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
+            calls.append((name, ref is not None))
+            return torch.tensor([{"lpips": 0.25, "musiq": 42.0, "pi": 5.5}[name]])
+        return metric
+
+    monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
+    monkeypatch.setattr(iqa, "weights_status", lambda spec: None if spec.name != "pi" else iqa.UNAVAILABLE_WEIGHTS)
+    monkeypatch.setattr(iqa, "pyiqa_importable", lambda: True)
+    res = run_eval(EvalConfig(dataset=str(folder), out=tmp_path / "o", limit=1, methods=["bicubic"],
+                              settings=protocol.settings("4", None), drift_chain=None, sheet=False))
+    cell = res.table["bicubic"]["x4"]
+    assert cell["lpips"] == pytest.approx(0.25) and cell["musiq"] == pytest.approx(42.0)
+    assert cell["pi"] == "unavailable (weights not downloaded)"
+    assert ("lpips", True) in calls and ("musiq", False) in calls
+
+
+def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
+    """A registered model with an SDAM stage: naive and the no-SDAM drift curve really differ."""
+    from casr_cli import models
+    from casr_cli.eval import EvalConfig, run_eval
+    from casr_cli.stages import CasrModel
+
+    class Sdam:
+        input_align, input_margin = 1, 0
+
+        def __call__(self, lr, geometry):
+            return {"superpixel": geometry.bicubic(lr)}
+
+    class Backbone:
+        context = 0
+
+        def __call__(self, s):
+            return (s.bicubic + (0.05 if "superpixel" in s.maps else 0.0)).clamp(0, 1)
+
+    def load(device, sw):
+        return CasrModel("fake", Backbone(), sdam=Sdam() if (sw.superpixel or sw.structure) else None,
+                         s_max=4.0, device=device)
+
+    models._import_builtin()
+    monkeypatch.setitem(models._LOADERS, "fake-sdam", load)
+    res = run_eval(EvalConfig(dataset=str(folder), out=tmp_path / "o", model="fake-sdam", limit=1,
+                              settings=protocol.settings("8", None), drift_chain=(2.0, 2.0), metrics=("psnr", "niqe"),
+                              sheet=False))
+    assert [m.label for m in res.methods] == ["fake-sdam", "bicubic", "naive (fake-sdam)"]
+    t = res.table
+    assert t["fake-sdam"]["x8"]["psnr"] != pytest.approx(t["naive (fake-sdam)"]["x8"]["psnr"])
+    assert t["naive (fake-sdam)"]["x8"]["psnr"] == pytest.approx(t["bicubic"]["x8"]["psnr"], abs=0.05)
+    assert len(res.drift) == 2 and not any(d.get("identical_to") for d in res.drift)
+    assert res.drift[0]["cycles"][-1]["psnr"] != pytest.approx(res.drift[1]["cycles"][-1]["psnr"])
+    assert not any("coincide" in n for n in res.notes)

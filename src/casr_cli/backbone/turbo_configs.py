@@ -125,23 +125,34 @@ def random_components(size: str = "tiny", seed: int = 0) -> TurboComponents:
     return TurboComponents(vae=vae, unet=unet, scheduler=sched, prompt_embeds=prompt)
 
 
-def random_depth_model(seed: int = 0):
-    """A tiny random ``DepthAnythingForDepthEstimation`` (reference notes sec. 3.1)."""
+def random_depth_model(seed: int = 0, size: str = "tiny"):
+    """A random ``DepthAnythingForDepthEstimation``: ``"tiny"`` (reference notes sec. 3.1)
+    or ``"full"`` (Depth-Anything-V2-Small's config: dinov2-small backbone)."""
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
     torch.manual_seed(seed)
-    bb = Dinov2Config(image_size=28, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                      intermediate_size=64, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
-    cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-                              fusion_hidden_size=16, head_hidden_size=8)
+    if size == "full":
+        bb = Dinov2Config(image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                          intermediate_size=1536, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
+        cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=384, neck_hidden_sizes=[48, 96, 192, 384],
+                                  fusion_hidden_size=64, head_hidden_size=32, depth_estimation_type="relative")
+    else:
+        bb = Dinov2Config(image_size=28, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                          intermediate_size=64, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
+        cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
+                                  fusion_hidden_size=16, head_hidden_size=8)
     return DepthAnythingForDepthEstimation(cfg).eval()
 
 
-def random_sam_vision(seed: int = 0):
-    """A tiny random ``SamVisionModel`` (reference notes sec. 3.2): 64 px input, 16 channels."""
+def random_sam_vision(seed: int = 0, size: str = "tiny"):
+    """A random ``SamVisionModel``: ``"tiny"`` (reference notes sec. 3.2; 64 px input, 16
+    channels) or ``"full"`` (ViT-B: ``SamVisionConfig()`` defaults, 1024 px, 256 channels)."""
     from transformers import SamVisionConfig, SamVisionModel
 
     torch.manual_seed(seed)
-    vc = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=16,
-                         output_channels=16, mlp_dim=64, window_size=2, global_attn_indexes=[1], num_pos_feats=8)
+    if size == "full":
+        vc = SamVisionConfig()
+    else:
+        vc = SamVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=16,
+                             output_channels=16, mlp_dim=64, window_size=2, global_attn_indexes=[1], num_pos_feats=8)
     return SamVisionModel(vc).eval()

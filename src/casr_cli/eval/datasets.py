@@ -10,8 +10,8 @@ Full-reference sets (HR images; LR made by the protocol):
   any folder of HR images: ``--dataset path/to/folder``
 
 No-reference sets (the images *are* the inputs; only NR metrics):
-  ``realsr``: ``<root>/realsr/{Canon,Nikon}/Test/<k>/*_LR<k>.png`` (RealSR V3 test pairs;
-  the real low-resolution captures are the inputs; ``<k>`` is 2, 3 or 4)
+  ``realsr``: ``<root>/realsr/{Canon,Nikon}/Test/4/*_LR4.png`` (RealSR V3 test pairs;
+  the real low-resolution captures of the x4 split are the inputs)
   ``celeba-hq``: ``<root>/celeba-hq/*.png``: 100 CelebA-HQ faces at 128x128
 """
 
@@ -43,8 +43,8 @@ SPECS: dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("urban100", "urban100", True, "<root>/urban100/*.png (100 HR images)"),
     DatasetSpec("div8k", "div8k", True, "<root>/div8k/*.png (DIV8K HR; the last 100 by name are used)", last=100),
     DatasetSpec("realsr", "realsr", False,
-                "<root>/realsr/{Canon,Nikon}/Test/4/*_LR4.png (RealSR V3 test LR captures; x2/x3 folders also accepted)",
-                pattern=("Canon/Test/*/*_LR*.*", "Nikon/Test/*/*_LR*.*")),
+                "<root>/realsr/{Canon,Nikon}/Test/4/*_LR4.png (RealSR V3 test LR captures)",
+                pattern=("Canon/Test/4/*_LR4.*", "Nikon/Test/4/*_LR4.*")),
     DatasetSpec("celeba-hq", "celeba-hq", False, "<root>/celeba-hq/*.png (100 faces at 128x128, used as inputs)"),
 )}
 

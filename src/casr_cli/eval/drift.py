@@ -71,7 +71,11 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
     scale = math.prod(chain)
     label = "x" + "x".join(f"{f:g}" for f in chain)
     vs = variants(cfg.model)
-    same = engines.get(cfg.model, StageSwitches()).model.sdam is None
+    from ..chain import validate_chain
+
+    full = engines.get(cfg.model, StageSwitches())
+    validate_chain(chain, None, full.model.s_max)  # UsageError for a step above the model's s_max
+    same = full.model.sdam is None
     if same:
         notes.append(f"drift: model {cfg.model!r} has no SDAM stage, so the curves with and without SDAM coincide "
                      "(computed once)")

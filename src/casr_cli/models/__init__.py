@@ -57,4 +57,4 @@ def load_model(name: str | None = None, device: str = "auto", switches: StageSwi
 
 
 def _import_builtin() -> None:
-    from . import bicubic, lite  # noqa: F401
+    from . import bicubic, lite, turbo  # noqa: F401

@@ -1,0 +1,193 @@
+"""Batch upscaling across processes/GPUs with the normal engine.
+
+    accelerate launch --num_processes 8 -m casr_cli.distributed upscale DIR -o OUT --scale 16 --model turbo \\
+        --json report.json
+    torchrun --nproc_per_node 2 -m casr_cli.distributed upscale DIR -o OUT -s 4 --device cpu   # CPU, gloo
+
+Every process expands and plans the same inputs (``casr_cli.batch.expand_inputs`` /
+``plan_jobs``, a stable sorted order) and takes every n-th job starting at its rank
+(``jobs[rank::n]``), so each file is processed exactly once.  Each process loads the
+model once on its own device (``PartialState().device``) and runs the same per-file
+pipeline as ``casr upscale`` (``Upscaler.run``, ``read_image``/``write_image``).  With
+``--json PATH``, each process writes its records to ``PATH.part<rank>``; after
+``wait_for_everyone`` rank 0 merges them (sorted by input) into PATH and removes the
+parts.  Exit status 1 when any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import CasrError, UsageError
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """``items[rank::world]``: disjoint, covering, balanced to within one item."""
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"bad rank {rank} of {world}")
+    return items[rank::world]
+
+
+def upscale_shard(jobs, upscaler, *, scale=None, width=None, height=None, chain=None, fmt=None, overwrite=False,
+                  skip_existing=False, all_inputs: set[str] | None = None, model_name: str = "",
+                  on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run ``jobs`` one by one; one record per job (the ``casr upscale --json`` fields)."""
+    from .batch import check_output
+    from .canvas import MemoryStore
+    from .images import probe, read_image, write_image
+
+    all_inputs = all_inputs if all_inputs is not None else {os.path.realpath(j.input) for j in jobs}
+    records = []
+    for job in jobs:
+        rec: dict[str, Any] = {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None,
+                               "chain": None, "size": None, "seconds": None, "status": "ok", "error": None}
+        t0 = time.perf_counter()
+        try:
+            if skip_existing and job.output.exists():
+                rec["status"] = "skipped"
+            else:
+                in_size = probe(job.input)
+                plan = upscaler.plan(in_size, scale=scale, width=width, height=height, chain=chain)
+                rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
+                           size=[plan.out_size[1], plan.out_size[0]])
+                check_output(job, all_inputs, overwrite)
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                pic = read_image(job.input)
+                result = upscaler.run(MemoryStore.wrap(pic.pixels), plan)
+                try:
+                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif)
+                finally:
+                    result.close()
+                if warnings:
+                    rec["warnings"] = warnings
+        except CasrError as e:
+            rec.update(status="error", error=e.one_line())
+        except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
+            if os.environ.get("CASR_DEBUG") == "1":
+                raise
+            rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
+        rec["seconds"] = round(time.perf_counter() - t0, 3)
+        records.append(rec)
+        if on_record is not None:
+            on_record(rec)
+    return records
+
+
+def merge_reports(report: Path, world: int) -> dict[str, Any]:
+    """Rank 0: read every ``report.part<r>``, write the merged report, delete the parts."""
+    records = []
+    for r in range(world):
+        part = report.with_name(f"{report.name}.part{r}")
+        records += json.loads(part.read_text(encoding="utf-8"))
+    records.sort(key=lambda rec: rec["input"])
+    merged = {"processes": world, "files": len(records),
+              "ok": sum(r["status"] == "ok" for r in records),
+              "skipped": sum(r["status"] == "skipped" for r in records),
+              "failed": sum(r["status"] == "error" for r in records), "records": records}
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(json.dumps(merged, indent=1), encoding="utf-8")
+    os.replace(tmp, report)
+    for r in range(world):
+        report.with_name(f"{report.name}.part{r}").unlink()
+    return merged
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m casr_cli.distributed", description="Sharded batch upscaling.")
+    sub = p.add_subparsers(dest="command", required=True)
+    u = sub.add_parser("upscale", help="upscale files, directories or globs across all processes")
+    u.add_argument("inputs", nargs="+")
+    u.add_argument("-o", "--output", default=None)
+    u.add_argument("-s", "--scale", type=float, default=None)
+    u.add_argument("--width", type=int, default=None)
+    u.add_argument("--height", type=int, default=None)
+    u.add_argument("--chain", default=None, help="explicit sub-scales, e.g. 4,3,1.5")
+    u.add_argument("-m", "--model", default=None)
+    u.add_argument("--device", default="auto", help="auto: each process's accelerate device; or cpu")
+    u.add_argument("--tile", type=int, default=512)
+    u.add_argument("--tile-overlap", type=int, default=64)
+    u.add_argument("-f", "--format", dest="fmt", default=None)
+    u.add_argument("--suffix", default="_x{scale}")
+    u.add_argument("-r", "--recursive", action="store_true")
+    u.add_argument("--overwrite", action="store_true")
+    u.add_argument("--skip-existing", action="store_true")
+    u.add_argument("--threads", type=int, default=None)
+    u.add_argument("--json", dest="report", default=None, help="write the merged report (all processes) here")
+    u.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def run_upscale(args: argparse.Namespace) -> int:
+    import torch
+    from accelerate import PartialState
+
+    from .batch import expand_inputs, format_suffix, plan_jobs
+    from .chain import check_scale
+    from .cli.upscale import _parse_chain
+    from .engine import Upscaler
+    from .models import DEFAULT_MODEL
+    from .tiling import TileSpec
+
+    state = PartialState(cpu=args.device == "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    chain = _parse_chain(args.chain)
+    if args.scale is None and args.width is None and args.height is None and chain is None:
+        raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
+    if args.scale is not None:
+        check_scale(args.scale)
+    if args.skip_existing and args.overwrite:
+        raise UsageError("--skip-existing and --overwrite contradict each other")
+    model_name = args.model or DEFAULT_MODEL
+    nominal = args.scale if args.scale is not None else 0.0
+    suffix = format_suffix(args.suffix, scale=nominal, model=model_name, width=args.width, height=args.height)
+    jobs = plan_jobs(expand_inputs(args.inputs, args.recursive), args.output, suffix, args.fmt)
+    all_inputs = {os.path.realpath(j.input) for j in jobs}
+    jobs = sorted(jobs, key=lambda j: str(j.input))
+    mine = shard(jobs, state.process_index, state.num_processes)
+    device = "cpu" if args.device == "cpu" else (str(state.device) if args.device == "auto" else args.device)
+    upscaler = Upscaler.load(model_name, device=device, tile=TileSpec(args.tile, args.tile_overlap))
+    rank = state.process_index
+
+    def show(rec: dict[str, Any]) -> None:
+        if rec["status"] == "error":
+            sys.stderr.write(f"[{rank}] casr: error: {rec['error']}\n")
+        elif not args.quiet:
+            sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}, {rec['seconds']} s)\n")
+            sys.stdout.flush()
+
+    records = upscale_shard(mine, upscaler, scale=args.scale, width=args.width, height=args.height, chain=chain,
+                            fmt=args.fmt, overwrite=args.overwrite, skip_existing=args.skip_existing,
+                            all_inputs=all_inputs, model_name=model_name, on_record=show)
+    for r in records:
+        r["rank"] = rank
+    failed = sum(r["status"] == "error" for r in records)
+    if args.report:
+        report = Path(args.report).absolute()
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.with_name(f"{report.name}.part{rank}").write_text(json.dumps(records), encoding="utf-8")
+    state.wait_for_everyone()
+    if args.report and state.is_main_process:
+        merged = merge_reports(Path(args.report).absolute(), state.num_processes)
+        failed = merged["failed"]
+    state.wait_for_everyone()
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run_upscale(args)
+    except CasrError as e:
+        sys.stderr.write(f"casr: error: {e.one_line()}\n" + (f"casr: hint: {e.hint}\n" if e.hint else ""))
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

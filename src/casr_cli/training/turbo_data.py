@@ -1,0 +1,88 @@
+"""Batches for CASR-Turbo training: HR crops, bicubic LR, and SDAM's maps exactly as the
+engine computes them for a tile (paper sec. 4.3: "Each low-resolution input is first
+processed by the Distribution Alignment Module to produce 512x512 superpixel and depth
+maps, which are then fed into the backbone")."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..resample import Geometry, resize_bicubic
+
+
+def synthetic_images(n: int, side: int, seed: int = 0) -> list[torch.Tensor]:
+    """Procedural uint8 (3, side, side) images (smooth colour fields, stripes, discs)
+    when no training folders are given (the ``tiny`` preset, smoke runs)."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, side), torch.linspace(0, 1, side), indexing="ij")
+    out = []
+    for _ in range(n):
+        base = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(side, side), mode="bicubic",
+                             align_corners=False)[0]
+        f, a = 4 + 20 * float(torch.rand((), generator=g)), float(torch.rand((), generator=g)) * math.pi
+        stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * f * (xx * math.cos(a) + yy * math.sin(a)))
+        cy, cx, r = (float(v) for v in torch.rand(3, generator=g))
+        disc = (((yy - cy) ** 2 + (xx - cx) ** 2) < (0.1 + 0.3 * r) ** 2).float()
+        img = (0.6 * base + 0.25 * stripes + 0.3 * disc).clamp(0, 1)
+        out.append((img * 255).round().to(torch.uint8))
+    return out
+
+
+def random_crops(images: list[torch.Tensor], side: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """(B, 3, side, side) float crops in [0, 1] with random flips and 90-degree turns."""
+    out = []
+    for _ in range(batch):
+        img = images[int(torch.randint(len(images), (1,), generator=gen))]
+        _, h, w = img.shape
+        if min(h, w) < side:
+            s = side / min(h, w)
+            img = (F.interpolate(img[None].float(), size=(max(side, round(h * s)), max(side, round(w * s))),
+                                 mode="bicubic", align_corners=False, antialias=False)[0]).clamp(0, 255)
+            _, h, w = img.shape
+        y = int(torch.randint(h - side + 1, (1,), generator=gen))
+        x = int(torch.randint(w - side + 1, (1,), generator=gen))
+        c = img[:, y:y + side, x:x + side].float() / 255
+        if torch.rand((), generator=gen) < 0.5:
+            c = c.flip(-1)
+        out.append(torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2)))
+    return torch.stack(out)
+
+
+def sample_scale(s_max: float, p_max: float, gen: torch.Generator) -> float:
+    """One sub-scale per batch: ``s_max`` with probability ``p_max``, else uniform in (1.25, s_max)."""
+    if float(torch.rand((), generator=gen)) < p_max:
+        return s_max
+    return 1.25 + (s_max - 1.25) * float(torch.rand((), generator=gen))
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round() / 255
+
+
+def make_lr(hr: torch.Tensor, scale: float) -> torch.Tensor:
+    """Bicubic (antialiased, Pillow-exact) downsampling rounded to 8 bits, as the engine reads images."""
+    h, w = hr.shape[-2:]
+    return quantize(resize_bicubic(hr, (max(8, round(h / scale)), max(8, round(w / scale)))))
+
+
+@torch.no_grad()
+def sdam_maps(sdam, lr: torch.Tensor, out_size: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """SDAM's ``superpixel`` and ``structure`` maps of ``lr`` at ``out_size`` (the whole
+    crop as one tile, through the engine's :class:`~casr_cli.resample.Geometry`)."""
+    h, w = lr.shape[-2:]
+    geom = Geometry((h, w), tuple(out_size), (0, h, 0, w), (0, out_size[0], 0, out_size[1]), device=lr.device,
+                    dtype=lr.dtype)
+    maps = sdam(lr, geom)
+    return {"superpixel": maps["superpixel"], "structure": maps["structure"]}
+
+
+def split4(x: torch.Tensor) -> list[torch.Tensor]:
+    h, w = x.shape[-2] // 2, x.shape[-1] // 2
+    return [x[..., :h, :w], x[..., :h, w:], x[..., h:, :w], x[..., h:, w:]]
+
+
+def join4(t: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([torch.cat(t[:2], dim=-1), torch.cat(t[2:], dim=-1)], dim=-2)
