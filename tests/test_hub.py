@@ -321,6 +321,18 @@ def test_checksum_mismatch_from_manifest_deletes_and_fails(env, fake, monkeypatc
         hub.require("tiny", "model", manifest=m)
 
 
+def test_changed_manifest_hash_is_checked_against_locked_file(env, fake, tmp_path):
+    """A file already downloaded and locked must still satisfy a hash added to weights.toml."""
+    hub.download(["tiny"], config=cfg())
+    mpath = tmp_path / "stricter.toml"
+    mpath.write_text(manifest_text(fake.url, sha_config="0" * 64))
+    with pytest.raises(hub.WeightsChecksumError, match="weights.toml expects 0000"):
+        hub.download(["tiny"], config=cfg(), manifest=hub.load_manifest(mpath))
+    good = tmp_path / "good.toml"
+    good.write_text(manifest_text(fake.url, sha_config=sha(CONFIG_JSON)))
+    hub.download(["tiny"], config=cfg(), manifest=hub.load_manifest(good))
+
+
 def test_lfs_oid_mismatch_deletes_and_fails(env, fake):
     fake.lfs_oid_override["sub/weights.safetensors"] = sha(b"something else")
     with pytest.raises(hub.WeightsChecksumError, match="LFS oid"):

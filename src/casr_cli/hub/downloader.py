@@ -56,7 +56,7 @@ def download(
             lock_entry = old if same else None
             size = path.stat().st_size
             if (not fetched and not rehash and lock_entry and lock_entry.get("size") == size
-                    and lock_entry.get("sha256")):
+                    and lock_entry.get("sha256") and _agrees(lock_entry["sha256"], f)):
                 digest = lock_entry["sha256"]
                 cb(ProgressEvent("cached", comp.key, f.name, size, size))
             else:
@@ -91,3 +91,8 @@ def download(
             )
             cb(ProgressEvent("done", comp.key, f.name, size, size))
     return DownloadResult(components=statuses, licences=licences_for(comps, manifest), lock_path=str(config.lock_path))
+
+
+def _agrees(digest: str, f) -> bool:
+    """A locked digest still satisfies the manifest (a changed pin forces a re-hash)."""
+    return (not f.sha256 or digest == f.sha256) and (not f.sha256_prefix or digest.startswith(f.sha256_prefix))
