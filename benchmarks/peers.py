@@ -33,8 +33,9 @@ Protocol
     data_range=255)`` (the standard Wang et al. / BasicSR settings).  NIQE (lower is better)
     on the shaved SR output, from ``casr_cli.eval.niqe`` when importable.
     Speed: only the upscaling call is timed (for peers: all passes and the final resize), after
-    one warm-up call per method on a 16x16 LR crop; ``--threads`` (default 2) is given to
-    torch (``set_num_threads``), OpenCV (``setNumThreads``) and ncnn (``opt.num_threads``).
+    one warm-up call per method on a 16x16 LR crop (``--repeat N``: the fastest of N runs);
+    ``--threads`` (default 2) is given to torch (``set_num_threads``), OpenCV
+    (``setNumThreads``) and ncnn (``opt.num_threads``).
 
 Peer packages: keep them OUT of the main environment (``opencv-contrib-python-headless``
 conflicts with the ``opencv-python-headless`` casr uses).  Install them into a folder:
@@ -154,7 +155,7 @@ def read_rgb(path: Path) -> np.ndarray:
             a = np.asarray(im).astype(np.float64)
             a = np.round(a / (257.0 if a.max() > 255 else 1.0)).clip(0, 255).astype(np.uint8)
             return np.ascontiguousarray(np.repeat(a[:, :, None], 3, axis=2))
-        return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        return np.array(im.convert("RGB"))  # a writable copy (torch warns on read-only arrays)
 
 
 def bicubic_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -396,7 +397,8 @@ def markdown(result: dict) -> str:
                  "(float64), border shave = ceil(scale); SSIM = skimage gaussian sigma 1.5, data_range 255"
                  + ("; NIQE (lower is better) on the shaved output" if has_niqe else "") +
                  ". Time = the upscaling call only (peers: all x4 passes and the final resize), after one "
-                 "warm-up; MP/s = output megapixels per second. Peers reach scales above 4 as users do: "
+                 f"warm-up{'' if cfg['repeat'] <= 1 else ', fastest of %d runs' % cfg['repeat']}; "
+                 "MP/s = output megapixels per second. Peers reach scales above 4 as users do: "
                  "x4, x4 again, then antialiased bicubic to the exact size. Best PSNR/SSIM"
                  + ("/NIQE" if has_niqe else "") + " in bold.")
     if result["crop"]["max_side"]:
@@ -466,7 +468,9 @@ def parse_args(argv=None):
                     "image when it fits; 0: always whole; default 256)")
     ap.add_argument("--threads", type=int, default=2, help="threads for torch, OpenCV and ncnn (default 2)")
     ap.add_argument("--no-niqe", action="store_true", help="skip NIQE even when available")
-    ap.add_argument("--no-warmup", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="time each upscale N times and keep the fastest "
+                    "(default 1; use 3+ on a busy machine)")
+    ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up call per method")
     ap.add_argument("--out", default="benchmarks/results/peers.md", help="markdown output; JSON next to it")
     return ap.parse_args(argv)
 
@@ -600,9 +604,11 @@ def run(args) -> int:
                     rec = {"dataset": d.name, "image": key, "scale": s, "method": m.name, "lr": list(lr.shape[:2]),
                            "hr": list(hr.shape[:2]), "cropped": cropped}
                     try:
-                        t0 = time.perf_counter()
-                        sr = m.run(lr, s, hr.shape[:2])
-                        dt = time.perf_counter() - t0
+                        dt = math.inf
+                        for _ in range(max(1, args.repeat)):
+                            t0 = time.perf_counter()
+                            sr = m.run(lr, s, hr.shape[:2])
+                            dt = min(dt, time.perf_counter() - t0)
                         if sr.shape != hr.shape or sr.dtype != np.uint8:
                             raise RuntimeError(f"output {sr.shape} {sr.dtype}, expected {hr.shape} uint8")
                         rec.update(seconds=dt, psnr=psnr_y(sr, hr, border), ssim=ssim_y(sr, hr, border))
@@ -638,7 +644,7 @@ def run(args) -> int:
         "command": "python " + " ".join([os.path.relpath(sys.argv[0]) if sys.argv and sys.argv[0] else "benchmarks/peers.py"]
                                         + sys.argv[1:]),
         "config": {"data": [str(d) for d in data], "limit": args.limit, "scales": scales, "threads": args.threads,
-                   "methods": [m.name for m in methods], "realesrgan_max_side": args.realesrgan_max_side,
+                   "methods": [m.name for m in methods], "realesrgan_max_side": args.realesrgan_max_side, "repeat": args.repeat,
                    "ncnn_tile": args.ncnn_tile, "peers_site": args.peers_site, "peers_dir": args.peers_dir},
         "env": {"cpu": f"{platform.machine()} ({os.cpu_count()} logical CPUs visible)",
                 "when": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(), "versions": versions},
