@@ -47,8 +47,7 @@ def _require(group: str, component: str) -> Path:
     try:
         return require(group, component)
     except WeightsMissingError as e:
-        raise WeightsMissingError(f"--model turbo needs downloaded weights ({e.message}): run `{DOWNLOAD}`",
-                                  command=DOWNLOAD) from e
+        raise WeightsMissingError(f"--model turbo: {e.message}; run `{DOWNLOAD}`", command=DOWNLOAD) from e
 
 
 def weight_paths() -> dict[str, Path]:
@@ -136,7 +135,7 @@ def build_turbo(device: torch.device, switches: StageSwitches, components=None, 
         from ..encoders.sam import load_sam_encoder
         from ..sarm.module import SARMStage, load_sarm
 
-        encoder = sam_encoder if sam_encoder is not None else load_sam_encoder(paths["sam"], device)
+        encoder = sam_encoder if sam_encoder is not None else load_sam_encoder(paths["sam"], device, dtype)
         refiner = SARMStage(load_sarm(sarm, device), encoder)
     # no SARM file (stage 2 not trained yet, or --no-sarm): the model runs SDAM -> backbone only
     return CasrModel(name="turbo", backbone=TurboBackbone(net, dtype=dtype), sdam=sdam, sarm=refiner, s_max=4.0,

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .turbo_data import join4, make_lr, random_crops, sample_scale, sdam_maps, split4, synthetic_images
+from .turbo_data import SarmTiles, join4, make_lr, random_crops, sample_scale, sdam_maps, split4, synthetic_images
 from .turbo_losses import (PatchDiscriminator, TurboTrainingError, depth_loss, gan_discriminator_loss,
                            gan_generator_loss, make_lpips)
 
@@ -334,19 +334,6 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
     acc.wait_for_everyone()
     report({"event": "done", "step": step, "path": str(out_path)})
     return out_path
-
-
-class SarmTiles(torch.nn.Module):
-    """SARM over the 2 x 2 tiles of a sample as one ``forward`` (so DDP sees one call):
-    (4, B, 3, h, w) backbone tiles + (B, N, D) global embedding -> refined tiles."""
-
-    def __init__(self, sarm):
-        super().__init__()
-        self.sarm = sarm
-
-    def forward(self, tiles: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        tokens = torch.cat([self.sarm.tokens(t) for t in tiles], dim=1)
-        return torch.stack([self.sarm.refine(t, tokens, embedding) for t in tiles])
 
 
 def _trainable_names(module: torch.nn.Module) -> set[str]:

@@ -86,3 +86,16 @@ def split4(x: torch.Tensor) -> list[torch.Tensor]:
 
 def join4(t: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([torch.cat(t[:2], dim=-1), torch.cat(t[2:], dim=-1)], dim=-2)
+
+
+class SarmTiles(torch.nn.Module):
+    """SARM over the 2 x 2 tiles of a sample as one ``forward`` (so DDP sees one call):
+    (4, B, 3, h, w) backbone tiles + (B, N, D) global embedding -> refined tiles."""
+
+    def __init__(self, sarm):
+        super().__init__()
+        self.sarm = sarm
+
+    def forward(self, tiles: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        tokens = torch.cat([self.sarm.tokens(t) for t in tiles], dim=1)
+        return torch.stack([self.sarm.refine(t, tokens, embedding) for t in tiles])
