@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model: bicubic (more as they ship). Default: the embedded default.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model: lite (embedded, CPU), turbo (SD-Turbo; casr download-weights) or bicubic. Default: the embedded default.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int, typer.Option("--tile", help="Tile size in output pixels of each step.", min=16)]
 TileOverlapOpt = Annotated[int, typer.Option("--tile-overlap", help="Tile overlap in output pixels (at most tile/2).", min=0)]

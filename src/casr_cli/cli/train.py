@@ -39,7 +39,7 @@ def _parse_sets(items: list[str], cls) -> dict[str, Any]:
 def train(
     stage: Annotated[Optional[int], typer.Option("--stage", help="1: backbone; 2: SARM (backbone frozen).")] = None,
     component: Annotated[Optional[str], typer.Option("--component", help="Train a component instead: ssn.")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model family: lite.")] = "lite",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model family: lite (CPU) or turbo (GPU; accelerate launch -m casr_cli train ...).")] = "lite",
     data: Annotated[Optional[list[str]], typer.Option("--data", help="Folder(s) of HR training images.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Checkpoints and logs.")] = None,
     preset: Annotated[str, typer.Option("--preset", help="default, or tiny (a seconds-long smoke run).")] = "default",
@@ -57,9 +57,15 @@ def train(
         raise UsageError(f"unknown component {component!r}", hint="components: ssn")
     if stage is not None and stage not in (1, 2):
         raise UsageError(f"--stage must be 1 or 2, got {stage}")
-    if model != "lite":
-        raise UsageError(f"training --model {model} is not available here", hint="train lite on the CPU: --model lite")
-    if component == "ssn":
+    if model not in ("lite", "turbo"):
+        raise UsageError(f"unknown model family {model!r}", hint="lite or turbo")
+    if model == "turbo" and stage is None:
+        raise UsageError("turbo trains with --stage 1 or --stage 2 (its SSN is lite's)")
+    if model == "turbo":
+        from ..training import turbo as mod
+
+        cfg_cls, make, run, exp = mod.TrainTurboConfig, mod.turbo_config, mod.train_turbo, None
+    elif component == "ssn":
         from ..training import ssn as mod
 
         cfg_cls, make, run, exp = mod.TrainSSNConfig, mod.ssn_config, mod.train_ssn, mod.export_ssn
@@ -71,6 +77,8 @@ def train(
         from ..training import sarm as mod
 
         cfg_cls, make, run, exp = mod.TrainSARMConfig, mod.sarm_config, mod.train_sarm, mod.export_sarm
+    if export and exp is None:
+        raise UsageError("--export is for lite; turbo saves its adapters (safetensors) in --out-dir")
     overrides = _parse_sets(sets or [], cfg_cls)
     if data:
         overrides["data_dirs"] = tuple(data)
@@ -79,6 +87,8 @@ def train(
     if steps is not None:
         overrides["steps"] = steps
     overrides["max_minutes"] = max_minutes
+    if model == "turbo":
+        overrides["stage"] = stage
     try:
         cfg = make(preset, **overrides)
     except (TypeError, ValueError) as e:
