@@ -43,7 +43,7 @@ CHECKPOINT_NAME = "ssn_ckpt.pt"
 class TrainSSNConfig:
     """Everything that defines a training run; stored in the checkpoint."""
 
-    data_dirs: tuple[str, ...] = ("/work/shared/data/train/t91", "/work/shared/data/train/bsd200")
+    data_dirs: tuple[str, ...] = ("../shared/data/train/t91", "../shared/data/train/bsd200")
     out_dir: str = "runs/ssn"
     # model (SuperpixelNet config)
     widths: tuple[int, ...] = (12, 24, 48)
