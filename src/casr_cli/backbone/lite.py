@@ -14,7 +14,6 @@ weights in the config): any of ``bicubic``, ``superpixel``, ``structure``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -22,12 +21,11 @@ import torch
 import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..weights_io import load_model, save_model
+
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
-_CONFIG_KEY = "casr_lite_config"
 
 
 class ResBlock(nn.Module):
@@ -83,22 +81,11 @@ class LiteSRNet(ModelMixin, ConfigMixin):
 
 def save_lite(model: LiteSRNet, path: str | Path, extra: dict | None = None) -> Path:
     """Weights + config (safetensors metadata) in one file; ``extra`` metadata optional."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
-    meta = {_CONFIG_KEY: json.dumps(cfg, sort_keys=True), **{k: str(v) for k, v in (extra or {}).items()}}
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    return path
+    return save_model(model, path, "lite", extra)
 
 
 def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet:
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if _CONFIG_KEY not in meta:
-        raise ValueError(f"{path} is not a casr lite backbone file (no config metadata)")
-    model = LiteSRNet.from_config(json.loads(meta[_CONFIG_KEY]))
-    model.load_state_dict(load_file(str(path)), strict=True)
-    return model.eval().to(device=device, memory_format=torch.channels_last)
+    return load_model(LiteSRNet, path, "lite", device).to(memory_format=torch.channels_last)
 
 
 class LiteBackbone:

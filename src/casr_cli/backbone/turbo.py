@@ -42,7 +42,6 @@ UNET_LORA_TARGETS = ("to_k", "to_q", "to_v", "to_out.0", "conv", "conv1", "conv2
                      "proj_in", "proj_out", "ff.net.2", "ff.net.0.proj")
 VAE_ENCODER_LORA_REGEX = (r"encoder\.(conv_in|conv_out|.*\.(conv1|conv2|conv_shortcut|conv|to_k|to_q|to_v|to_out\.0))")
 CONDITIONING = ("superpixel", "structure")  # ControlNet input: RGB superpixel image + 1-channel depth
-_META_KEY = "casr_turbo_config"
 _PREFIXES = ("unet_lora.", "vae_lora.", "controlnet.")
 
 
@@ -194,25 +193,17 @@ def save_turbo_adapters(net: TurboSRNet, path: str | Path, extra: dict | None = 
                         more: dict[str, torch.Tensor] | None = None) -> Path:
     """LoRA (both adapters) + ControlNet as one safetensors file with the config in its
     metadata; ``more`` adds further tensors (e.g. ``sarm.*`` after stage 2)."""
-    from safetensors.torch import save_file
+    from ..weights_io import save_tensors
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     sd = adapter_state_dict(net)
-    sd.update({k: v.detach().to("cpu").contiguous() for k, v in (more or {}).items()})
-    meta = {_META_KEY: net.config.to_json(), **{k: str(v) for k, v in (extra or {}).items()}}
-    save_file(sd, str(path), metadata=meta)
-    return path
+    sd.update(more or {})
+    return save_tensors(path, sd, "turbo", net.config.to_json(), extra)
 
 
 def read_adapter_config(path: str | Path) -> TurboAdapterConfig:
-    from safetensors import safe_open
+    from ..weights_io import read_config
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if _META_KEY not in meta:
-        raise ValueError(f"{path} is not a casr turbo adapter file (no {_META_KEY} metadata)")
-    return TurboAdapterConfig.from_json(meta[_META_KEY])
+    return TurboAdapterConfig.from_json(read_config(path, "turbo"))
 
 
 def load_turbo_adapters(components: TurboComponents, path: str | Path) -> tuple[TurboSRNet, dict[str, torch.Tensor]]:

@@ -16,7 +16,6 @@ pooled tokens only: with more than ``max_tokens`` tile tokens, an even subset is
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -24,12 +23,9 @@ import torch
 import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-_CONFIG_KEY = "casr_sarm_config"
-
+from ..weights_io import load_model, save_model
 
 class SARM(ModelMixin, ConfigMixin):
     config_name = "config.json"
@@ -82,22 +78,11 @@ class SARM(ModelMixin, ConfigMixin):
 
 
 def save_sarm(model: SARM, path: str | Path, extra: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
-    meta = {_CONFIG_KEY: json.dumps(cfg, sort_keys=True), **{k: str(v) for k, v in (extra or {}).items()}}
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
-    return path
+    return save_model(model, path, "sarm", extra)
 
 
 def load_sarm(path: str | Path, device: torch.device | str = "cpu") -> SARM:
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if _CONFIG_KEY not in meta:
-        raise ValueError(f"{path} is not a casr SARM file (no config metadata)")
-    model = SARM.from_config(json.loads(meta[_CONFIG_KEY]))
-    model.load_state_dict(load_file(str(path)), strict=True)
-    return model.eval().to(device)
+    return load_model(SARM, path, "sarm", device)
 
 
 class SARMStage:

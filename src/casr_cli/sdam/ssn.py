@@ -42,15 +42,12 @@ import torch
 import torch.nn.functional as F
 from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
+
+from ..weights_io import load_model, read_config, save_model
 
 #: the shipped weights (trained by ``casr_cli.training.ssn``; see ssn-lite.md)
 DEFAULT_SSN_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ssn-lite.safetensors"
-
-_CONFIG_KEY = "casr_ssn_config"
-
 
 def _conv_block(cin: int, cout: int, stride: int, batch_norm: bool, slope: float) -> nn.Sequential:
     """Conv 3x3 (+BN) + LeakyReLU, as ``model_util.conv`` in SuperPixel-FCN."""
@@ -222,26 +219,14 @@ def _pad_to_cells(image: torch.Tensor, cell: int) -> torch.Tensor:
     return F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
 
 
-def _config_dict(model: SuperpixelNet) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
-
-
 def save_ssn(model: SuperpixelNet, path: str | Path) -> Path:
     """Write weights + config (in the safetensors metadata) to one file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={_CONFIG_KEY: json.dumps(_config_dict(model), sort_keys=True)})
-    return path
+    return save_model(model, path, "ssn")
 
 
 def read_ssn_config(path: str | Path) -> dict:
     """The model config stored in a file written by :func:`save_ssn`."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if _CONFIG_KEY not in meta:
-        raise ValueError(f"{path} has no '{_CONFIG_KEY}' metadata; not written by save_ssn")
-    return json.loads(meta[_CONFIG_KEY])
+    return json.loads(read_config(path, "ssn"))
 
 
 def load_ssn(path: str | Path | None = None, device: torch.device | str | None = None, channels_last: bool = True) -> SuperpixelNet:
@@ -254,11 +239,7 @@ def load_ssn(path: str | Path | None = None, device: torch.device | str | None =
             maps on a CPU thread; outputs are unchanged).
     """
     path = Path(path) if path is not None else DEFAULT_SSN_WEIGHTS
-    model = SuperpixelNet.from_config(read_ssn_config(path))
-    model.load_state_dict(load_file(str(path)), strict=True)
-    model.eval()
-    if device is not None:
-        model.to(device)
+    model = load_model(SuperpixelNet, path, "ssn", device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model
