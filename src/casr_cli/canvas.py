@@ -110,3 +110,39 @@ def new_store(height: int, width: int, channels: int, dtype: np.dtype, *, memory
     if nbytes <= memory_limit:
         return MemoryStore(height, width, channels, dtype)
     return DiskStore(height, width, channels, dtype, directory)
+
+
+class TileSpill:
+    """Tensors written once in order and read back by index, kept in an unlinked temp
+    file as float16 (SARM's first pass spills each tile's backbone output here, so the
+    second pass refines it without running the backbone again)."""
+
+    def __init__(self, directory: str | None = None):
+        fd, name = tempfile.mkstemp(prefix="casr-tiles-", dir=directory)
+        os.unlink(name)
+        self._fd, self._end, self._index = fd, 0, []
+
+    def put(self, t) -> None:
+        a = t.detach().to("cpu").numpy().astype(np.float16)
+        data = memoryview(np.ascontiguousarray(a)).cast("B")
+        done = 0
+        while done < len(data):
+            done += os.pwrite(self._fd, data[done:], self._end + done)
+        self._index.append((self._end, a.shape))
+        self._end += len(data)
+
+    def get(self, i: int) -> np.ndarray:
+        off, shape = self._index[i]
+        n = int(np.prod(shape)) * 2
+        buf = os.pread(self._fd, n, off)
+        if len(buf) != n:
+            raise OSError("short read from tile spill file")
+        return np.frombuffer(buf, np.float16).reshape(shape).astype(np.float32)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import chain as chain_mod
-from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, new_store
+from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, TileSpill, new_store
 from .errors import ImageTooLargeError
 from .resample import Geometry, input_span
 from .stages import CasrModel, StageSwitches, StepSignals
@@ -177,37 +177,51 @@ class Upscaler:
         if progress:
             progress(ProgressEvent(k, steps, 0, total, out_size, factor))
 
-        def tiles():
-            """Yield (band-row index, col index, out box, processed tile) for every tile."""
+        def boxes():
+            """(band-row index, col index, tile box, processed box, input box) of every tile."""
             for r, yspan in enumerate(grid.rows.spans):
                 py = expand(yspan, ctx, H, out_align)
                 iy = expand(input_span(h, H, *py), margin, h, align)
-                band = torch.from_numpy(np.ascontiguousarray(src.read(*iy))).to(model.device)
-                band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
                 for c, xspan in enumerate(grid.cols.spans):
                     px = expand(xspan, ctx, W, out_align)
                     ix = expand(input_span(w, W, *px), margin, w, align)
-                    geom = Geometry((h, w), out_size, (*iy, *ix), (*py, *px), model.device, model.dtype)
-                    crop = band[:, :, :, ix[0]:ix[1]]
-                    yield r, c, (*yspan, *xspan), (*py, *px), self._tile(crop, geom, color)
+                    yield r, c, (*yspan, *xspan), (*py, *px), (*iy, *ix)
 
-        tokens = embedding = None
-        if passes == 2:
+        def tiles():
+            """Every tile's box and its stage output, reading the input one band at a time."""
+            band, band_rows = None, None
+            for r, c, box, pbox, ibox in boxes():
+                if ibox[:2] != band_rows:
+                    band_rows = ibox[:2]
+                    band = torch.from_numpy(np.ascontiguousarray(src.read(*band_rows))).to(model.device)
+                    band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
+                geom = Geometry((h, w), out_size, ibox, pbox, model.device, model.dtype)
+                yield r, c, box, pbox, self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color)
+
+        outputs = tiles()
+        if passes == 2:  # SARM: tokens from every tile, backbone outputs spilled to disk
+            spill = TileSpill(opts.tmp_dir)
             embedding = model.sarm.embed(_thumbnail(src, color, model))
             collected = []
             for *_, out in tiles():
                 collected.append(model.sarm.tokens(out[:, :3]))
+                spill.put(out)
                 done += 1
                 if progress:
                     progress(ProgressEvent(k, steps, done, total, out_size, factor))
             tokens = torch.cat(collected, dim=1)
 
+            def refined():
+                for i, (r, c, box, pbox, _) in enumerate(boxes()):
+                    out = torch.from_numpy(spill.get(i)).to(model.device, model.dtype)
+                    yield r, c, box, pbox, torch.cat([model.sarm.refine(out[:, :3], tokens, embedding), out[:, 3:]], dim=1)
+
+            outputs = refined()
+
         acc = torch.zeros(C, 0, W)
         acc0 = 0
         starts = [s for s, _ in grid.rows.spans[1:]] + [H]
-        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in tiles():
-            if passes == 2:
-                out = torch.cat([model.sarm.refine(out[:, :3], tokens, embedding), out[:, 3:]], dim=1)
+        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in outputs:
             if color == 1:
                 out = torch.cat([out[:, :3].mean(dim=1, keepdim=True), out[:, 3:]], dim=1)
             core = out[0, :, oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0].float().cpu()
@@ -223,6 +237,8 @@ class Upscaler:
                 rows = (acc[:, :n].permute(1, 2, 0).clamp_(0, 1) * maxval).round_().numpy().astype(src.dtype)
                 dst.write(acc0, rows)
                 acc, acc0 = acc[:, n:], starts[r]
+        if passes == 2:
+            spill.close()
         return dst
 
     def _save_intermediates(self, src: RowStore, k: int) -> None:
