@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from casr_cli.engine import EngineOptions, ProgressEvent, Upscaler

@@ -3,7 +3,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from casr_cli.canvas import MemoryStore
 from casr_cli.engine import EngineOptions, Upscaler
 from casr_cli.resample import Geometry, bicubic_matrix, resize_bicubic
 from casr_cli.stages import CasrModel, StepSignals

@@ -13,17 +13,15 @@ Usage from Python::
     ckpt = train_ssn(TrainSSNConfig(out_dir="runs/ssn", max_minutes=25))
     export_ssn(ckpt, "src/casr_cli/weights/ssn-lite.safetensors")
 
-or ``python -m casr_cli.training.ssn --out-dir runs/ssn --max-minutes 25``.
+or ``casr train --component ssn --out-dir runs/ssn --max-minutes 25``.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -276,35 +274,3 @@ def load_checkpoint_model(checkpoint: str | Path) -> SuperpixelNet:
 def export_ssn(checkpoint: str | Path, out_path: str | Path) -> Path:
     """Write the shippable safetensors (weights + config metadata) from a checkpoint."""
     return save_ssn(load_checkpoint_model(checkpoint), out_path)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Script entry: ``python -m casr_cli.training.ssn [--preset tiny] [--field value ...]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    parser.add_argument("--export", default=None, help="also write the safetensors here when done")
-    for f in dataclasses.fields(TrainSSNConfig):
-        kind = f.type if isinstance(f.type, str) else f.type.__name__
-        flag = "--" + f.name.replace("_", "-")
-        if kind == "bool":
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
-        elif kind.startswith("tuple"):
-            inner = float if "float" in kind else (int if "int" in kind else str)
-            parser.add_argument(flag, type=inner, nargs="+", default=None)
-        else:
-            parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str), default=None)
-    args = vars(parser.parse_args(argv))
-    preset, export = args.pop("preset"), args.pop("export")
-    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in args.items() if v is not None}
-    cfg = ssn_config(preset, **overrides)
-
-    def report(rec: dict[str, Any]) -> None:
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()), flush=True)
-
-    ckpt = train_ssn(cfg, progress=report)
-    if export:
-        report({"event": "exported", "path": str(export_ssn(ckpt, export))})
-
-
-if __name__ == "__main__":
-    main()
