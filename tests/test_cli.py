@@ -27,7 +27,12 @@ def imgs(tmp_path, photo):
 
 
 def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    """The CLI in-process; upscale runs use the bicubic model unless a test names one
+    (tests need no trained weights)."""
+    args = [str(a) for a in args]
+    if args[:1] == ["upscale"] and "-m" not in args and "--model" not in args:
+        args += ["-m", "bicubic"]
+    return runner.invoke(app, args)
 
 
 def test_single_file_and_sizes(imgs, tmp_path):
@@ -138,7 +143,7 @@ def test_interrupt_leaves_no_partial_output(tmp_path, photo):
     src = tmp_path / "in.png"
     Image.fromarray(np.tile(photo, (4, 4, 1))).save(src)  # 384x512 -> x12: 4608x6144
     out = tmp_path / "out.png"
-    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q"],
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q", "-m", "bicubic"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None and not list(tmp_path.glob(".out.png.*")):

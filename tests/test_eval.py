@@ -175,6 +175,8 @@ def test_methods_generic():
 def _run(args):
     from casr_cli.cli import app
 
+    if "--model" not in args and "-m" not in args:  # tests use no trained weights
+        args = [*args, "--model", "bicubic"]
     return CliRunner().invoke(app, args, catch_exceptions=False)
 
 

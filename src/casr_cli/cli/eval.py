@@ -30,7 +30,7 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="div8k, realsr, celeba-hq, set5, set14, b100, urban100, or a folder of HR images.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.md/.csv/.json, comparison.png, drift.png, cache/.")] = Path("eval-out"),
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Root of the named datasets (default: $CASR_DATA).")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="The casr model for the casr, naive and ablation rows.")] = "bicubic",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The casr model for the casr, naive and ablation rows (default: the embedded default).")] = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Rows: casr, bicubic, naive and/or model names (default: casr,bicubic,naive).")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Scales, e.g. 8,12,18 (default 8,12,18,24,30; none when only --chain is given).")] = None,
     chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
@@ -51,6 +51,7 @@ def eval_command(
 ) -> None:
     """Evaluate methods on a dataset with the paper's protocol (PSNR/SSIM on Y, NIQE, LPIPS/MUSIQ/PI when available)."""
     from ..eval import EvalConfig, run_eval
+    from ..models import DEFAULT_MODEL
     from ..eval.protocol import parse_floats, settings
     from ..tiling import TileSpec
     from ._progress import progress_enabled
@@ -64,7 +65,7 @@ def eval_command(
     except ValueError as e:
         raise UsageError(str(e)) from e
     dchain = None if drift_chain.strip().lower() in ("", "none", "off", "0") else parse_floats(drift_chain, "--drift-chain")
-    cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model, methods=_names(methods),
+    cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model or DEFAULT_MODEL, methods=_names(methods),
                      ablate=_names(ablate), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
                      device=device, tile=spec, input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
