@@ -13,7 +13,7 @@ import torch
 from ..errors import ModelNotFoundError, UsageError
 from ..stages import CasrModel, StageSwitches
 
-DEFAULT_MODEL = "bicubic"
+DEFAULT_MODEL = "lite"
 
 _LOADERS: dict[str, Callable[[torch.device, StageSwitches], CasrModel]] = {}
 
