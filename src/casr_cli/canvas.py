@@ -90,10 +90,7 @@ class DiskStore(RowStore):
         return np.frombuffer(buf, self.dtype).reshape(y1 - y0, *self.shape[1:])
 
     def write(self, y0: int, rows: np.ndarray) -> None:
-        data = memoryview(np.ascontiguousarray(rows, self.dtype)).cast("B")
-        off, done = y0 * self.row_bytes, 0
-        while done < len(data):
-            done += os.pwrite(self._fd, data[done:], off + done)
+        _pwrite_all(self._fd, np.ascontiguousarray(rows, self.dtype), y0 * self.row_bytes)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -102,6 +99,13 @@ class DiskStore(RowStore):
 
     def __del__(self):
         self.close()
+
+
+def _pwrite_all(fd: int, a: np.ndarray, offset: int) -> None:
+    data = memoryview(a).cast("B")
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], offset + done)
 
 
 def new_store(height: int, width: int, channels: int, dtype: np.dtype, *, memory_limit: int = DEFAULT_MEMORY_LIMIT,
@@ -123,13 +127,10 @@ class TileSpill:
         self._fd, self._end, self._index = fd, 0, []
 
     def put(self, t) -> None:
-        a = t.detach().to("cpu").numpy().astype(np.float16)
-        data = memoryview(np.ascontiguousarray(a)).cast("B")
-        done = 0
-        while done < len(data):
-            done += os.pwrite(self._fd, data[done:], self._end + done)
+        a = np.ascontiguousarray(t.detach().to("cpu").numpy().astype(np.float16))
+        _pwrite_all(self._fd, a, self._end)
         self._index.append((self._end, a.shape))
-        self._end += len(data)
+        self._end += a.nbytes
 
     def get(self, i: int) -> np.ndarray:
         off, shape = self._index[i]

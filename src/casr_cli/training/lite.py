@@ -33,7 +33,7 @@ from ..backbone.lite import LiteSRNet, save_lite
 from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from .ssn import get_lr, load_images
+from .common import get_lr, load_images, set_lr, start_run
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -184,13 +184,8 @@ def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
 def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Train (or resume) the lite backbone; returns the checkpoint path."""
     cfg = config
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
+    out_dir = ckpt_path.parent
     net, sdam = build(cfg)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     step, elapsed_before, history, best = 0, 0.0, [], -math.inf
@@ -216,8 +211,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
             break
         lr_now = get_lr(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr_now
+        set_lr(opt, lr_now)
         hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
         net.eval()
         lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps else None, gen)

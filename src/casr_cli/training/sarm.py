@@ -24,7 +24,7 @@ from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
 from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
-from .ssn import get_lr, load_images
+from .common import get_lr, load_images, set_lr, start_run
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
 
@@ -97,13 +97,7 @@ def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
 
 def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
     cfg = config
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     encoder = EfficientNetGlobalEncoder()
     sarm = SARM(channels=cfg.channels, tile_tokens=cfg.tile_tokens, global_dim=encoder.dim, heads=cfg.heads)
     opt = torch.optim.Adam(sarm.parameters(), lr=cfg.lr)
@@ -129,8 +123,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
         if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
             break
         lr_now = get_lr(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr_now
+        set_lr(opt, lr_now)
         hr, scale = get_batch(images, 2 * cfg.patch, cfg.batch_size, cfg.p_x4, gen)
         lr_img = make_lr(hr, scale, 0.0, None, gen)
         with torch.no_grad():

@@ -18,22 +18,19 @@ or ``casr train --component ssn --out-dir runs/ssn --max-minutes 25``.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from ..sdam.ssn import SuperpixelNet, save_ssn
 from ..sdam.superpixel import pool_cells, unpool_cells
+from .common import get_lr, load_images, set_lr, start_run  # noqa: F401  (re-exported)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 CHECKPOINT_NAME = "ssn_ckpt.pt"
 
 
@@ -83,16 +80,6 @@ def ssn_config(preset: str = "default", **overrides: Any) -> TrainSSNConfig:
     return TrainSSNConfig(**{**PRESETS[preset], **overrides})
 
 
-def get_lr(step: int, cfg: TrainSSNConfig) -> float:
-    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.steps:
-        return cfg.min_lr
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
-
-
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1] (B, 3, H, W) -> CIELAB (D65), L in [0, 100]."""
     lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(1e-8) ** 2.4, rgb / 12.92)
@@ -126,25 +113,6 @@ def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_wei
     colour = ((recon[:, :3] - lab).pow(2).sum(1) + 1e-8).sqrt().mean()
     position = ((recon[:, 3:] - xy).pow(2).sum(1) + 1e-8).sqrt().mean()
     return colour + pos_weight / cell * position, colour, position
-
-
-def load_images(dirs: tuple[str, ...] | list[str], min_side: int) -> list[torch.Tensor]:
-    """All images under ``dirs`` (recursively) as uint8 (3, H, W) tensors, sorted by path.
-
-    Images smaller than ``min_side`` are upscaled (bicubic) so a crop fits.
-    """
-    paths = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise FileNotFoundError(f"no images found under {list(dirs)}")
-    images = []
-    for p in paths:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            if min(im.size) < min_side:
-                s = min_side / min(im.size)
-                im = im.resize((max(min_side, round(im.width * s)), max(min_side, round(im.height * s))), Image.BICUBIC)
-            images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous())
-    return images
 
 
 def get_batch(images: list[torch.Tensor], cfg: TrainSSNConfig, gen: torch.Generator) -> torch.Tensor:
@@ -204,14 +172,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
     cfg = config
     if cfg.crop % cfg.train_cell:
         raise ValueError(f"crop {cfg.crop} must be a multiple of train_cell {cfg.train_cell}")
-    if cfg.num_threads > 0:
-        torch.set_num_threads(cfg.num_threads)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     model = build_model(cfg)
     opt = _optimizer(model, cfg)
     step, elapsed_before, history = 0, 0.0, []
@@ -235,8 +196,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
         if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
             break
         lr = get_lr(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, lr)
         batch = get_batch(images, cfg, gen)
         loss, colour, position = superpixel_loss(batch, model(batch), cfg.train_cell, cfg.pos_weight)
         if not torch.isfinite(loss):

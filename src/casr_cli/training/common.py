@@ -1,0 +1,57 @@
+"""What every CPU training loop here shares: the learning-rate schedule, the image
+folders, and the run set-up (threads, seed, output folder)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def get_lr(step: int, cfg) -> float:
+    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if step >= cfg.steps:
+        return cfg.min_lr
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
+
+
+def load_images(dirs: tuple[str, ...] | list[str], min_side: int) -> list[torch.Tensor]:
+    """All images under ``dirs`` (recursively) as uint8 (3, H, W) tensors, sorted by path.
+
+    Images smaller than ``min_side`` are upscaled (bicubic) so a crop fits.
+    """
+    paths = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images found under {list(dirs)}")
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            if min(im.size) < min_side:
+                s = min_side / min(im.size)
+                im = im.resize((max(min_side, round(im.width * s)), max(min_side, round(im.height * s))), Image.BICUBIC)
+            images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous())
+    return images
+
+
+def start_run(cfg, checkpoint_name: str) -> tuple[Path, torch.Generator]:
+    """Threads, seed and output folder of a run; returns (checkpoint path, data generator)."""
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    return out_dir / checkpoint_name, torch.Generator().manual_seed(cfg.seed)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
