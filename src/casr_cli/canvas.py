@@ -68,15 +68,30 @@ class MemoryStore(RowStore):
         self.array[y0:y0 + rows.shape[0]] = rows
 
 
-class DiskStore(RowStore):
+class _UnlinkedFile:
+    """An anonymous temporary file: unlinked at once, so the OS frees it however we exit."""
+
+    def __init__(self, prefix: str, directory: str | None):
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
+        os.unlink(name)
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()
+
+
+class DiskStore(_UnlinkedFile, RowStore):
     """Rows in an anonymous temporary file (deleted at close, or by the OS on exit)."""
 
     def __init__(self, height: int, width: int, channels: int, dtype: np.dtype, directory: str | None = None):
-        super().__init__(height, width, channels, dtype)
-        fd, name = tempfile.mkstemp(prefix="casr-canvas-", dir=directory)
-        os.unlink(name)
-        self._fd = fd
-        os.ftruncate(fd, self.nbytes)
+        RowStore.__init__(self, height, width, channels, dtype)
+        _UnlinkedFile.__init__(self, "casr-canvas-", directory)
+        os.ftruncate(self._fd, self.nbytes)
 
     def read(self, y0: int, y1: int) -> np.ndarray:
         n = (y1 - y0) * self.row_bytes
@@ -91,14 +106,6 @@ class DiskStore(RowStore):
 
     def write(self, y0: int, rows: np.ndarray) -> None:
         _pwrite_all(self._fd, np.ascontiguousarray(rows, self.dtype), y0 * self.row_bytes)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self):
-        self.close()
 
 
 def _pwrite_all(fd: int, a: np.ndarray, offset: int) -> None:
@@ -116,15 +123,14 @@ def new_store(height: int, width: int, channels: int, dtype: np.dtype, *, memory
     return DiskStore(height, width, channels, dtype, directory)
 
 
-class TileSpill:
+class TileSpill(_UnlinkedFile):
     """Tensors written once in order and read back by index, kept in an unlinked temp
     file as float16 (SARM's first pass spills each tile's backbone output here, so the
     second pass refines it without running the backbone again)."""
 
     def __init__(self, directory: str | None = None):
-        fd, name = tempfile.mkstemp(prefix="casr-tiles-", dir=directory)
-        os.unlink(name)
-        self._fd, self._end, self._index = fd, 0, []
+        super().__init__("casr-tiles-", directory)
+        self._end, self._index = 0, []
 
     def put(self, t) -> None:
         a = np.ascontiguousarray(t.detach().to("cpu").numpy().astype(np.float16))
@@ -139,11 +145,3 @@ class TileSpill:
         if len(buf) != n:
             raise OSError("short read from tile spill file")
         return np.frombuffer(buf, np.float16).reshape(shape).astype(np.float32)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self):
-        self.close()
