@@ -59,6 +59,7 @@ def upscale(
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
     from ..batch import check_output, expand_inputs, format_suffix, plan_jobs
+    from ..canvas import MemoryStore
     from ..engine import EngineOptions, Upscaler
     from ..images import probe, read_image, write_image
     from ..models import DEFAULT_MODEL

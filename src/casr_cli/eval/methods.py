@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..stages import StageSwitches
+from .protocol import unique_by_label
 
 BASE_METHODS = ("casr", "bicubic", "naive")
 
@@ -73,9 +74,4 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
         if n < 1:
             raise UsageError(f"superpixel size must be >= 1, got {n}")
         out.append(Method(f"{model} superpixel {n}x{n}", model, StageSwitches(superpixel_size=n)))
-    seen, uniq = set(), []
-    for m in out:
-        if m.label not in seen:
-            seen.add(m.label)
-            uniq.append(m)
-    return uniq
+    return unique_by_label(out)

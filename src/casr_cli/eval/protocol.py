@@ -74,12 +74,13 @@ def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:
         if any(not math.isfinite(f) or f <= 1 for f in ch):
             raise UsageError(f"every chain factor must be > 1, got {c!r}", hint="e.g. --chain 4,3,1.5")
         out.append(Setting(math.prod(ch), ch))
-    seen, uniq = set(), []
-    for s in out:
-        if s.label not in seen:
-            seen.add(s.label)
-            uniq.append(s)
-    return uniq
+    return unique_by_label(out)
+
+
+def unique_by_label(items: list) -> list:
+    """``items`` in order, keeping the first of each ``.label``."""
+    seen: set[str] = set()
+    return [x for x in items if not (x.label in seen or seen.add(x.label))]
 
 
 def as_rgb8(pixels: np.ndarray) -> np.ndarray:

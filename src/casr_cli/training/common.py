@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -55,3 +56,21 @@ def start_run(cfg, checkpoint_name: str) -> tuple[Path, torch.Generator]:
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for g in opt.param_groups:
         g["lr"] = lr
+
+
+def random_crop(images: list[torch.Tensor], side: int, gen: torch.Generator) -> torch.Tensor:
+    """One (3, side, side) float crop in [0, 1] of a random uint8 image (upscaled first if
+    smaller than ``side``), randomly flipped and turned by a multiple of 90 degrees."""
+    img = images[int(torch.randint(len(images), (1,), generator=gen))]
+    _, h, w = img.shape
+    if min(h, w) < side:
+        s = side / min(h, w)
+        img = (F.interpolate(img[None].float(), size=(max(side, round(h * s)), max(side, round(w * s))),
+                             mode="bicubic", align_corners=False, antialias=False)[0]).clamp(0, 255)
+        _, h, w = img.shape
+    y = int(torch.randint(h - side + 1, (1,), generator=gen))
+    x = int(torch.randint(w - side + 1, (1,), generator=gen))
+    c = img[:, y:y + side, x:x + side].float() / 255
+    if torch.rand((), generator=gen) < 0.5:
+        c = c.flip(-1)
+    return torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2))

@@ -33,7 +33,7 @@ from ..backbone.lite import LiteSRNet, save_lite
 from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from .common import get_lr, load_images, set_lr, start_run
+from .common import get_lr, load_images, random_crop, set_lr, start_run
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -113,18 +113,7 @@ def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: flo
               gen: torch.Generator) -> tuple[torch.Tensor, float]:
     """(B, 3, patch, patch) HR crops in [0, 1] and this batch's sub-scale (x4 with
     probability ``p_x4``, else uniform in [1.25, 4])."""
-    p = patch
-    out = []
-    for _ in range(batch_size):
-        img = images[int(torch.randint(len(images), (1,), generator=gen))]
-        _, h, w = img.shape
-        y = int(torch.randint(h - p + 1, (1,), generator=gen))
-        x = int(torch.randint(w - p + 1, (1,), generator=gen))
-        c = img[:, y:y + p, x:x + p].float() / 255
-        if torch.rand((), generator=gen) < 0.5:
-            c = c.flip(-1)
-        c = torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2))
-        out.append(c)
+    out = [random_crop(images, patch, gen) for _ in range(batch_size)]
     u = float(torch.rand((), generator=gen))
     scale = 4.0 if u < p_x4 else 1.25 + 2.75 * float(torch.rand((), generator=gen))
     return torch.stack(out), scale

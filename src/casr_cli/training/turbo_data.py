@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..resample import Geometry, resize_bicubic
+from .common import random_crop
 
 
 def synthetic_images(n: int, side: int, seed: int = 0) -> list[torch.Tensor]:
@@ -33,21 +34,7 @@ def synthetic_images(n: int, side: int, seed: int = 0) -> list[torch.Tensor]:
 
 def random_crops(images: list[torch.Tensor], side: int, batch: int, gen: torch.Generator) -> torch.Tensor:
     """(B, 3, side, side) float crops in [0, 1] with random flips and 90-degree turns."""
-    out = []
-    for _ in range(batch):
-        img = images[int(torch.randint(len(images), (1,), generator=gen))]
-        _, h, w = img.shape
-        if min(h, w) < side:
-            s = side / min(h, w)
-            img = (F.interpolate(img[None].float(), size=(max(side, round(h * s)), max(side, round(w * s))),
-                                 mode="bicubic", align_corners=False, antialias=False)[0]).clamp(0, 255)
-            _, h, w = img.shape
-        y = int(torch.randint(h - side + 1, (1,), generator=gen))
-        x = int(torch.randint(w - side + 1, (1,), generator=gen))
-        c = img[:, y:y + side, x:x + side].float() / 255
-        if torch.rand((), generator=gen) < 0.5:
-            c = c.flip(-1)
-        out.append(torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2)))
+    out = [random_crop(images, side, gen) for _ in range(batch)]
     return torch.stack(out)
 
 
