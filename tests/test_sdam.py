@@ -8,7 +8,7 @@ from casr_cli.engine import EngineOptions, Upscaler
 from casr_cli.resample import Geometry
 from casr_cli.sdam.ssn import SuperpixelNet
 from casr_cli.sdam.stage import SDAMSwitches, SuperpixelAlignment
-from casr_cli.sdam.structure import DepthStructure, EdgeStructure
+from casr_cli.sdam.structure import DepthStructure, EdgeStructure, bilateral, sobel_magnitude
 from casr_cli.sdam.superpixel import region_means, superpixel_labels
 from casr_cli.stages import CasrModel, StepSignals
 from casr_cli.tiling import TileSpec
@@ -79,6 +79,35 @@ def test_superpixel_image_has_fewer_levels_than_input(ssn, photo):
     n_regions = len(torch.unique(superpixel_labels(lr, ssn, 4)))
     assert n_regions <= 10 * 14  # at most one region per 4x4 cell
     assert len(torch.unique(sp.reshape(3, -1), dim=1)) <= n_regions
+
+
+def _bilateral_by_definition(y, sigma_space=1.5, sigma_range=0.08, radius=2):
+    """Every pixel's full window at once (unfold): the textbook formula."""
+    k = 2 * radius + 1
+    b, c, h, w = y.shape
+    patches = torch.nn.functional.unfold(torch.nn.functional.pad(y, (radius,) * 4, mode="replicate"), k)
+    patches = patches.view(b, c, k * k, h, w)
+    d = torch.arange(-radius, radius + 1, dtype=y.dtype)
+    spatial = torch.exp(-(d[:, None] ** 2 + d[None, :] ** 2) / (2 * sigma_space**2)).reshape(1, 1, k * k, 1, 1)
+    weight = spatial * torch.exp(-((patches - y[:, :, None]) ** 2) / (2 * sigma_range**2))
+    return (weight * patches).sum(2) / weight.sum(2)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 40, 52), (3, 1, 17, 31), (2, 2, 5, 9), (1, 1, 3, 3)])
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_bilateral_matches_definition(shape, radius):
+    y = torch.rand(*shape, generator=torch.Generator().manual_seed(radius))
+    ref = _bilateral_by_definition(y, radius=radius)
+    assert torch.allclose(bilateral(y, radius=radius), ref, atol=2e-6)
+    assert not torch.allclose(ref, y, atol=1e-3)  # the filter does something
+
+
+def test_sobel_magnitude_matches_convolution():
+    y = torch.rand(2, 1, 23, 37, generator=torch.Generator().manual_seed(0))
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
+    g = torch.nn.functional.conv2d(torch.nn.functional.pad(y, (1, 1, 1, 1), mode="replicate"),
+                                   torch.stack([kx, kx.T]).unsqueeze(1))
+    assert torch.allclose(sobel_magnitude(y), g.square().sum(1, keepdim=True).sqrt(), atol=1e-5)
 
 
 def test_edge_structure_follows_edges_not_noise():

@@ -29,21 +29,43 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
 
 
 def bilateral(y: torch.Tensor, sigma_space: float = 1.5, sigma_range: float = 0.08, radius: int = 2) -> torch.Tensor:
-    """Vectorised bilateral filter of a (B, 1, H, W) map (replicate borders)."""
-    k = 2 * radius + 1
-    b, _, h, w = y.shape
-    patches = F.unfold(F.pad(y, (radius,) * 4, mode="replicate"), k).view(b, k * k, h, w)
-    d = torch.arange(-radius, radius + 1, dtype=y.dtype, device=y.device)
-    spatial = torch.exp(-(d[:, None] ** 2 + d[None, :] ** 2) / (2 * sigma_space**2)).reshape(1, k * k, 1, 1)
-    weight = spatial * torch.exp(-((patches - y) ** 2) / (2 * sigma_range**2))
-    return (weight * patches).sum(1, keepdim=True) / weight.sum(1, keepdim=True)
+    """Bilateral filter of a (B, C, H, W) map over a (2r+1)^2 square window (replicate borders).
+
+    Computed offset by offset on shifted views (no unfolded copy), and each range weight
+    serves twice: the weight of offset o at pixel x equals that of -o at pixel x + o, so
+    the exponential is evaluated for half of the window only.
+    """
+    r = radius
+    _, _, h, w = y.shape
+    p = F.pad(y, (r,) * 4, mode="replicate")
+    ph, pw = h + 2 * r, w + 2 * r
+    inv = -1.0 / (2 * sigma_range**2)
+    acc, norm = y.clone(), torch.ones_like(y)  # the centre has weight 1
+    for dy in range(0, r + 1):
+        for dx in range(-r, r + 1):
+            if dy == 0 and dx <= 0:
+                continue
+            # e[x] = w_spatial(o) * exp(inv * (p[x + o] - p[x])^2) on the padded grid
+            x0, x1 = max(0, -dx), pw - max(0, dx)
+            e = torch.sub(p[..., dy:ph, x0 + dx:x1 + dx], p[..., : ph - dy, x0:x1])
+            e = e.square_().mul_(inv).add_(-(dy * dy + dx * dx) / (2 * sigma_space**2)).exp_()
+            for sign in (1, -1):  # offset +o reads e at x, offset -o reads it at x - o
+                ey, ex = r - (dy if sign < 0 else 0), r - x0 - (dx if sign < 0 else 0)
+                wgt = e[..., ey:ey + h, ex:ex + w]
+                norm.add_(wgt)
+                acc.addcmul_(wgt, p[..., r + sign * dy:r + sign * dy + h, r + sign * dx:r + sign * dx + w])
+    return acc.div_(norm)
 
 
 def sobel_magnitude(y: torch.Tensor) -> torch.Tensor:
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=y.dtype, device=y.device) / 8
-    k = torch.stack([kx, kx.T]).unsqueeze(1)
-    g = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), k)
-    return torch.sqrt((g**2).sum(1, keepdim=True) + 1e-12)
+    """Gradient magnitude of the 3x3 Sobel pair (scaled by 1/8, replicate borders),
+    computed separably on shifted views."""
+    p = F.pad(y, (1, 1, 1, 1), mode="replicate")
+    dx = p[..., 2:] - p[..., :-2]  # (H + 2, W)
+    dy = p[..., 2:, :] - p[..., :-2, :]  # (H, W + 2)
+    gx = (dx[..., :-2, :] + 2 * dx[..., 1:-1, :] + dx[..., 2:, :]) / 8
+    gy = (dy[..., :-2] + 2 * dy[..., 1:-1] + dy[..., 2:]) / 8
+    return torch.sqrt(gx.square_() + gy.square_() + 1e-12)
 
 
 class EdgeStructure:

@@ -15,12 +15,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def get_lr(step: int, cfg) -> float:
-    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
+    """Linear warmup, then cosine decay from ``lr`` to ``min_lr`` at ``steps``.
+
+    The schedule starts at ``cfg.schedule_start`` (0 for a fresh run): set it to a resumed
+    checkpoint's step to fine-tune with a new warmup and cosine (a warm restart).
+    """
+    step = step - cfg.schedule_start
+    total = cfg.steps - cfg.schedule_start
     if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.steps:
+        return cfg.lr * (max(step, 0) + 1) / cfg.warmup_steps
+    if step >= total:
         return cfg.min_lr
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
 
 

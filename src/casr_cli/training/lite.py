@@ -63,6 +63,7 @@ class TrainLiteConfig:
     lr: float = 1e-3
     min_lr: float = 2e-5
     warmup_steps: int = 300
+    schedule_start: int = 0  # step where warmup + cosine begin (warm restart on resume)
     grad_clip: float = 0.5
     # bookkeeping
     seed: int = 0

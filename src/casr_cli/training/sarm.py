@@ -47,6 +47,7 @@ class TrainSARMConfig:
     lr: float = 5e-4
     min_lr: float = 1e-5
     warmup_steps: int = 100
+    schedule_start: int = 0  # step where warmup + cosine begin (warm restart on resume)
     grad_clip: float = 0.5
     seed: int = 0
     log_every: int = 25

@@ -55,6 +55,7 @@ class TrainSSNConfig:
     lr: float = 2e-3
     min_lr: float = 2e-5
     warmup_steps: int = 100
+    schedule_start: int = 0  # step where warmup + cosine begin (warm restart on resume)
     weight_decay: float = 4e-4  # on conv weights only, as SuperPixel-FCN
     grad_clip: float = 1.0
     # bookkeeping
