@@ -14,8 +14,12 @@ from casr_cli.tiling import TileSpec, axis_spans, axis_windows, tile_grid
 def test_windows_partition_of_unity(length, size, overlap):
     spans = axis_spans(length, size, overlap)
     assert spans[0][0] == 0 and spans[-1][1] == length
-    assert all(b - a == min(size, length) for a, b in spans)
+    n, t = len(spans), spans[0][1] - spans[0][0]
+    assert all(b - a == t for a, b in spans) and t <= min(size, length)
     assert all(spans[i][1] - spans[i + 1][0] >= overlap for i in range(len(spans) - 1))
+    if n > 1:  # the fewest tiles of at most `size`, each as small as that count allows
+        assert (n - 2) * (size - overlap) + size < length
+        assert n * (t - 1) < length + (n - 1) * overlap
     total = np.zeros(length)
     for (a, b), w in zip(spans, axis_windows(length, spans)):
         assert w.min() > 0
@@ -116,3 +120,24 @@ def test_geometry_nearest_aligned():
     # a window of the output gives the same values as the same window of the whole
     g2 = Geometry((10, 10), (25, 25), (3, 10, 0, 10), (12, 25, 6, 18))
     torch.testing.assert_close(g2.nearest(x[:, :, 3:10, 0:10]), out[:, :, 12:25, 6:18])
+
+
+def test_tile_spec_overrides_the_model_default():
+    from casr_cli.tiling import tile_spec
+
+    model_default = TileSpec(640, 16)
+    assert tile_spec(model_default) == model_default
+    assert tile_spec(model_default, size=256) == TileSpec(256, 16)
+    assert tile_spec(model_default, overlap=48) == TileSpec(640, 48)
+    assert tile_spec(TileSpec(512, 64), size=64) == TileSpec(64, 32)  # overlap clipped to what fits
+    with pytest.raises(ValueError):
+        tile_spec(model_default, size=64, overlap=40)
+
+
+def test_engine_uses_model_tile_unless_options_set():
+    backbone = lambda s: s.bicubic  # noqa: E731
+    model = CasrModel("t", backbone, tile=TileSpec(96, 8))
+    assert Upscaler(model).tile == TileSpec(96, 8)
+    assert Upscaler(model, EngineOptions(tile=TileSpec(64, 16))).tile == TileSpec(64, 16)
+    plan = Upscaler(model).plan((50, 50), scale=4)
+    assert [g.count for g in Upscaler(model).tile_grids(plan)] == [9]  # 200 px: three 96 px tiles per axis

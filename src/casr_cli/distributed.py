@@ -110,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--chain", default=None, help="explicit sub-scales, e.g. 4,3,1.5")
     u.add_argument("-m", "--model", default=None)
     u.add_argument("--device", default="auto", help="auto: each process's accelerate device; or cpu")
-    u.add_argument("--tile", type=int, default=512)
-    u.add_argument("--tile-overlap", type=int, default=64)
+    u.add_argument("--tile", type=int, default=None, help="default: the model's")
+    u.add_argument("--tile-overlap", type=int, default=None, help="default: the model's")
     u.add_argument("-f", "--format", dest="fmt", default=None)
     u.add_argument("--suffix", default="_x{scale}")
     u.add_argument("-r", "--recursive", action="store_true")
@@ -132,7 +132,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     from .cli.upscale import _parse_chain
     from .engine import Upscaler
     from .models import DEFAULT_MODEL
-    from .tiling import TileSpec
+    from .tiling import tile_spec
 
     state = PartialState(cpu=args.device == "cpu")
     if args.threads:
@@ -152,7 +152,8 @@ def run_upscale(args: argparse.Namespace) -> int:
     jobs = sorted(jobs, key=lambda j: str(j.input))
     mine = shard(jobs, state.process_index, state.num_processes)
     device = "cpu" if args.device == "cpu" else (str(state.device) if args.device == "auto" else args.device)
-    upscaler = Upscaler.load(model_name, device=device, tile=TileSpec(args.tile, args.tile_overlap))
+    upscaler = Upscaler.load(model_name, device=device)
+    upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, args.tile, args.tile_overlap))
     rank = state.process_index
 
     def show(rec: dict[str, Any]) -> None:

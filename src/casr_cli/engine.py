@@ -8,8 +8,8 @@ accumulator only a band high, and writes finished rows, quantised, to the next s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ ProgressFn = Callable[[ProgressEvent], None]
 
 @dataclass(frozen=True)
 class EngineOptions:
-    tile: TileSpec = field(default_factory=TileSpec)
+    tile: TileSpec | None = None  # None: the model's own default (CasrModel.tile)
     memory_limit: int = DEFAULT_MEMORY_LIMIT  # bytes; larger stores go to a temp file
     tmp_dir: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -65,14 +65,14 @@ class Upscaler:
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             **options) -> "Upscaler":
+             **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``switches``
         turns stages off for ablations."""
         from .models import load_model
 
         return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
 
-    def with_options(self, **changes) -> "Upscaler":
+    def with_options(self, **changes) -> Upscaler:
         return Upscaler(self.model, replace(self.options, **changes))
 
     # -- planning -------------------------------------------------------------------
@@ -92,12 +92,17 @@ class Upscaler:
                 chain_mod.validate_chain(chain, s, self.model.s_max)
         return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain)
 
+    @property
+    def tile(self) -> TileSpec:
+        """The tiling in use: the options' if set, else the model's default."""
+        return self.options.tile or self.model.tile
+
     def tile_grids(self, plan: chain_mod.ChainPlan) -> list[TileGrid]:
-        return [tile_grid(size, self.options.tile) for size in plan.sizes[1:]]
+        return [tile_grid(size, self.tile) for size in plan.sizes[1:]]
 
     def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int) -> int:
         """Bytes the stores and tile bands of the largest step need (model weights not counted)."""
-        t = self.options.tile.size + 2 * self._context()
+        t = self.tile.size + 2 * self._context()
         peak = 0
         for (h, w), (H, W) in zip(plan.sizes[:-1], plan.sizes[1:]):
             stores = sum(n for n in (h * w * channels * itemsize, H * W * channels * itemsize) if n <= self.options.memory_limit)
@@ -165,7 +170,7 @@ class Upscaler:
         color = 1 if C in (1, 2) else 3
         maxval = _maxval(src.dtype)
         dst = new_store(H, W, C, src.dtype, memory_limit=memory_limit, directory=opts.tmp_dir)
-        grid = tile_grid(out_size, opts.tile)
+        grid = tile_grid(out_size, self.tile)
         wy, wx = grid.rows.windows(), grid.cols.windows()
         ctx = self._context()
         out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1

@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from .tiling import TileSpec
+
 
 class TileGeometry(Protocol):
     """Maps a tensor at the step's *input* resolution, cropped to the tile's input
@@ -114,7 +116,7 @@ class StageSwitches:
     superpixel_size: int = 4
 
     @classmethod
-    def naive(cls) -> "StageSwitches":
+    def naive(cls) -> StageSwitches:
         """The paper's "multi-stage" baseline: the same backbone chained with SDAM and SARM off."""
         return cls(superpixel=False, structure=False, sarm=False)
 
@@ -131,3 +133,4 @@ class CasrModel:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     description: str = ""
+    tile: TileSpec = field(default_factory=TileSpec)  # default tiling (the paper's 512/64); --tile overrides

@@ -1,8 +1,10 @@
 """Overlapping tiles and their blending windows: pure functions over small dataclasses.
 
 Tiles are laid on a step's *output* grid (paper: 512 px tiles, 64 px overlap).  Along
-each axis, the fewest full-size tiles whose overlaps are at least ``overlap`` are spread
-evenly from edge to edge (an image smaller than one tile is one tile).  Each tile gets a 1-D window per axis: 1 inside, a raised-cosine ramp across
+each axis, ``size`` is the largest tile: the fewest tiles of at most ``size`` whose
+overlaps are at least ``overlap`` are spread evenly from edge to edge, each as small as
+that count allows (so no work goes into overlaps wider than asked; an image smaller than
+one tile is one tile).  Each tile gets a 1-D window per axis: 1 inside, a raised-cosine ramp across
 every overlap with a neighbour; windows are divided by their sum over all tiles, so they
 form an exact partition of unity (a flat image stays flat; a per-pixel model gives the
 same result tiled and untiled).  The 2-D weight is the outer product of the two axes.
@@ -52,7 +54,16 @@ def axis_spans(length: int, size: int, overlap: int) -> tuple[tuple[int, int], .
     if length <= size:
         return ((0, length),)
     n = 1 + -(-(length - size) // (size - overlap))  # fewest tiles with overlaps >= overlap
+    size = -(-(length + (n - 1) * overlap) // n)  # the smallest equal tiles that still overlap enough
     return tuple((s, s + size) for s in (round(i * (length - size) / (n - 1)) for i in range(n)))
+
+
+def tile_spec(default: TileSpec, size: int | None = None, overlap: int | None = None) -> TileSpec:
+    """``default`` (a model's own tiling) with the user's size and/or overlap put in;
+    an overlap the smaller tile cannot hold is clipped to half the tile when only the size was given."""
+    if size is not None and overlap is None:
+        overlap = min(default.overlap, size // 2)
+    return TileSpec(default.size if size is None else size, default.overlap if overlap is None else overlap)
 
 
 def tile_grid(out_size: tuple[int, int], spec: TileSpec = TileSpec()) -> TileGrid:

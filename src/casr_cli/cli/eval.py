@@ -43,8 +43,8 @@ def eval_command(
     input_crop: Annotated[int, typer.Option("--input-crop", help="No-reference datasets: centre-crop inputs to at most N px (0: whole image).", min=0)] = 0,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Write comparison.png (a zoomed crop of the first image).")] = True,
     device: DeviceOpt = "cpu",
-    tile: TileOpt = 512,
-    tile_overlap: TileOverlapOpt = 64,
+    tile: TileOpt = None,
+    tile_overlap: TileOverlapOpt = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.", min=1)] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout (no tables, no bars).")] = False,
     quiet: QuietOpt = False,
@@ -53,22 +53,17 @@ def eval_command(
     from ..eval import EvalConfig, run_eval
     from ..models import DEFAULT_MODEL
     from ..eval.protocol import parse_floats, settings
-    from ..tiling import TileSpec
     from ._progress import progress_enabled
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    try:
-        spec = TileSpec(tile, tile_overlap)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
     dchain = None if drift_chain.strip().lower() in ("", "none", "off", "0") else parse_floats(drift_chain, "--drift-chain")
     cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model or DEFAULT_MODEL, methods=_names(methods),
                      ablate=_names(ablate), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
-                     device=device, tile=spec, input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
+                     device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet)
     if progress_enabled(quiet, json_mode):
         result = _run_with_bars(cfg, run_eval)

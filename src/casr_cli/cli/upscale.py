@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,45 +29,44 @@ def _parse_chain(text: str | None) -> tuple[float, ...] | None:
 
 def upscale(
     inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs.", show_default=False)],
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (one input) or directory.")] = None,
-    scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
-    width: Annotated[Optional[int], typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
-    height: Annotated[Optional[int], typer.Option("--height", help="Target height instead of --scale (aspect kept).")] = None,
-    chain: Annotated[Optional[str], typer.Option("--chain", help="Explicit sub-scales, e.g. 4,3,1.5.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input) or directory.")] = None,
+    scale: Annotated[float | None, typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
+    width: Annotated[int | None, typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Target height instead of --scale (aspect kept).")] = None,
+    chain: Annotated[str | None, typer.Option("--chain", help="Explicit sub-scales, e.g. 4,3,1.5.")] = None,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
-    tile: TileOpt = 512,
-    tile_overlap: TileOverlapOpt = 64,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
+    tile: TileOpt = None,
+    tile_overlap: TileOverlapOpt = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
     compression: Annotated[int, typer.Option("--compression", help="PNG zlib level: 1 fastest, 9 smallest.", min=0, max=9)] = 6,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", min=1)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose output exists.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never inputs).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print chain, tiles, size and memory per file; write nothing.")] = False,
     max_pixels: Annotated[float, typer.Option("--max-pixels", help="Refuse outputs larger than this many pixels.")] = 2e9,
-    tmp_dir: Annotated[Optional[str], typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
+    tmp_dir: Annotated[str | None, typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
     superpixel_size: Annotated[int, typer.Option("--superpixel-size", help="SDAM superpixel grid cell n (paper: 4).", min=2)] = 4,
     no_superpixel: Annotated[bool, typer.Option("--no-superpixel", help="Ablation: SDAM passes the raw step input.")] = False,
     no_structure: Annotated[bool, typer.Option("--no-structure", help="Ablation: no structure/depth map.")] = False,
     no_sarm: Annotated[bool, typer.Option("--no-sarm", help="Ablation: no self-similarity refinement.")] = False,
-    save_intermediates: Annotated[Optional[str], typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
+    save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
     from ..batch import check_output, expand_inputs, format_suffix, plan_jobs
     from ..canvas import MemoryStore
+    from ..chain import check_scale, validate_chain
     from ..engine import EngineOptions, Upscaler
     from ..images import probe, read_image, write_image
     from ..models import DEFAULT_MODEL
     from ..stages import StageSwitches
-    from ..tiling import TileSpec
+    from ..tiling import tile_spec
     from ._progress import bars, progress_enabled
-
-    from ..chain import check_scale, validate_chain
 
     chain_t = _parse_chain(chain)
     if scale is None and width is None and height is None and chain_t is None:
@@ -77,10 +76,6 @@ def upscale(
     for v, name in ((width, "--width"), (height, "--height")):
         if v is not None and v <= 0:
             raise UsageError(f"{name} must be positive, got {v}")
-    try:
-        spec = TileSpec(tile, tile_overlap)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
     if skip_existing and overwrite:
         raise UsageError("--skip-existing and --overwrite contradict each other")
     if threads:
@@ -94,10 +89,14 @@ def upscale(
     name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=width, height=height)
     jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, fmt)
     all_inputs = {os.path.realpath(j.input) for j in jobs}
-    opts = EngineOptions(tile=spec, max_pixels=int(max_pixels), tmp_dir=tmp_dir)
+    opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
     switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=not no_sarm,
                              superpixel_size=superpixel_size)
     upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
+    try:
+        upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     if chain_t:
         validate_chain(chain_t, scale, upscaler.model.s_max)
 

@@ -55,7 +55,7 @@ class EvalConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     limit: int | None = None
     device: str = "cpu"
-    tile: object | None = None  # casr_cli.tiling.TileSpec
+    tile: tuple[int | None, int | None] = (None, None)  # --tile, --tile-overlap (None: the model's)
     input_crop: int = 0  # no-reference inputs: centre crop to at most this many px (0: whole)
     drift_chain: tuple[float, ...] | None = (2.0, 2.0, 2.0, 2.0)
     drift_images: int = 1
@@ -86,11 +86,15 @@ class _Engines:
 
     def get(self, model: str, switches: StageSwitches):
         from ..engine import Upscaler
+        from ..tiling import tile_spec
 
         key = (model, switches)
         if key not in self._cache:
-            opts = {"tile": self.tile} if self.tile is not None else {}
-            self._cache[key] = Upscaler.load(model, device=self.device, switches=switches, **opts)
+            up = Upscaler.load(model, device=self.device, switches=switches)
+            try:
+                self._cache[key] = up.with_options(tile=tile_spec(up.model.tile, *self.tile))
+            except ValueError as e:
+                raise UsageError(str(e)) from e
         return self._cache[key]
 
 

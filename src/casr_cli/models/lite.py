@@ -14,12 +14,17 @@ import torch
 
 from ..errors import ModelNotFoundError
 from ..stages import CasrModel, StageSwitches
+from ..tiling import TileSpec
 from . import register
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"
+# Lite's backbone gets 24 px of context around every tile (LiteSRNet.context), so tiles
+# already agree to 1/255 without overlap; a 16 px overlap only blends that rounding away.
+# Larger tiles than the paper's 512 cut the context overhead (benchmarks/upscale_bench.py).
+TILE = TileSpec(640, 16)
 
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
@@ -42,7 +47,7 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
 
         refiner = load_sarm_stage(sarm, device)
     return CasrModel(name="lite", backbone=LiteBackbone(load_lite(backbone, device)), sdam=sdam, sarm=refiner,
-                     s_max=4.0, device=device, description="CASR-Lite: SSN superpixels + edge structure, CPU backbone")
+                     s_max=4.0, device=device, tile=TILE, description="CASR-Lite: SSN superpixels + edge structure, CPU backbone")
 
 
 @register("lite")
