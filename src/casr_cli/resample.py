@@ -1,4 +1,4 @@
-"""Antialiased bicubic and nearest resampling as small matrices, for any window.
+"""Antialiased bicubic and nearest resampling of any window, as banded weights.
 
 The weights are exactly Pillow's ``Image.resize(..., BICUBIC)`` (cubic a = -0.5, the
 kernel widened by the scale when shrinking, weights renormalised at the borders), which
@@ -6,6 +6,8 @@ is also ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)``.  Be
 weight row depends only on the *global* output index, the rows for any output window
 can be built on their own: a tile resampled through these matrices is bit-for-bit the
 same as the same window of the whole image, which is what makes tiling seamless.
+Each output row reads only the few input rows under the kernel (4 when enlarging), so a
+resize is a handful of gathers and multiply-adds per pixel, whatever the tile size.
 """
 
 from __future__ import annotations
@@ -45,20 +47,37 @@ def input_span(in_size: int, out_size: int, out_start: int, out_stop: int) -> tu
     return int(xmin.min()), int(xmax.max())
 
 
-def bicubic_matrix(in_size: int, out_size: int, out_start: int, out_stop: int, in_start: int, in_stop: int) -> np.ndarray:
-    """(out_stop-out_start, in_stop-in_start) weights taking input window -> output window."""
+def bicubic_taps(in_size: int, out_size: int, out_start: int, out_stop: int, in_start: int,
+                 in_stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Banded weights taking input window -> output window: ``(index, weight)``, both
+    (out_stop-out_start, taps); output o = sum_t weight[o, t] * input[index[o, t]], with
+    ``index`` local to the input window (taps past the kernel carry weight 0)."""
     xmin, xmax, centers, filterscale = _windows(in_size, out_size, out_start, out_stop)
     if xmin.size and (xmin.min() < in_start or xmax.max() > in_stop):
         raise ValueError("input window does not cover the kernel support")
-    taps = int((xmax - xmin).max()) if xmin.size else 0
-    j = xmin[:, None] + np.arange(taps)[None, :]
-    valid = j < xmax[:, None]
+    taps = min(int((xmax - xmin).max()), in_stop - in_start) if xmin.size else 0
+    first = np.minimum(xmin, in_stop - taps)  # keep every tap inside the window
+    j = first[:, None] + np.arange(taps)[None, :]
+    valid = (j >= xmin[:, None]) & (j < xmax[:, None])
     w = _cubic((j - centers[:, None] + 0.5) / filterscale) * valid
     w /= w.sum(axis=1, keepdims=True)
+    return j - in_start, w
+
+
+def bicubic_matrix(in_size: int, out_size: int, out_start: int, out_stop: int, in_start: int, in_stop: int) -> np.ndarray:
+    """The same weights as a dense (out_stop-out_start, in_stop-in_start) matrix."""
+    idx, w = bicubic_taps(in_size, out_size, out_start, out_stop, in_start, in_stop)
     m = np.zeros((out_stop - out_start, in_stop - in_start), dtype=np.float64)
-    rows = np.broadcast_to(np.arange(out_stop - out_start)[:, None], j.shape)
-    np.add.at(m, (rows[valid], (j - in_start)[valid]), w[valid])
+    np.add.at(m, (np.broadcast_to(np.arange(idx.shape[0])[:, None], idx.shape), idx), w)
     return m
+
+
+def _resample_rows(x: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Banded resampling along dim -2 of (..., h, w) -> (..., H, w)."""
+    out = x.index_select(-2, index[:, 0]) * weight[:, :1]
+    for t in range(1, index.shape[1]):
+        out.addcmul_(x.index_select(-2, index[:, t]), weight[:, t:t + 1])
+    return out
 
 
 def nearest_index(in_size: int, out_size: int, out_start: int, out_stop: int) -> np.ndarray:
@@ -78,13 +97,16 @@ class Geometry:
         self.in_size, self.out_size = tuple(in_size), tuple(out_size)
         self.in_offset, self.out_offset = (iy0, ix0), (oy0, ox0)
         self.in_shape, self.out_shape = (iy1 - iy0, ix1 - ix0), (oy1 - oy0, ox1 - ox0)
-        self._wy = torch.from_numpy(bicubic_matrix(in_size[0], out_size[0], oy0, oy1, iy0, iy1)).to(device, dtype)
-        self._wx = torch.from_numpy(bicubic_matrix(in_size[1], out_size[1], ox0, ox1, ix0, ix1).T.copy()).to(device, dtype)
+        self._ty = [torch.from_numpy(a).to(device, dtype if a.dtype.kind == "f" else torch.long)
+                    for a in bicubic_taps(in_size[0], out_size[0], oy0, oy1, iy0, iy1)]
+        self._tx = [torch.from_numpy(a).to(device, dtype if a.dtype.kind == "f" else torch.long)
+                    for a in bicubic_taps(in_size[1], out_size[1], ox0, ox1, ix0, ix1)]
         self._ny = torch.from_numpy(nearest_index(in_size[0], out_size[0], oy0, oy1) - iy0).to(device)
         self._nx = torch.from_numpy(nearest_index(in_size[1], out_size[1], ox0, ox1) - ix0).to(device)
 
     def bicubic(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(torch.matmul(self._wy, x), self._wx)
+        y = _resample_rows(x, *self._ty).transpose(-1, -2).contiguous()
+        return _resample_rows(y, *self._tx).transpose(-1, -2).contiguous()
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         return x.index_select(-2, self._ny).index_select(-1, self._nx)
