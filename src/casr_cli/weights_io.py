@@ -50,9 +50,16 @@ def read_config(path: str | Path, kind: str) -> str:
     return meta[_key(kind)]
 
 
+def module_to(model: torch.nn.Module, *args, **kwargs) -> torch.nn.Module:
+    """``nn.Module.to``, bypassing ``ModelMixin.to``: the latter imports diffusers.hooks and
+    with it peft and transformers (about 2 s of start-up) for offloading checks that our
+    small models never need."""
+    return torch.nn.Module.to(model, *args, **kwargs)
+
+
 def load_model(cls, path: str | Path, kind: str, device: torch.device | str | None = None):
     """``cls.from_config(stored config)`` with the stored weights (strict), in eval mode."""
     model = cls.from_config(json.loads(read_config(path, kind)))
     model.load_state_dict(load_file(str(path)), strict=True)
     model.eval()
-    return model if device is None else model.to(device)
+    return model if device is None else module_to(model, device)

@@ -23,7 +23,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from ..weights_io import load_model, save_model
+from ..weights_io import load_model, module_to, save_model
 
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
 
@@ -85,7 +85,7 @@ def save_lite(model: LiteSRNet, path: str | Path, extra: dict | None = None) -> 
 
 
 def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet:
-    return load_model(LiteSRNet, path, "lite", device).to(memory_format=torch.channels_last)
+    return module_to(load_model(LiteSRNet, path, "lite", device), memory_format=torch.channels_last)
 
 
 class LiteBackbone:

@@ -9,7 +9,7 @@ import typer
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model: lite (embedded, CPU), turbo (SD-Turbo; casr download-weights) or bicubic. Default: the embedded default.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int | None, typer.Option(
-    "--tile", help="Largest tile, in output pixels of each step. Default: the model's (lite 640, turbo 512).", min=16)]
+    "--tile", help="Largest tile, in output pixels of each step. Default: the model's (lite 768, turbo 512).", min=16)]
 TileOverlapOpt = Annotated[int | None, typer.Option(
     "--tile-overlap", help="Tile overlap in output pixels, at most tile/2. Default: the model's (lite 16, turbo 64).",
     min=0)]

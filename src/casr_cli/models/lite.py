@@ -24,7 +24,7 @@ SARM = WEIGHTS / "lite-sarm.safetensors"
 # Lite's backbone gets 24 px of context around every tile (LiteSRNet.context), so tiles
 # already agree to 1/255 without overlap; a 16 px overlap only blends that rounding away.
 # Larger tiles than the paper's 512 cut the context overhead (benchmarks/upscale_bench.py).
-TILE = TileSpec(640, 16)
+TILE = TileSpec(768, 16)
 
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,

@@ -44,7 +44,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
-from ..weights_io import load_model, read_config, save_model
+from ..weights_io import load_model, module_to, read_config, save_model
 
 #: the shipped weights (trained by ``casr_cli.training.ssn``; see ssn-lite.md)
 DEFAULT_SSN_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ssn-lite.safetensors"
@@ -241,5 +241,5 @@ def load_ssn(path: str | Path | None = None, device: torch.device | str | None =
     path = Path(path) if path is not None else DEFAULT_SSN_WEIGHTS
     model = load_model(SuperpixelNet, path, "ssn", device)
     if channels_last:
-        model.to(memory_format=torch.channels_last)
+        module_to(model, memory_format=torch.channels_last)
     return model
