@@ -20,17 +20,18 @@ class TinyEncoder:
         return torch.nn.functional.adaptive_avg_pool2d(image, 2).flatten(2).transpose(1, 2).repeat(1, 1, 2)
 
 
-def _sarm(seed=0):
+def _sarm(seed=0, query_pool=1):
     torch.manual_seed(seed)
-    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64)
+    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64, query_pool=query_pool)
     torch.nn.init.normal_(s.fuse[-1].weight, std=0.05)  # a trained-looking, non-identity SARM
     return s.eval()
 
 
 @pytest.mark.parametrize("h,w", [(37, 53), (8, 8), (64, 40)])
 @pytest.mark.parametrize("n_tiles", [1, 3, 50])
-def test_shapes_any_tile_count(h, w, n_tiles):
-    s = _sarm()
+@pytest.mark.parametrize("query_pool", [1, 3])
+def test_shapes_any_tile_count(h, w, n_tiles, query_pool):
+    s = _sarm(query_pool=query_pool)
     tile = torch.rand(1, 3, h, w)
     tokens = torch.cat([s.tokens(torch.rand(1, 3, 20, 20)) for _ in range(n_tiles)], dim=1)
     assert tokens.shape == (1, 4 * n_tiles, 8)
@@ -68,6 +69,9 @@ def test_tile_depends_on_other_tiles_only_with_sarm():
     c, d = Upscaler(without, opts).upscale(img, scale=2), Upscaler(without, opts).upscale(img2, scale=2)
     np.testing.assert_array_equal(c[:, :48], d[:, :48])  # left tile independent without SARM
     assert not np.array_equal(a[:, :48], b[:, :48])  # with SARM it sees the other tiles
+    pooled = _model(_sarm(query_pool=2))
+    e, f = Upscaler(pooled, opts).upscale(img, scale=2), Upscaler(pooled, opts).upscale(img2, scale=2)
+    assert not np.array_equal(e[:, :48], f[:, :48])  # also with pooled queries
 
 
 def test_corr_loss():

@@ -9,7 +9,9 @@ Per chain step, after the backbone, every tile is refined by attention to
 
 so a repeated structure is refined alike in every tile.  Features run at 1/``unshuffle``
 of the tile (pixel-unshuffle), attention is ``heads``-head scaled dot-product attention
-with queries from the tile and keys/values from the tokens; the result predicts a
+with queries from the tile (average-pooled by ``query_pool`` first, the attended context
+upsampled back: the tokens are coarse, so the context is too, and attention then costs
+``query_pool**2`` times less) and keys/values from the tokens; the result predicts a
 residual (zero-initialised: an untrained SARM is the identity).  Memory per step is the
 pooled tokens only: with more than ``max_tokens`` tile tokens, an even subset is used.
 """
@@ -32,7 +34,7 @@ class SARM(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: int = 32, unshuffle: int = 4, tile_tokens: int = 4, global_dim: int = 112,
-                 heads: int = 4, max_tokens: int = 2048):
+                 heads: int = 4, max_tokens: int = 2048, query_pool: int = 1):
         super().__init__()
         if channels % heads:
             raise ValueError("channels must be divisible by heads")
@@ -69,10 +71,14 @@ class SARM(ModelMixin, ConfigMixin):
         if m > self.config.max_tokens:
             tokens = tokens[:, :: math.ceil(m / self.config.max_tokens)]
         f = self.features(tile)
-        b, c, fh, fw = f.shape
-        q = self.query(f.flatten(2).transpose(1, 2))
+        p = self.config.query_pool
+        fq = F.avg_pool2d(f, p, ceil_mode=True) if p > 1 else f
+        b, c, qh, qw = fq.shape
+        q = self.query(fq.flatten(2).transpose(1, 2))
         a = self._attend(q, self.tile_kv(tokens)) + self._attend(q, self.global_kv(embedding))
-        a = a.transpose(1, 2).reshape(b, c, fh, fw)
+        a = a.transpose(1, 2).reshape(b, c, qh, qw)
+        if p > 1:
+            a = F.interpolate(a, size=f.shape[-2:], mode="bilinear", align_corners=False)
         res = F.pixel_shuffle(self.fuse(torch.cat([f, a], dim=1)), self.config.unshuffle)
         return tile + res[..., : tile.shape[-2], : tile.shape[-1]]
 

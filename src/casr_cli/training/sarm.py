@@ -38,6 +38,7 @@ class TrainSARMConfig:
     channels: int = 32
     tile_tokens: int = 4
     heads: int = 4
+    query_pool: int = 4
     patch: int = 96  # one tile; a sample is 2 x 2 tiles
     batch_size: int = 4
     p_x4: float = 0.5
@@ -100,7 +101,8 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     cfg = config
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     encoder = EfficientNetGlobalEncoder()
-    sarm = SARM(channels=cfg.channels, tile_tokens=cfg.tile_tokens, global_dim=encoder.dim, heads=cfg.heads)
+    sarm = SARM(channels=cfg.channels, tile_tokens=cfg.tile_tokens, global_dim=encoder.dim, heads=cfg.heads,
+                query_pool=cfg.query_pool)
     opt = torch.optim.Adam(sarm.parameters(), lr=cfg.lr)
     step, elapsed_before, history = 0, 0.0, []
     if cfg.resume and ckpt_path.exists():
@@ -166,6 +168,6 @@ def export_sarm(checkpoint: str | Path, out_path: str | Path) -> Path:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     c = ck["config"]
     sarm = SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
-                heads=c["heads"])
+                heads=c["heads"], query_pool=c.get("query_pool", 1))
     sarm.load_state_dict(ck["model"])
     return save_sarm(sarm, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})
