@@ -257,7 +257,7 @@ def atomic_path(path: Path):
 
 
 def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
-                exif: bytes | None = None, quality: int = 95, compress_level: int = 6) -> list[str]:
+                exif: bytes | None = None, quality: int = 95, compress_level: int = 4) -> list[str]:
     """Write pixels atomically; returns warnings (e.g. alpha dropped for JPEG)."""
     path = Path(path)
     fmt = output_format(path, fmt)

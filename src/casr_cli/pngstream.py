@@ -89,7 +89,7 @@ def parallel_deflate(chunks: Iterable[bytes], level: int = 6, threads: int | Non
 
 
 def write_png(f: BinaryIO, height: int, width: int, channels: int, dtype: np.dtype, blocks: Iterable[np.ndarray], *,
-              icc: bytes | None = None, exif: bytes | None = None, compress_level: int = 6,
+              icc: bytes | None = None, exif: bytes | None = None, compress_level: int = 4,
               threads: int | None = None) -> None:
     """Write a PNG to the open binary file ``f`` from ``blocks`` of rows (n, width, channels);
     the image data is deflated on ``threads`` threads (see :func:`parallel_deflate`)."""

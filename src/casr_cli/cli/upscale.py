@@ -40,7 +40,7 @@ def upscale(
     tile_overlap: TileOverlapOpt = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
-    compression: Annotated[int, typer.Option("--compression", help="PNG zlib level: 1 fastest, 9 smallest.", min=0, max=9)] = 6,
+    compression: Annotated[int, typer.Option("--compression", help="PNG/TIFF zlib level: 1 fastest, 9 smallest (4: a 21 MP lite output in 0.8 s on 2 threads, 7 % larger than 6).", min=0, max=9)] = 4,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
