@@ -88,7 +88,7 @@ def main() -> None:
     feat = load_efficientnet_lite0(depth=3)
     spec = TileSpec(args.tile, args.overlap)
     dev = torch.device("cpu")
-    models = {"with SARM": build_lite(dev, StageSwitches(), Path(args.backbone), Path(args.ssn), Path(args.sarm)),
+    models = {"with SARM": build_lite(dev, StageSwitches(sarm=True), Path(args.backbone), Path(args.ssn), Path(args.sarm)),
               "without SARM": build_lite(dev, StageSwitches(sarm=False), Path(args.backbone), Path(args.ssn), None)}
     assert models["with SARM"].sarm is not None, "no SARM weights at --sarm"
     files = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[: args.limit]

@@ -77,3 +77,14 @@ def test_tiny_training_runs_resumes_and_exports(tiny_files, tmp_path, photo):
     assert [r["step"] for r in logs if r["event"] == "log"] == [3]  # resumed at step 2
     net = load_lite(export_lite(ckpt, tmp_path / "out.safetensors"))
     assert net.config.channels == 8
+
+
+def test_lite_sarm_runs_only_when_asked(tiny_files, tmp_path):
+    from casr_cli.sarm.module import SARM, save_sarm
+
+    ssn, lite = tiny_files
+    sarm = save_sarm(SARM(channels=8, heads=2, global_dim=112), tmp_path / "sarm.safetensors")
+    build = lambda sw: build_lite(torch.device("cpu"), sw, backbone=lite, ssn=ssn, sarm=sarm)  # noqa: E731
+    assert build(StageSwitches()).sarm is None  # lite's default: SDAM -> backbone
+    assert build(StageSwitches(sarm=True)).sarm is not None  # --sarm
+    assert build(StageSwitches(sarm=False)).sarm is None  # --no-sarm

@@ -108,11 +108,13 @@ class StageSwitches:
 
     ``superpixel=False``: SDAM passes the raw step input instead of region means.
     ``structure=False``: SDAM passes a zero structure map.
-    ``sarm=False``: no refinement pass.  ``superpixel_size``: the grid cell n."""
+    ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
+    it to the model (turbo: on; lite: off, see docs/sarm.md).  ``superpixel_size``: the grid
+    cell n."""
 
     superpixel: bool = True
     structure: bool = True
-    sarm: bool = True
+    sarm: bool | None = None
     superpixel_size: int = 4
 
     @classmethod

@@ -52,7 +52,9 @@ def upscale(
     superpixel_size: Annotated[int, typer.Option("--superpixel-size", help="SDAM superpixel grid cell n (paper: 4).", min=2)] = 4,
     no_superpixel: Annotated[bool, typer.Option("--no-superpixel", help="Ablation: SDAM passes the raw step input.")] = False,
     no_structure: Annotated[bool, typer.Option("--no-structure", help="Ablation: no structure/depth map.")] = False,
-    no_sarm: Annotated[bool, typer.Option("--no-sarm", help="Ablation: no self-similarity refinement.")] = False,
+    sarm: Annotated[bool | None, typer.Option(
+        "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
+        "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -90,7 +92,7 @@ def upscale(
     jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, fmt)
     all_inputs = {os.path.realpath(j.input) for j in jobs}
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=not no_sarm,
+    switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
                              superpixel_size=superpixel_size)
     upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
     try:

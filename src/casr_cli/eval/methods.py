@@ -27,7 +27,7 @@ BASE_METHODS = ("casr", "bicubic", "naive")
 
 
 def ablation_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(StageSwitches) if f.type in (bool, "bool")]
+    return [f.name for f in dataclasses.fields(StageSwitches) if str(f.type).startswith("bool")]
 
 
 @dataclass(frozen=True)

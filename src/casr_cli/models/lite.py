@@ -3,7 +3,7 @@
 SDAM: the SSN superpixel network (``weights/ssn-lite.safetensors``) and the
 bilateral-edge structure map (no weights; lite's stand-in for Depth-Anything).
 Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet` (``weights/lite-backbone.safetensors``).
-SARM: ``weights/lite-sarm.safetensors`` when present.
+SARM: ``weights/lite-sarm.safetensors`` when present and asked for (``--sarm``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ SARM = WEIGHTS / "lite-sarm.safetensors"
 # already agree to 1/255 without overlap; a 16 px overlap only blends that rounding away.
 # Larger tiles than the paper's 512 cut the context overhead (benchmarks/upscale_bench.py).
 TILE = TileSpec(768, 16)
+# SARM runs only when asked (--sarm): the lite SARMs trained so far changed L_corr by
+# -0.14 % to +2 % for 35-60 % more time (docs/sarm.md), so the default is SDAM -> backbone.
+SARM_BY_DEFAULT = False
 
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
@@ -42,7 +45,8 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
     refiner = None
-    if switches.sarm and sarm is not None and Path(sarm).exists():
+    use_sarm = SARM_BY_DEFAULT if switches.sarm is None else switches.sarm
+    if use_sarm and sarm is not None and Path(sarm).exists():
         from ..sarm.lite import load_sarm_stage
 
         refiner = load_sarm_stage(sarm, device)

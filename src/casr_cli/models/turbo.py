@@ -131,7 +131,7 @@ def build_turbo(device: torch.device, switches: StageSwitches, components=None, 
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
     refiner = None
-    if switches.sarm and sarm is not None and Path(sarm).exists():
+    if switches.sarm is not False and sarm is not None and Path(sarm).exists():  # on unless switched off
         from ..encoders.sam import load_sam_encoder
         from ..sarm.module import SARMStage, load_sarm
 
