@@ -88,3 +88,11 @@ def test_lite_sarm_runs_only_when_asked(tiny_files, tmp_path):
     assert build(StageSwitches()).sarm is None  # lite's default: SDAM -> backbone
     assert build(StageSwitches(sarm=True)).sarm is not None  # --sarm
     assert build(StageSwitches(sarm=False)).sarm is None  # --no-sarm
+
+
+def test_lite_sarm_asked_for_but_missing_is_an_error(tiny_files, tmp_path):
+    from casr_cli.errors import ModelNotFoundError
+
+    ssn, lite = tiny_files
+    with pytest.raises(ModelNotFoundError, match="--sarm"):
+        build_lite(torch.device("cpu"), StageSwitches(sarm=True), backbone=lite, ssn=ssn, sarm=tmp_path / "none.safetensors")

@@ -46,6 +46,9 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
                                             cell=switches.superpixel_size))
     refiner = None
     use_sarm = SARM_BY_DEFAULT if switches.sarm is None else switches.sarm
+    if switches.sarm and (sarm is None or not Path(sarm).exists()):
+        raise ModelNotFoundError("--sarm: no lite SARM weights (none ship; see docs/sarm.md)", path=sarm or SARM,
+                                 hint="train one with casr train --stage 2, or leave SARM off")
     if use_sarm and sarm is not None and Path(sarm).exists():
         from ..sarm.lite import load_sarm_stage
 

@@ -131,6 +131,9 @@ def build_turbo(device: torch.device, switches: StageSwitches, components=None, 
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
     refiner = None
+    if switches.sarm and (sarm is None or not Path(sarm).exists()):
+        raise ModelNotFoundError("--sarm: no turbo SARM weights", path=sarm,
+                                 hint="train them with casr train --stage 2 --model turbo, or leave SARM off")
     if switches.sarm is not False and sarm is not None and Path(sarm).exists():  # on unless switched off
         from ..encoders.sam import load_sam_encoder
         from ..sarm.module import SARMStage, load_sarm
