@@ -93,3 +93,14 @@ def test_sarm_two_pass_tiles_see_each_other():
     np.testing.assert_array_equal(base[:, :40], base2[:, :40])
     assert not np.array_equal(a[:, :40], b[:, :40])
     assert not np.array_equal(a, base)
+
+
+def test_read_only_array_input_gives_no_warning():
+    import warnings
+
+    img = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    img.setflags(write=False)  # what np.asarray(PIL image) returns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16)).upscale(img, scale=3)
+    assert out.shape == (120, 168, 3)

@@ -198,7 +198,7 @@ class Upscaler:
             for r, c, box, pbox, ibox in boxes():
                 if ibox[:2] != band_rows:
                     band_rows = ibox[:2]
-                    band = torch.from_numpy(np.ascontiguousarray(src.read(*band_rows))).to(model.device)
+                    band = torch.from_numpy(np.require(src.read(*band_rows), requirements=("C", "W"))).to(model.device)
                     band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
                 geom = Geometry((h, w), out_size, ibox, pbox, model.device, model.dtype)
                 yield r, c, box, pbox, self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color)
