@@ -20,11 +20,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CasrError, UsageError
+from .jobs import JobSettings, upscale_job
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -34,45 +34,13 @@ def shard(items: list, rank: int, world: int) -> list:
     return items[rank::world]
 
 
-def upscale_shard(jobs, upscaler, *, scale=None, width=None, height=None, chain=None, fmt=None, overwrite=False,
-                  skip_existing=False, all_inputs: set[str] | None = None, model_name: str = "",
+def upscale_shard(jobs, upscaler, settings: JobSettings, *, all_inputs: set[str] | None = None, model_name: str = "",
                   on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``jobs`` one by one; one record per job (the ``casr upscale --json`` fields)."""
-    from .batch import check_output
-    from .canvas import MemoryStore
-    from .images import probe, read_image, write_image
-
+    """Run ``jobs`` one by one (:func:`casr_cli.jobs.upscale_job`); one record per job."""
     all_inputs = all_inputs if all_inputs is not None else {os.path.realpath(j.input) for j in jobs}
     records = []
     for job in jobs:
-        rec: dict[str, Any] = {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None,
-                               "chain": None, "size": None, "seconds": None, "status": "ok", "error": None}
-        t0 = time.perf_counter()
-        try:
-            if skip_existing and job.output.exists():
-                rec["status"] = "skipped"
-            else:
-                in_size = probe(job.input)
-                plan = upscaler.plan(in_size, scale=scale, width=width, height=height, chain=chain)
-                rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
-                           size=[plan.out_size[1], plan.out_size[0]])
-                check_output(job, all_inputs, overwrite)
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-                pic = read_image(job.input)
-                result = upscaler.run(MemoryStore.wrap(pic.pixels), plan)
-                try:
-                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif)
-                finally:
-                    result.close()
-                if warnings:
-                    rec["warnings"] = warnings
-        except CasrError as e:
-            rec.update(status="error", error=e.one_line())
-        except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
-            if os.environ.get("CASR_DEBUG") == "1":
-                raise
-            rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
-        rec["seconds"] = round(time.perf_counter() - t0, 3)
+        rec = upscale_job(job, upscaler, settings, all_inputs, model_name)
         records.append(rec)
         if on_record is not None:
             on_record(rec)
@@ -160,12 +128,13 @@ def run_upscale(args: argparse.Namespace) -> int:
         if rec["status"] == "error":
             sys.stderr.write(f"[{rank}] casr: error: {rec['error']}\n")
         elif not args.quiet:
-            sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}, {rec['seconds']} s)\n")
+            took = f", {rec['seconds']} s" if rec["seconds"] is not None else ""
+            sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}{took})\n")
             sys.stdout.flush()
 
-    records = upscale_shard(mine, upscaler, scale=args.scale, width=args.width, height=args.height, chain=chain,
-                            fmt=args.fmt, overwrite=args.overwrite, skip_existing=args.skip_existing,
-                            all_inputs=all_inputs, model_name=model_name, on_record=show)
+    settings = JobSettings(scale=args.scale, width=args.width, height=args.height, chain=chain, fmt=args.fmt,
+                           overwrite=args.overwrite, skip_existing=args.skip_existing)
+    records = upscale_shard(mine, upscaler, settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
     for r in records:
         r["rank"] = rank
     failed = sum(r["status"] == "error" for r in records)

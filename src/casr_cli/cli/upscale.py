@@ -6,13 +6,11 @@ import json
 import math
 import os
 import sys
-import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import CasrError, UsageError
+from ..errors import UsageError
 from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -60,11 +58,10 @@ def upscale(
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
-    from ..batch import check_output, expand_inputs, format_suffix, plan_jobs
-    from ..canvas import MemoryStore
+    from ..batch import expand_inputs, format_suffix, plan_jobs
     from ..chain import check_scale, validate_chain
     from ..engine import EngineOptions, Upscaler
-    from ..images import probe, read_image, write_image
+    from ..jobs import JobSettings, upscale_job
     from ..models import DEFAULT_MODEL
     from ..stages import StageSwitches
     from ..tiling import tile_spec
@@ -102,54 +99,18 @@ def upscale(
     if chain_t:
         validate_chain(chain_t, scale, upscaler.model.s_max)
 
+    settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
+                           compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
+                           dry_run=dry_run, intermediates=save_intermediates)
     failed = 0
     emit = _emitter(json_mode, quiet)
     with bars(progress_enabled(quiet, json_mode) and not dry_run, len(jobs)) as ui:
         for job in jobs:
-            rec = {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None, "chain": None,
-                   "size": None, "seconds": None, "status": "ok", "error": None}
-            t0 = time.perf_counter()
-            try:
-                if skip_existing and job.output.exists():
-                    rec["status"] = "skipped"
-                    emit(rec)
-                    continue
-                in_size = probe(job.input)
-                plan = upscaler.plan(in_size, scale=scale, width=width, height=height, chain=chain_t)
-                rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
-                           size=[plan.out_size[1], plan.out_size[0]])
-                check_output(job, all_inputs, overwrite or dry_run)
-                if dry_run:
-                    rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
-                               memory_bytes=upscaler.estimate_memory(plan, 4, 2))
-                    emit(rec)
-                    continue
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-                pic = read_image(job.input)
-                ui.start_file(job.input.name)
-                from ..canvas import MemoryStore
-
-                runner = upscaler
-                if save_intermediates:
-                    runner = upscaler.with_options(intermediates=str(Path(save_intermediates) / job.relative.with_suffix("")))
-                result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=ui.on_event)
-                try:
-                    warnings = write_image(job.output, result, fmt=fmt, icc=pic.icc, exif=pic.exif, quality=quality,
-                                           compress_level=compression)
-                finally:
-                    result.close()
-                if warnings:
-                    rec["warnings"] = warnings
-            except CasrError as e:
-                failed += 1
-                rec.update(status="error", error=e.one_line())
-            except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
-                if os.environ.get("CASR_DEBUG") == "1":
-                    raise
-                failed += 1
-                rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
-            rec["seconds"] = round(time.perf_counter() - t0, 3)
-            ui.end_file()
+            rec = upscale_job(job, upscaler, settings, all_inputs, model_name, progress=ui.on_event,
+                              on_start=ui.start_file)
+            failed += rec["status"] == "error"
+            if rec["status"] in ("ok", "error"):
+                ui.end_file()
             emit(rec)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)

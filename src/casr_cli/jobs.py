@@ -1,0 +1,86 @@
+"""One file through the engine: the per-file pipeline that ``casr upscale`` and
+``casr_cli.distributed`` share (plan, output checks, read, run, atomic write), returning
+the ``--json`` record.  A failure on one file is recorded, never raised, so a batch goes on
+(``CASR_DEBUG=1`` re-raises model and disk failures with their traceback)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .batch import Job, check_output
+from .errors import CasrError
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every file of a batch is asked for (the CLI's per-file options)."""
+
+    scale: float | None = None
+    width: int | None = None
+    height: int | None = None
+    chain: tuple[float, ...] | None = None
+    fmt: str | None = None
+    quality: int = 95
+    compress_level: int = 4
+    overwrite: bool = False
+    skip_existing: bool = False
+    dry_run: bool = False  # plan only: the record gets tiles per step and a memory estimate
+    intermediates: str | None = None  # --save-intermediates DIR (one sub-folder per image)
+
+
+def new_record(job: Job, model_name: str) -> dict[str, Any]:
+    return {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None, "chain": None,
+            "size": None, "seconds": None, "status": "ok", "error": None}
+
+
+def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str], model_name: str, *,
+                progress=None, on_start: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run one job; returns its record (status ``ok``, ``skipped``, ``dry-run`` or ``error``).
+    ``on_start(name)`` is called once the input is read, ``progress`` gets the engine's events."""
+    from .canvas import MemoryStore
+    from .images import probe, read_image, write_image
+
+    s = settings
+    rec = new_record(job, model_name)
+    t0 = time.perf_counter()
+    try:
+        if s.skip_existing and job.output.exists():
+            rec["status"] = "skipped"
+            return rec
+        in_size = probe(job.input)
+        plan = upscaler.plan(in_size, scale=s.scale, width=s.width, height=s.height, chain=s.chain)
+        rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
+                   size=[plan.out_size[1], plan.out_size[0]])
+        check_output(job, all_inputs, s.overwrite or s.dry_run)
+        if s.dry_run:
+            rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
+                       memory_bytes=upscaler.estimate_memory(plan, 4, 2))
+            return rec
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        pic = read_image(job.input)
+        if on_start is not None:
+            on_start(job.input.name)
+        runner = upscaler
+        if s.intermediates:
+            runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
+        result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress)
+        try:
+            warnings = write_image(job.output, result, fmt=s.fmt, icc=pic.icc, exif=pic.exif, quality=s.quality,
+                                   compress_level=s.compress_level)
+        finally:
+            result.close()
+        if warnings:
+            rec["warnings"] = warnings
+    except CasrError as e:
+        rec.update(status="error", error=e.one_line())
+    except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
+        if os.environ.get("CASR_DEBUG") == "1":
+            raise
+        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    return rec
