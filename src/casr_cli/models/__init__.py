@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -45,6 +46,17 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError("--device mps was asked for but MPS is not available", hint="use --device cpu")
     return torch.device(device)
+
+
+def sarm_file(switches: StageSwitches, path: str | Path | None, *, default_on: bool, family: str,
+              hint: str) -> Path | None:
+    """The SARM weights a model should load, or None: ``switches.sarm`` forces SARM on or
+    off, None leaves it to ``default_on``; forced on without a file is an error."""
+    present = path is not None and Path(path).exists()
+    if switches.sarm and not present:
+        raise ModelNotFoundError(f"--sarm: no {family} SARM weights", path=path, hint=hint)
+    use = default_on if switches.sarm is None else switches.sarm
+    return Path(path) if use and present else None
 
 
 def load_model(name: str | None = None, device: str = "auto", switches: StageSwitches | None = None) -> CasrModel:

@@ -15,7 +15,7 @@ import torch
 from ..errors import ModelNotFoundError
 from ..stages import CasrModel, StageSwitches
 from ..tiling import TileSpec
-from . import register
+from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
@@ -45,14 +45,12 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
     refiner = None
-    use_sarm = SARM_BY_DEFAULT if switches.sarm is None else switches.sarm
-    if switches.sarm and (sarm is None or not Path(sarm).exists()):
-        raise ModelNotFoundError("--sarm: no lite SARM weights (none ship; see docs/sarm.md)", path=sarm or SARM,
-                                 hint="train one with casr train --stage 2, or leave SARM off")
-    if use_sarm and sarm is not None and Path(sarm).exists():
+    sarm_path = sarm_file(switches, sarm, default_on=SARM_BY_DEFAULT, family="lite",
+                          hint="none ship (docs/sarm.md): train one with casr train --stage 2, or leave SARM off")
+    if sarm_path is not None:
         from ..sarm.lite import load_sarm_stage
 
-        refiner = load_sarm_stage(sarm, device)
+        refiner = load_sarm_stage(sarm_path, device)
     return CasrModel(name="lite", backbone=LiteBackbone(load_lite(backbone, device)), sdam=sdam, sarm=refiner,
                      s_max=4.0, device=device, tile=TILE, description="CASR-Lite: SSN superpixels + edge structure, CPU backbone")
 

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ModelNotFoundError
 from ..stages import CasrModel, StageSwitches
-from . import register
+from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 ADAPTERS = WEIGHTS / "turbo-adapters.safetensors"
@@ -131,15 +131,14 @@ def build_turbo(device: torch.device, switches: StageSwitches, components=None, 
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
     refiner = None
-    if switches.sarm and (sarm is None or not Path(sarm).exists()):
-        raise ModelNotFoundError("--sarm: no turbo SARM weights", path=sarm,
-                                 hint="train them with casr train --stage 2 --model turbo, or leave SARM off")
-    if switches.sarm is not False and sarm is not None and Path(sarm).exists():  # on unless switched off
+    sarm_path = sarm_file(switches, sarm, default_on=True, family="turbo",
+                          hint="train them with casr train --stage 2 --model turbo, or leave SARM off")
+    if sarm_path is not None:
         from ..encoders.sam import load_sam_encoder
         from ..sarm.module import SARMStage, load_sarm
 
         encoder = sam_encoder if sam_encoder is not None else load_sam_encoder(paths["sam"], device, dtype)
-        refiner = SARMStage(load_sarm(sarm, device), encoder)
+        refiner = SARMStage(load_sarm(sarm_path, device), encoder)
     # no SARM file (stage 2 not trained yet, or --no-sarm): the model runs SDAM -> backbone only
     return CasrModel(name="turbo", backbone=TurboBackbone(net, dtype=dtype), sdam=sdam, sarm=refiner, s_max=4.0,
                      device=device, dtype=torch.float32,
