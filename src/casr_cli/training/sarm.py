@@ -85,6 +85,12 @@ def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], embedding: torch.Tensor)
     return [sarm.refine(t, tokens, embedding) for t in tiles]
 
 
+def new_sarm(c: dict[str, Any]) -> SARM:
+    """The SARM a run's config describes (checkpoints from before ``query_pool`` used 1)."""
+    return SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
+                heads=c["heads"], query_pool=c.get("query_pool", 1))
+
+
 def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
     from ..backbone.lite import load_lite
     from ..models.lite import BACKBONE, SSN
@@ -101,8 +107,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     cfg = config
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     encoder = EfficientNetGlobalEncoder()
-    sarm = SARM(channels=cfg.channels, tile_tokens=cfg.tile_tokens, global_dim=encoder.dim, heads=cfg.heads,
-                query_pool=cfg.query_pool)
+    sarm = new_sarm(asdict(cfg))
     opt = torch.optim.Adam(sarm.parameters(), lr=cfg.lr)
     step, elapsed_before, history = 0, 0.0, []
     if cfg.resume and ckpt_path.exists():
@@ -166,8 +171,6 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
 
 def export_sarm(checkpoint: str | Path, out_path: str | Path) -> Path:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    c = ck["config"]
-    sarm = SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
-                heads=c["heads"], query_pool=c.get("query_pool", 1))
+    sarm = new_sarm(ck["config"])
     sarm.load_state_dict(ck["model"])
     return save_sarm(sarm, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})
