@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import CasrError, UsageError
-from .jobs import JobSettings, upscale_job
+from .errors import CasrError
+from .jobs import JobSettings, plan_batch, upscale_job
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -95,8 +95,6 @@ def run_upscale(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
 
-    from .batch import expand_inputs, format_suffix, plan_jobs
-    from .chain import check_scale
     from .cli.upscale import _parse_chain
     from .engine import Upscaler
     from .models import DEFAULT_MODEL
@@ -105,18 +103,11 @@ def run_upscale(args: argparse.Namespace) -> int:
     state = PartialState(cpu=args.device == "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
-    chain = _parse_chain(args.chain)
-    if args.scale is None and args.width is None and args.height is None and chain is None:
-        raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
-    if args.scale is not None:
-        check_scale(args.scale)
-    if args.skip_existing and args.overwrite:
-        raise UsageError("--skip-existing and --overwrite contradict each other")
+    settings = JobSettings(scale=args.scale, width=args.width, height=args.height, chain=_parse_chain(args.chain),
+                           fmt=args.fmt, overwrite=args.overwrite, skip_existing=args.skip_existing)
     model_name = args.model or DEFAULT_MODEL
-    nominal = args.scale if args.scale is not None else 0.0
-    suffix = format_suffix(args.suffix, scale=nominal, model=model_name, width=args.width, height=args.height)
-    jobs = plan_jobs(expand_inputs(args.inputs, args.recursive), args.output, suffix, args.fmt)
-    all_inputs = {os.path.realpath(j.input) for j in jobs}
+    jobs, all_inputs = plan_batch(args.inputs, settings, output=args.output, recursive=args.recursive,
+                                  suffix=args.suffix, model_name=model_name)
     jobs = sorted(jobs, key=lambda j: str(j.input))
     mine = shard(jobs, state.process_index, state.num_processes)
     device = "cpu" if args.device == "cpu" else (str(state.device) if args.device == "auto" else args.device)
@@ -132,8 +123,6 @@ def run_upscale(args: argparse.Namespace) -> int:
             sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}{took})\n")
             sys.stdout.flush()
 
-    settings = JobSettings(scale=args.scale, width=args.width, height=args.height, chain=chain, fmt=args.fmt,
-                           overwrite=args.overwrite, skip_existing=args.skip_existing)
     records = upscale_shard(mine, upscaler, settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
     for r in records:
         r["rank"] = rank

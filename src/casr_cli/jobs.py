@@ -5,6 +5,7 @@ the ``--json`` record.  A failure on one file is recorded, never raised, so a ba
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .batch import Job, check_output
-from .errors import CasrError
+from .batch import DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, plan_jobs
+from .errors import CasrError, UsageError
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,32 @@ class JobSettings:
     skip_existing: bool = False
     dry_run: bool = False  # plan only: the record gets tiles per step and a memory estimate
     intermediates: str | None = None  # --save-intermediates DIR (one sub-folder per image)
+
+    def __post_init__(self):
+        from .chain import check_scale
+
+        if self.scale is None and self.width is None and self.height is None and self.chain is None:
+            raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
+        if self.scale is not None:
+            check_scale(self.scale)
+        for v, name in ((self.width, "--width"), (self.height, "--height")):
+            if v is not None and v <= 0:
+                raise UsageError(f"{name} must be positive, got {v}")
+        if self.skip_existing and self.overwrite:
+            raise UsageError("--skip-existing and --overwrite contradict each other")
+
+
+def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, recursive: bool, suffix: str,
+               model_name: str) -> tuple[list[Job], set[str]]:
+    """The jobs of a batch (inputs expanded, output names from the ``suffix`` template) and
+    the real paths of all inputs (an output may never replace one)."""
+    s = settings
+    if suffix == DEFAULT_SUFFIX and s.scale is None and not s.chain:  # sized by --width/--height
+        suffix = "_{width}x{height}" if s.width and s.height else ("_w{width}" if s.width else "_h{height}")
+    nominal = s.scale if s.scale is not None else (math.prod(s.chain) if s.chain else 0.0)
+    name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=s.width, height=s.height)
+    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, s.fmt)
+    return jobs, {os.path.realpath(j.input) for j in jobs}
 
 
 def new_record(job: Job, model_name: str) -> dict[str, Any]:

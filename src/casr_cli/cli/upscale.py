@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
 from typing import Annotated
 
@@ -58,36 +56,25 @@ def upscale(
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
-    from ..batch import expand_inputs, format_suffix, plan_jobs
-    from ..chain import check_scale, validate_chain
+    from ..chain import validate_chain
     from ..engine import EngineOptions, Upscaler
-    from ..jobs import JobSettings, upscale_job
+    from ..jobs import JobSettings, plan_batch, upscale_job
     from ..models import DEFAULT_MODEL
     from ..stages import StageSwitches
     from ..tiling import tile_spec
     from ._progress import bars, progress_enabled
 
     chain_t = _parse_chain(chain)
-    if scale is None and width is None and height is None and chain_t is None:
-        raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
-    if scale is not None:
-        check_scale(scale)
-    for v, name in ((width, "--width"), (height, "--height")):
-        if v is not None and v <= 0:
-            raise UsageError(f"{name} must be positive, got {v}")
-    if skip_existing and overwrite:
-        raise UsageError("--skip-existing and --overwrite contradict each other")
+    settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
+                           compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
+                           dry_run=dry_run, intermediates=save_intermediates)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     model_name = model or DEFAULT_MODEL
-    if suffix == "_x{scale}" and scale is None and not chain_t:  # sized by --width/--height
-        suffix = "_{width}x{height}" if width and height else ("_w{width}" if width else "_h{height}")
-    nominal = scale if scale is not None else (math.prod(chain_t) if chain_t else 0.0)
-    name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=width, height=height)
-    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, fmt)
-    all_inputs = {os.path.realpath(j.input) for j in jobs}
+    jobs, all_inputs = plan_batch(inputs, settings, output=output, recursive=recursive, suffix=suffix,
+                                  model_name=model_name)
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
     switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
                              superpixel_size=superpixel_size)
@@ -99,9 +86,6 @@ def upscale(
     if chain_t:
         validate_chain(chain_t, scale, upscaler.model.s_max)
 
-    settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
-                           compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
-                           dry_run=dry_run, intermediates=save_intermediates)
     failed = 0
     emit = _emitter(json_mode, quiet)
     with bars(progress_enabled(quiet, json_mode) and not dry_run, len(jobs)) as ui:
