@@ -72,6 +72,11 @@ def bicubic_matrix(in_size: int, out_size: int, out_start: int, out_stop: int, i
     return m
 
 
+def _taps_on(taps: tuple[np.ndarray, np.ndarray], device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    index, weight = taps
+    return torch.from_numpy(index).to(device), torch.from_numpy(weight).to(device, dtype)
+
+
 def _resample_rows(x: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Banded resampling along dim -2 of (..., h, w) -> (..., H, w)."""
     out = x.index_select(-2, index[:, 0]) * weight[:, :1]
@@ -97,10 +102,8 @@ class Geometry:
         self.in_size, self.out_size = tuple(in_size), tuple(out_size)
         self.in_offset, self.out_offset = (iy0, ix0), (oy0, ox0)
         self.in_shape, self.out_shape = (iy1 - iy0, ix1 - ix0), (oy1 - oy0, ox1 - ox0)
-        self._ty = [torch.from_numpy(a).to(device, dtype if a.dtype.kind == "f" else torch.long)
-                    for a in bicubic_taps(in_size[0], out_size[0], oy0, oy1, iy0, iy1)]
-        self._tx = [torch.from_numpy(a).to(device, dtype if a.dtype.kind == "f" else torch.long)
-                    for a in bicubic_taps(in_size[1], out_size[1], ox0, ox1, ix0, ix1)]
+        self._ty = _taps_on(bicubic_taps(in_size[0], out_size[0], oy0, oy1, iy0, iy1), device, dtype)
+        self._tx = _taps_on(bicubic_taps(in_size[1], out_size[1], ox0, ox1, ix0, ix1), device, dtype)
         self._ny = torch.from_numpy(nearest_index(in_size[0], out_size[0], oy0, oy1) - iy0).to(device)
         self._nx = torch.from_numpy(nearest_index(in_size[1], out_size[1], ox0, ox1) - ix0).to(device)
 
