@@ -13,7 +13,9 @@ scale and setting:
   SARM is trained at, where restored detail is visible (downscaled by 4, it mostly is not);
 * PSNR-Y (shave = scale) and NIQE (casr_cli.eval);
 * seam score: mean |gradient| across tile borders divided by the mean |gradient| elsewhere
-  (1.0: borders look like anywhere else).
+  (1.0: borders look like anywhere else);
+* on how many images each L_corr is lower than without SARM (a paired count, so a mean
+  moved by a few images shows as such).
 
     python benchmarks/sarm_measure.py --data ../shared/data/eval/urban100 --limit 20 --scales 4,8
 """
@@ -121,14 +123,18 @@ def main() -> None:
                 acc[name]["psnr"].append(psnr_y(out, hr, s))
                 acc[name]["niqe"].append(niqe(out))
                 acc[name]["seam"].append(seam_score(out, spec))
+        base = acc["without SARM"]
         for name, a in acc.items():
+            lower = lambda key: int(np.sum(np.array(a[key]) < np.array(base[key])))  # noqa: E731
             rows.append({"scale": s, "setting": name, "images": len(files), "L_corr": float(np.mean(a["corr"])),
                          "L_corr_crops": float(np.mean(a["corr_crops"])),
+                         "images_lower_L_corr": lower("corr"), "images_lower_L_corr_crops": lower("corr_crops"),
                          "psnr_y": float(np.mean(a["psnr"])), "niqe": float(np.mean(a["niqe"])),
                          "seam": float(np.nanmean(a["seam"])), "seconds": round(a["seconds"], 1)})
             r = rows[-1]
             print(f"x{s} {name:13s} L_corr {r['L_corr']:.5f}  crops {r['L_corr_crops']:.5f}  PSNR-Y {r['psnr_y']:.3f}  NIQE {r['niqe']:.3f}  "
-                  f"seam {r['seam']:.3f}  {r['seconds']:.0f} s ({len(files)} images, tile {args.tile})", flush=True)
+                  f"seam {r['seam']:.3f}  {r['seconds']:.0f} s ({len(files)} images, tile {args.tile}; L_corr lower on "
+                  f"{r['images_lower_L_corr']} / crops {r['images_lower_L_corr_crops']})", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
 

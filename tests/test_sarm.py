@@ -20,9 +20,9 @@ class TinyEncoder:
         return torch.nn.functional.adaptive_avg_pool2d(image, 2).flatten(2).transpose(1, 2).repeat(1, 1, 2)
 
 
-def _sarm(seed=0, query_pool=1):
+def _sarm(seed=0, query_pool=1, blocks=0):
     torch.manual_seed(seed)
-    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64, query_pool=query_pool)
+    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64, query_pool=query_pool, blocks=blocks)
     torch.nn.init.normal_(s.fuse[-1].weight, std=0.05)  # a trained-looking, non-identity SARM
     return s.eval()
 
@@ -39,8 +39,9 @@ def test_shapes_any_tile_count(h, w, n_tiles, query_pool):
     assert out.shape == tile.shape and torch.isfinite(out).all()
 
 
-def test_untrained_sarm_is_identity():
-    s = SARM(channels=8, heads=2, global_dim=6)
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_untrained_sarm_is_identity(blocks):
+    s = SARM(channels=8, heads=2, global_dim=6, blocks=blocks)
     t = torch.rand(1, 3, 30, 30)
     torch.testing.assert_close(s.refine(t, s.tokens(t), torch.rand(1, 4, 6)), t)
 
@@ -83,10 +84,12 @@ def test_corr_loss():
     assert corr_loss(f, torch.rand(2, 5, 6, 7)).item() > 0
 
 
-def test_save_load_round_trip(tmp_path):
-    s = _sarm()
+@pytest.mark.parametrize("blocks", [0, 1])
+def test_save_load_round_trip(tmp_path, blocks):
+    s = _sarm(blocks=blocks)
     p = save_sarm(s, tmp_path / "s.safetensors")
     back = load_sarm(p)
+    assert back.config.blocks == blocks and len(back.encode) == 3 + blocks
     t = torch.rand(1, 3, 20, 24)
     tok, emb = s.tokens(t), torch.rand(1, 4, 6)
     torch.testing.assert_close(back.refine(t, tok, emb), s.refine(t, tok, emb))
@@ -113,3 +116,30 @@ def test_tiny_stage2_training(tmp_path, photo):
     assert len(recs) == 2 and all(np.isfinite(r["loss"]) and r["corr"] >= 0 for r in recs)
     back = load_sarm(export_sarm(ckpt, tmp_path / "sarm.safetensors"))
     assert back.config.channels == 8
+
+
+@pytest.mark.parametrize("context", [0, 4])
+def test_stage2_tiles_with_context(context):
+    from casr_cli.training.sarm import inner, join4, split4
+
+    x = torch.arange(2 * 20 * 20, dtype=torch.float32).reshape(1, 2, 20, 20)
+    windows = split4(x, context)
+    t = 10 - context
+    assert [w.shape[-2:] for w in windows] == [(t + 2 * context,) * 2] * 4
+    # each window is its tile plus `context` px on every side, as the engine's processed box
+    core = slice(context + t, context + 2 * t)
+    torch.testing.assert_close(windows[3][..., context:context + t, context:context + t], x[..., core, core])
+    torch.testing.assert_close(join4(windows, context), inner(x, context))
+
+
+def test_corr_view_applies_one_transform_to_both():
+    from casr_cli.training.sarm import corr_view, sarm_config
+
+    x = torch.rand(1, 3, 64, 64)
+    plain = corr_view(sarm_config(), torch.Generator().manual_seed(0))
+    assert torch.equal(plain(x), x)  # defaults: the plain full-resolution L_corr
+    cfg = sarm_config(corr_scale_min=0.5, corr_scale_max=0.6, corr_shift=8)
+    view = corr_view(cfg, torch.Generator().manual_seed(0))
+    a, b = view(x), view(x.clone())
+    torch.testing.assert_close(a, b)  # output and HR get the same shift and size
+    assert all(32 <= n <= round(64 * 0.6) for n in a.shape[-2:])

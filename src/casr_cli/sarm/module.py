@@ -27,6 +27,7 @@ from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from ..backbone.lite import ResBlock
 from ..weights_io import load_model, save_model
 
 class SARM(ModelMixin, ConfigMixin):
@@ -34,12 +35,13 @@ class SARM(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: int = 32, unshuffle: int = 4, tile_tokens: int = 4, global_dim: int = 112,
-                 heads: int = 4, max_tokens: int = 2048, query_pool: int = 1):
+                 heads: int = 4, max_tokens: int = 2048, query_pool: int = 1, blocks: int = 0):
         super().__init__()
         if channels % heads:
             raise ValueError("channels must be divisible by heads")
         c, u = channels, unshuffle
-        self.encode = nn.Sequential(nn.Conv2d(3 * u * u, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1))
+        self.encode = nn.Sequential(nn.Conv2d(3 * u * u, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1),
+                                    *(ResBlock(c) for _ in range(blocks)))
         self.query = nn.Linear(c, c)
         self.tile_kv = nn.Linear(c, 2 * c)
         self.global_kv = nn.Linear(global_dim, 2 * c)

@@ -2,10 +2,13 @@
 
 The backbone and SDAM are frozen (the shipped lite weights); only SARM trains.  The paper
 trains on 1024 px images cut into four 512 px patches; here, for the CPU, each sample is
-a ``2 * patch`` px HR crop cut into four ``patch`` px tiles.  The frozen step (SDAM +
-backbone) turns the LR into the pre-SARM output; SARM then refines each of the four
-tiles with the tokens of all four and the global embedding of the LR (EfficientNet-Lite0),
-and the loss is L1 + ``structure_weight`` x edge-map L1 + ``corr_weight`` x L_corr
+a ``2 * patch`` px HR region cut into four ``patch`` px tiles.  As in the engine, SARM sees
+each tile with ``context`` px of the backbone output around it (the engine's processed box:
+tile plus the backbone's context), so the sample is a ``2 * (patch + context)`` px crop and
+the loss covers the inner ``2 * patch`` px.  The frozen step (SDAM + backbone) turns the LR
+into the pre-SARM output; SARM then refines each of the four tile windows with the tokens of
+all four and the global embedding of the LR (EfficientNet-Lite0), keeps their inner tiles, and
+the loss is L1 + ``structure_weight`` x edge-map L1 + ``corr_weight`` x L_corr
 (EfficientNet-Lite0 stage-3 features of the reassembled output vs the HR).
 """
 
@@ -39,11 +42,20 @@ class TrainSARMConfig:
     tile_tokens: int = 4
     heads: int = 4
     query_pool: int = 4
+    blocks: int = 0  # residual blocks after SARM's encoder (local capacity)
     patch: int = 96  # one tile; a sample is 2 x 2 tiles
+    context: int = 0  # px of backbone output SARM sees around each tile (the engine gives lite's 24)
     batch_size: int = 4
     p_x4: float = 0.5
+    drift_prob: float = 0.0  # share of batches whose step input is an earlier chain output (as in stage 1)
     structure_weight: float = 0.05
     corr_weight: float = 1.0
+    # L_corr's view: output and HR are shifted by the same random 0..corr_shift-1 px and resized
+    # by the same random factor in [corr_scale_min, corr_scale_max] (antialiased) before the
+    # encoder, so a fixed pixel pattern cannot lower it (1, 1, 0: the plain full-resolution L_corr)
+    corr_scale_min: float = 1.0
+    corr_scale_max: float = 1.0
+    corr_shift: int = 0
     steps: int = 3000
     lr: float = 5e-4
     min_lr: float = 1e-5
@@ -60,7 +72,7 @@ class TrainSARMConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "tiny": {"channels": 8, "heads": 2, "patch": 32, "batch_size": 1, "steps": 2, "warmup_steps": 1, "log_every": 1,
+    "tiny": {"channels": 8, "heads": 2, "patch": 32, "context": 4, "batch_size": 1, "steps": 2, "warmup_steps": 1, "log_every": 1,
              "ckpt_every": 1, "num_threads": 1},
 }
 
@@ -71,13 +83,39 @@ def sarm_config(preset: str = "default", **overrides: Any) -> TrainSARMConfig:
     return TrainSARMConfig(**{**PRESETS[preset], **overrides})
 
 
-def split4(x: torch.Tensor) -> list[torch.Tensor]:
-    h, w = x.shape[-2] // 2, x.shape[-1] // 2
-    return [x[..., :h, :w], x[..., :h, w:], x[..., h:, :w], x[..., h:, w:]]
+def split4(x: torch.Tensor, context: int = 0) -> list[torch.Tensor]:
+    """The 2 x 2 tile windows of a ``2 * (tile + context)`` px square: each tile of the inner
+    ``2 * tile`` px with ``context`` px around it (clipped to nothing outside the square)."""
+    m = context
+    t = x.shape[-1] // 2 - m
+    lo, hi = slice(0, t + 2 * m), slice(t, 2 * t + 2 * m)
+    return [x[..., lo, lo], x[..., lo, hi], x[..., hi, lo], x[..., hi, hi]]
 
 
-def join4(t: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([torch.cat(t[:2], dim=-1), torch.cat(t[2:], dim=-1)], dim=-2)
+def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
+    """The inner ``2 * tile`` px from the four windows of :func:`split4`."""
+    m = context
+    core = [w[..., m:w.shape[-2] - m, m:w.shape[-1] - m] for w in t]
+    return torch.cat([torch.cat(core[:2], dim=-1), torch.cat(core[2:], dim=-1)], dim=-2)
+
+
+def inner(x: torch.Tensor, context: int) -> torch.Tensor:
+    return x[..., context:x.shape[-2] - context, context:x.shape[-1] - context]
+
+
+def corr_view(cfg: TrainSARMConfig, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The same random shift and resize for output and HR before L_corr's encoder (see the config)."""
+    dy, dx = (int(v) for v in torch.randint(0, max(1, cfg.corr_shift), (2,), generator=gen))
+    f = cfg.corr_scale_min + (cfg.corr_scale_max - cfg.corr_scale_min) * float(torch.rand((), generator=gen))
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        x = x[..., dy:, dx:]
+        if f == 1.0:
+            return x
+        size = (max(32, round(x.shape[-2] * f)), max(32, round(x.shape[-1] * f)))
+        return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=f < 1).clamp(0, 1)
+
+    return view
 
 
 def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], embedding: torch.Tensor) -> list[torch.Tensor]:
@@ -88,7 +126,7 @@ def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], embedding: torch.Tensor)
 def new_sarm(c: dict[str, Any]) -> SARM:
     """The SARM a run's config describes (checkpoints from before ``query_pool`` used 1)."""
     return SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
-                heads=c["heads"], query_pool=c.get("query_pool", 1))
+                heads=c["heads"], query_pool=c.get("query_pool", 1), blocks=c.get("blocks", 0))
 
 
 def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
@@ -119,7 +157,8 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     frozen = build_frozen(cfg)
     feat_net = encoder.net  # stage 3 of the same frozen encoder gives L_corr's features
     structure = EdgeStructure(passes=0)
-    images = load_images(cfg.data_dirs, 2 * cfg.patch)
+    side, m = 2 * (cfg.patch + cfg.context), cfg.context
+    images = load_images(cfg.data_dirs, side)
     t0 = time.perf_counter()
 
     def save() -> None:
@@ -132,17 +171,19 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             break
         lr_now = get_lr(step, cfg)
         set_lr(opt, lr_now)
-        hr, scale = get_batch(images, 2 * cfg.patch, cfg.batch_size, cfg.p_x4, gen)
-        lr_img = make_lr(hr, scale, 0.0, None, gen)
+        hr, scale = get_batch(images, side, cfg.batch_size, cfg.p_x4, gen)
+        lr_img = make_lr(hr, scale, cfg.drift_prob, frozen, gen)
         with torch.no_grad():
             base = frozen(lr_img, hr.shape[-2:])
             emb = encoder(lr_img)
-        out = join4(refine_tiles(sarm, split4(base), emb))
+        out = join4(refine_tiles(sarm, split4(base, m), emb), m)
+        hr, base = inner(hr, m), inner(base, m)
         l1 = F.l1_loss(out, hr)
         ls = F.l1_loss(structure.map_lr(out.clamp(0, 1)), structure.map_lr(hr))
+        view = corr_view(cfg, gen)
         with torch.no_grad():
-            f_gt = feat_net(hr)[2]
-        lc = corr_loss(feat_net(out.clamp(0, 1))[2], f_gt)
+            f_gt = feat_net(view(hr))[2]
+        lc = corr_loss(feat_net(view(out.clamp(0, 1)))[2], f_gt)
         loss = l1 + cfg.structure_weight * ls + cfg.corr_weight * lc
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {step}")
@@ -153,7 +194,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
         step += 1
         if step % cfg.log_every == 0 or step == cfg.steps:
             with torch.no_grad():
-                lc0 = corr_loss(feat_net(base.clamp(0, 1))[2], f_gt).item()
+                lc0 = corr_loss(feat_net(view(base.clamp(0, 1)))[2], f_gt).item()
                 gain = psnr_y(quantize(out), hr, 4) - psnr_y(quantize(base), hr, 4)
             rec = {"step": step, "loss": loss.item(), "l1": l1.item(), "structure": ls.item(), "corr": lc.item(),
                    "corr_before": lc0, "psnr_gain": gain, "scale": scale, "lr": lr_now,
