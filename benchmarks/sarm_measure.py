@@ -123,12 +123,13 @@ def main() -> None:
                 acc[name]["psnr"].append(psnr_y(out, hr, s))
                 acc[name]["niqe"].append(niqe(out))
                 acc[name]["seam"].append(seam_score(out, spec))
-        base = acc["without SARM"]
+        def lower(a: dict, key: str, base: dict = acc["without SARM"]) -> int:
+            return int(np.sum(np.array(a[key]) < np.array(base[key])))
+
         for name, a in acc.items():
-            lower = lambda key: int(np.sum(np.array(a[key]) < np.array(base[key])))  # noqa: E731
             rows.append({"scale": s, "setting": name, "images": len(files), "L_corr": float(np.mean(a["corr"])),
                          "L_corr_crops": float(np.mean(a["corr_crops"])),
-                         "images_lower_L_corr": lower("corr"), "images_lower_L_corr_crops": lower("corr_crops"),
+                         "images_lower_L_corr": lower(a, "corr"), "images_lower_L_corr_crops": lower(a, "corr_crops"),
                          "psnr_y": float(np.mean(a["psnr"])), "niqe": float(np.mean(a["niqe"])),
                          "seam": float(np.nanmean(a["seam"])), "seconds": round(a["seconds"], 1)})
             r = rows[-1]

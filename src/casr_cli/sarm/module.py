@@ -30,6 +30,7 @@ from torch import nn
 from ..backbone.lite import ResBlock
 from ..weights_io import load_model, save_model
 
+
 class SARM(ModelMixin, ConfigMixin):
     config_name = "config.json"
 

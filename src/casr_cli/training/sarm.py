@@ -26,8 +26,8 @@ from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
-from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
 from .common import get_lr, load_images, set_lr, start_run
+from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
 
