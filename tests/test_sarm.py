@@ -20,9 +20,10 @@ class TinyEncoder:
         return torch.nn.functional.adaptive_avg_pool2d(image, 2).flatten(2).transpose(1, 2).repeat(1, 1, 2)
 
 
-def _sarm(seed=0, query_pool=1, blocks=0):
+def _sarm(seed=0, query_pool=1, blocks=0, head_bias=True):
     torch.manual_seed(seed)
-    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64, query_pool=query_pool, blocks=blocks)
+    s = SARM(channels=8, heads=2, global_dim=6, tile_tokens=2, max_tokens=64, query_pool=query_pool, blocks=blocks,
+             head_bias=head_bias)
     torch.nn.init.normal_(s.fuse[-1].weight, std=0.05)  # a trained-looking, non-identity SARM
     return s.eval()
 
@@ -39,9 +40,10 @@ def test_shapes_any_tile_count(h, w, n_tiles, query_pool):
     assert out.shape == tile.shape and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("blocks", [0, 2])
-def test_untrained_sarm_is_identity(blocks):
-    s = SARM(channels=8, heads=2, global_dim=6, blocks=blocks)
+@pytest.mark.parametrize("blocks,head_bias", [(0, True), (2, True), (0, False)])
+def test_untrained_sarm_is_identity(blocks, head_bias):
+    s = SARM(channels=8, heads=2, global_dim=6, blocks=blocks, head_bias=head_bias)
+    assert (s.fuse[-1].bias is None) == (not head_bias)
     t = torch.rand(1, 3, 30, 30)
     torch.testing.assert_close(s.refine(t, s.tokens(t), torch.rand(1, 4, 6)), t)
 
@@ -84,12 +86,12 @@ def test_corr_loss():
     assert corr_loss(f, torch.rand(2, 5, 6, 7)).item() > 0
 
 
-@pytest.mark.parametrize("blocks", [0, 1])
-def test_save_load_round_trip(tmp_path, blocks):
-    s = _sarm(blocks=blocks)
+@pytest.mark.parametrize("blocks,head_bias", [(0, True), (1, False)])
+def test_save_load_round_trip(tmp_path, blocks, head_bias):
+    s = _sarm(blocks=blocks, head_bias=head_bias)
     p = save_sarm(s, tmp_path / "s.safetensors")
     back = load_sarm(p)
-    assert back.config.blocks == blocks and len(back.encode) == 3 + blocks
+    assert back.config.blocks == blocks and len(back.encode) == 3 + blocks and back.config.head_bias == head_bias
     t = torch.rand(1, 3, 20, 24)
     tok, emb = s.tokens(t), torch.rand(1, 4, 6)
     torch.testing.assert_close(back.refine(t, tok, emb), s.refine(t, tok, emb))
@@ -120,7 +122,7 @@ def test_tiny_stage2_training(tmp_path, photo):
 
 @pytest.mark.parametrize("context", [0, 4])
 def test_stage2_tiles_with_context(context):
-    from casr_cli.training.sarm import inner, join4, split4
+    from casr_cli.training.common import inner, join4, split4
 
     x = torch.arange(2 * 20 * 20, dtype=torch.float32).reshape(1, 2, 20, 20)
     windows = split4(x, context)
@@ -130,6 +132,9 @@ def test_stage2_tiles_with_context(context):
     core = slice(context + t, context + 2 * t)
     torch.testing.assert_close(windows[3][..., context:context + t, context:context + t], x[..., core, core])
     torch.testing.assert_close(join4(windows, context), inner(x, context))
+    wide = torch.rand(1, 1, 12, 20)  # non-square samples keep their aspect (turbo's stage 2 uses context 0)
+    assert [w.shape[-2:] for w in split4(wide, 2)] == [(8, 12)] * 4
+    torch.testing.assert_close(join4(split4(wide, 2), 2), inner(wide, 2))
 
 
 def test_corr_view_applies_one_transform_to_both():

@@ -36,7 +36,8 @@ class SARM(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: int = 32, unshuffle: int = 4, tile_tokens: int = 4, global_dim: int = 112,
-                 heads: int = 4, max_tokens: int = 2048, query_pool: int = 1, blocks: int = 0):
+                 heads: int = 4, max_tokens: int = 2048, query_pool: int = 1, blocks: int = 0,
+                 head_bias: bool = True):
         super().__init__()
         if channels % heads:
             raise ValueError("channels must be divisible by heads")
@@ -46,9 +47,13 @@ class SARM(ModelMixin, ConfigMixin):
         self.query = nn.Linear(c, c)
         self.tile_kv = nn.Linear(c, 2 * c)
         self.global_kv = nn.Linear(global_dim, 2 * c)
-        self.fuse = nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, 3 * u * u, 3, padding=1))
+        # head_bias=False: the last conv has no bias, which would add one fixed u x u pattern to every
+        # block of the output after the pixel shuffle (what trained SARMs with a bias learned, docs/sarm.md)
+        self.fuse = nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(c, 3 * u * u, 3, padding=1, bias=head_bias))
         nn.init.zeros_(self.fuse[-1].weight)
-        nn.init.zeros_(self.fuse[-1].bias)
+        if head_bias:
+            nn.init.zeros_(self.fuse[-1].bias)
 
     def features(self, tile: torch.Tensor) -> torch.Tensor:
         u = self.config.unshuffle

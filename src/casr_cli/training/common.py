@@ -1,5 +1,6 @@
 """What every CPU training loop here shares: the learning-rate schedule, the image
-folders, and the run set-up (threads, seed, output folder)."""
+folders, the run set-up (threads, seed, output folder), and the 2 x 2 tiles of a stage-2
+sample."""
 
 from __future__ import annotations
 
@@ -80,3 +81,24 @@ def random_crop(images: list[torch.Tensor], side: int, gen: torch.Generator) -> 
     if torch.rand((), generator=gen) < 0.5:
         c = c.flip(-1)
     return torch.rot90(c, int(torch.randint(4, (1,), generator=gen)), (1, 2))
+
+
+def split4(x: torch.Tensor, context: int = 0) -> list[torch.Tensor]:
+    """The 2 x 2 tile windows of a sample ``2 * (tile + context)`` px on each side: each tile
+    of the inner ``2 * tile`` px with ``context`` px of the sample around it."""
+    m = context
+    ty, tx = x.shape[-2] // 2 - m, x.shape[-1] // 2 - m
+    ys = slice(0, ty + 2 * m), slice(ty, 2 * ty + 2 * m)
+    xs = slice(0, tx + 2 * m), slice(tx, 2 * tx + 2 * m)
+    return [x[..., y, xx] for y in ys for xx in xs]
+
+
+def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
+    """The inner ``2 * tile`` px from the four windows of :func:`split4`."""
+    m = context
+    core = [w[..., m:w.shape[-2] - m, m:w.shape[-1] - m] for w in t]
+    return torch.cat([torch.cat(core[:2], dim=-1), torch.cat(core[2:], dim=-1)], dim=-2)
+
+
+def inner(x: torch.Tensor, context: int) -> torch.Tensor:
+    return x[..., context:x.shape[-2] - context, context:x.shape[-1] - context]

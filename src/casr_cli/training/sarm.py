@@ -26,7 +26,7 @@ from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
-from .common import get_lr, load_images, set_lr, start_run
+from .common import get_lr, inner, join4, load_images, set_lr, split4, start_run
 from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
@@ -43,11 +43,12 @@ class TrainSARMConfig:
     heads: int = 4
     query_pool: int = 4
     blocks: int = 0  # residual blocks after SARM's encoder (local capacity)
+    head_bias: bool = False  # True: a bias in SARM's last conv (runs before session 11; it learned a fixed pattern)
     patch: int = 96  # one tile; a sample is 2 x 2 tiles
-    context: int = 0  # px of backbone output SARM sees around each tile (the engine gives lite's 24)
+    context: int = 24  # px of backbone output SARM sees around each tile (the engine gives lite's LiteBackbone.context)
     batch_size: int = 4
     p_x4: float = 0.5
-    drift_prob: float = 0.0  # share of batches whose step input is an earlier chain output (as in stage 1)
+    drift_prob: float = 0.2  # share of batches whose step input is an earlier chain output (as in stage 1)
     structure_weight: float = 0.05
     corr_weight: float = 1.0
     # L_corr's view: output and HR are shifted by the same random 0..corr_shift-1 px and resized
@@ -83,26 +84,6 @@ def sarm_config(preset: str = "default", **overrides: Any) -> TrainSARMConfig:
     return TrainSARMConfig(**{**PRESETS[preset], **overrides})
 
 
-def split4(x: torch.Tensor, context: int = 0) -> list[torch.Tensor]:
-    """The 2 x 2 tile windows of a ``2 * (tile + context)`` px square: each tile of the inner
-    ``2 * tile`` px with ``context`` px around it (clipped to nothing outside the square)."""
-    m = context
-    t = x.shape[-1] // 2 - m
-    lo, hi = slice(0, t + 2 * m), slice(t, 2 * t + 2 * m)
-    return [x[..., lo, lo], x[..., lo, hi], x[..., hi, lo], x[..., hi, hi]]
-
-
-def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
-    """The inner ``2 * tile`` px from the four windows of :func:`split4`."""
-    m = context
-    core = [w[..., m:w.shape[-2] - m, m:w.shape[-1] - m] for w in t]
-    return torch.cat([torch.cat(core[:2], dim=-1), torch.cat(core[2:], dim=-1)], dim=-2)
-
-
-def inner(x: torch.Tensor, context: int) -> torch.Tensor:
-    return x[..., context:x.shape[-2] - context, context:x.shape[-1] - context]
-
-
 def corr_view(cfg: TrainSARMConfig, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     """The same random shift and resize for output and HR before L_corr's encoder (see the config)."""
     dy, dx = (int(v) for v in torch.randint(0, max(1, cfg.corr_shift), (2,), generator=gen))
@@ -126,7 +107,8 @@ def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], embedding: torch.Tensor)
 def new_sarm(c: dict[str, Any]) -> SARM:
     """The SARM a run's config describes (checkpoints from before ``query_pool`` used 1)."""
     return SARM(channels=c["channels"], tile_tokens=c["tile_tokens"], global_dim=EfficientNetGlobalEncoder.dim,
-                heads=c["heads"], query_pool=c.get("query_pool", 1), blocks=c.get("blocks", 0))
+                heads=c["heads"], query_pool=c.get("query_pool", 1), blocks=c.get("blocks", 0),
+                head_bias=c.get("head_bias", True))
 
 
 def build_frozen(cfg: TrainSARMConfig) -> StepRunner:

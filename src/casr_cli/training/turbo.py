@@ -33,7 +33,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .turbo_data import SarmTiles, join4, make_lr, random_crops, sample_scale, sdam_maps, split4, synthetic_images
+from .common import join4, split4
+from .turbo_data import SarmTiles, make_lr, random_crops, sample_scale, sdam_maps, synthetic_images
 from .turbo_losses import (PatchDiscriminator, TurboTrainingError, depth_loss, gan_discriminator_loss,
                            gan_generator_loss, make_lpips)
 
@@ -200,8 +201,9 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
 
         net, _ = load_turbo_adapters(comps, adapters)
         net.requires_grad_(False).eval()
+        # no bias in SARM's last conv: lite's runs with one learned a fixed pattern per pixel-shuffle block (docs/sarm.md)
         model = SarmTiles(SARM(channels=cfg.sarm_channels, tile_tokens=cfg.sarm_tile_tokens, global_dim=encoder.dim,
-                               heads=cfg.sarm_heads))
+                               heads=cfg.sarm_heads, head_bias=False))
     net.to(dev)
     if cfg.mixed_precision == "bf16":  # frozen weights in bf16 (memory), trainable ones stay fp32
         for p in net.parameters():

@@ -66,15 +66,6 @@ def sdam_maps(sdam, lr: torch.Tensor, out_size: tuple[int, int]) -> dict[str, to
     return {"superpixel": maps["superpixel"], "structure": maps["structure"]}
 
 
-def split4(x: torch.Tensor) -> list[torch.Tensor]:
-    h, w = x.shape[-2] // 2, x.shape[-1] // 2
-    return [x[..., :h, :w], x[..., :h, w:], x[..., h:, :w], x[..., h:, w:]]
-
-
-def join4(t: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([torch.cat(t[:2], dim=-1), torch.cat(t[2:], dim=-1)], dim=-2)
-
-
 class SarmTiles(torch.nn.Module):
     """SARM over the 2 x 2 tiles of a sample as one ``forward`` (so DDP sees one call):
     (4, B, 3, h, w) backbone tiles + (B, N, D) global embedding -> refined tiles."""
