@@ -153,6 +153,23 @@ def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, photo, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the final name nor a temporary file
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
+def test_written_files_get_normal_permissions(tmp_path, photo, suffix):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / f"out{suffix}"
+        write_image(target, photo)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644  # as a plain open() would, not mkstemp's 0o600
+        target.chmod(0o640)
+        write_image(target, photo)  # overwriting keeps the file's permissions
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_parallel_deflate_is_one_valid_zlib_stream(threads):
     import zlib

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,13 +243,26 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     return FORMATS[key]
 
 
+def _file_mode(path: Path) -> int:
+    """The permissions ``path`` gets when written: its current ones when it exists (as a shell
+    redirection keeps them), else what ``open`` would give a new file (0o666 less the umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """A temporary name next to ``path``; renamed onto it only if the block succeeds."""
+    """A temporary name next to ``path``; renamed onto it only if the block succeeds.
+    The result has the permissions a plain write would give (mkstemp's files are 0o600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".casr-tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
