@@ -108,6 +108,8 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     ([], "no scale"), (["--chain", "4,x"], "chain"), (["-s", "18", "--chain", "4,4"], "multiplies"),
     (["-s", "2", "--tile", "64", "--tile-overlap", "40"], "overlap"),
     (["-s", "2", "--device", "tpu"], "device"), (["-s", "2", "-m", "nope"], "unknown model"),
+    (["-s", "2", "--width", "400"], "not both"), (["-s", "2", "--max-pixels", "0"], "max-pixels"),
+    (["-s", "2", "--max-pixels", "nan"], "max-pixels"), (["-s", "2", "--max-pixels", "inf"], "max-pixels"),
 ])
 def test_usage_errors(imgs, args, match, capsys):
     r = run("upscale", imgs / "a.png", *args)
@@ -164,3 +166,15 @@ def test_version_and_help():
 
 
 from pathlib import Path  # noqa: E402
+
+
+def test_per_file_errors_are_one_line_each(imgs, tmp_path):
+    """stderr is read by scripts (grep 'casr: error'): a long message is not wrapped at 80 columns."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4)
+    deep.mkdir()
+    src = deep / "photo.png"
+    src.write_bytes((imgs / "a.png").read_bytes())
+    r = run("upscale", src, "-s", 2, "-o", src, "--overwrite")
+    assert r.exit_code == 1
+    errors = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("casr: error: ") and errors[0].endswith(f"({src})")

@@ -76,6 +76,51 @@ def test_orientation_matches_pil(orientation, rng):
     np.testing.assert_array_equal(apply_orientation(a, orientation), ref)
 
 
+_INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}  # apply_orientation(stored, o) is upright
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("kind", ["png", "webp", "jpg", "tif", "tif16"])
+def test_read_and_probe_are_upright_for_every_orientation(tmp_path, rng, orientation, kind):
+    import tifffile
+
+    upright = np.zeros((24, 40, 3), np.uint8)
+    upright[:8, :16] = 255  # a bright block in the top-left corner: any turn or flip moves it
+    upright[..., 2] = rng.integers(0, 64, (24, 40))
+    stored = np.ascontiguousarray(apply_orientation(upright, _INVERSE[orientation]))
+    path = tmp_path / f"o.{kind.removesuffix('16')}"
+    if kind == "tif16":
+        tifffile.imwrite(path, stored.astype(np.uint16) * 257, photometric="rgb",
+                         extratags=[(0x0112, "H", 1, orientation, False)])
+    else:
+        ex = Image.Exif()
+        ex[0x0112] = orientation
+        Image.fromarray(stored).save(path, exif=ex.tobytes(), **({"lossless": True} if kind == "webp" else {}))
+    pic = read_image(path)
+    assert probe(path) == pic.size == (24, 40)
+    got = pic.pixels if kind != "tif16" else (pic.pixels // 257).astype(np.uint8)
+    if kind == "jpg":  # lossy: the bright block must be top-left
+        assert got[:8, :16, 0].mean() > 200 and got[-8:, -16:, 0].mean() < 50
+    else:
+        np.testing.assert_array_equal(got, upright)
+
+
+def test_tiff_layout_tags_stay_with_the_input(tmp_path, photo):
+    src = tmp_path / "in.tif"
+    Image.fromarray(photo).save(src)
+    pic = read_image(src)
+    big = np.repeat(np.repeat(pic.pixels, 2, axis=0), 2, axis=1)
+    for ext in ("tif", "png", "jpg"):
+        out = tmp_path / f"out.{ext}"
+        write_image(out, big, icc=pic.icc, exif=pic.exif)
+        with Image.open(out) as im:
+            assert im.size == (2 * photo.shape[1], 2 * photo.shape[0])  # a TIFF output was cut to the input's width
+            if ext != "tif":
+                assert not {256, 257, 273, 278, 279} & set(im.getexif())
+            if ext != "jpg":
+                np.testing.assert_array_equal(np.array(im), big)
+
+
 def test_palette_converted(tmp_path, photo):
     p = tmp_path / "pal.png"
     Image.fromarray(photo).quantize(16).save(p)

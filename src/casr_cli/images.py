@@ -34,6 +34,12 @@ EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BM
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 DEFAULT_MAX_INPUT_PIXELS = 250_000_000
 ORIENTATION = 0x0112
+#: TIFF tags that describe how a file stores its pixels (size, strips, tiles, samples,
+#: compression, palette, ICC -- carried on its own): kept in the EXIF of a TIFF input,
+#: they would override the output's own layout (a TIFF output cut to the input's width)
+STRUCTURAL_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 290,
+                             291, 292, 293, 317, 320, 322, 323, 324, 325, 338, 339, 340, 341, 347, 513, 514, 530,
+                             531, 532, 34675})
 
 
 @dataclass
@@ -54,13 +60,16 @@ class Picture:
 
 # -- reading ------------------------------------------------------------------------
 def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[int, int]:
-    """(height, width) from the header alone; raises before any pixel is decoded."""
+    """(height, width) as :func:`read_image` will return the pixels (EXIF orientation applied),
+    from the header alone; raises before any pixel is decoded."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)", path=path)
         with Image.open(path) as im:
             w, h = im.size
+            if _orientation(im) in (5, 6, 7, 8):  # stored turned by 90 degrees
+                w, h = h, w
     except (UnidentifiedImageError, SyntaxError, ValueError) as e:
         if path.suffix.lower() in (".tif", ".tiff"):
             h, w = _tiff_shape(path)
@@ -85,7 +94,9 @@ def _tiff_shape(path: Path) -> tuple[int, int]:
     try:
         with tifffile.TiffFile(path) as t:
             page = t.pages[0]
-            return int(page.imagelength), int(page.imagewidth)
+            h, w = int(page.imagelength), int(page.imagewidth)
+            orient = page.tags.get(ORIENTATION)
+            return (w, h) if orient is not None and int(orient.value) in (5, 6, 7, 8) else (h, w)
     except Exception as e:  # tifffile raises many types for bad files
         raise ImageReadError(f"not a readable TIFF: {e}", path=path) from e
 
@@ -97,7 +108,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> 
         return _read(path)
     except CasrError:
         raise
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as e:
+    except (OSError, SyntaxError, ValueError, SystemError, UnidentifiedImageError) as e:  # SystemError: Pillow on bad tiles
         raise ImageReadError(f"corrupt or truncated image: {e}", path=path) from e
 
 
@@ -114,16 +125,13 @@ def _read(path: Path) -> Picture:
             stack.enter_context(im)
             fmt = im.format
             icc = im.info.get("icc_profile") or None
-            ex = im.getexif()
-            orientation = int(ex.get(ORIENTATION, 1) or 1)
-            if ORIENTATION in ex:
-                ex[ORIENTATION] = 1
-            exif = ex.tobytes() if len(ex) else None
+            orientation = _orientation(im)
+            exif = _carried_exif(im.getexif())
         if fmt == "PNG" and _png_bit_depth(path) == 16:
             pixels = _read_cv2(path)
         elif fmt in (None, "TIFF") and (im is None or im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")
                                         or _tiff_bits(path) > 8):
-            pixels, icc = _read_tiff(path, icc)
+            pixels, icc, orientation = _read_tiff(path, icc)  # pixels as stored
             fmt = "TIFF"
         else:
             if im.mode == "CMYK":
@@ -131,6 +139,33 @@ def _read(path: Path) -> Picture:
             pixels = from_pil(im)[0]
         pixels = apply_orientation(pixels, orientation)
         return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation that still has to be applied to Pillow's pixels, read from the
+    header only (``getexif`` may decode the whole file): 1 for a TIFF, whose pixels and
+    size Pillow turns upright itself."""
+    raw = im.info.get("exif") if im.format != "TIFF" else None
+    if not raw:
+        return 1
+    ex = Image.Exif()
+    ex.load(raw)
+    return int(ex.get(ORIENTATION, 1) or 1)
+
+
+def _carried_exif(ex: Image.Exif) -> bytes | None:
+    """The EXIF that travels to the output: a detached copy (for a TIFF, ``getexif`` is the
+    file's live IFD, which Pillow still reads the pixels by) with the orientation reset to 1
+    and the input's layout tags dropped."""
+    if not len(ex):
+        return None
+    out = Image.Exif()
+    out.load(ex.tobytes())
+    if ORIENTATION in out:
+        out[ORIENTATION] = 1
+    for tag in STRUCTURAL_TAGS.intersection(out):
+        del out[tag]
+    return out.tobytes() if len(out) else None
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -163,7 +198,8 @@ def _read_cv2(path: Path) -> np.ndarray:
     return rgba
 
 
-def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None, int]:
+    """Pixels as stored, the ICC profile and the EXIF orientation tag (1 when absent)."""
     import tifffile
 
     with tifffile.TiffFile(path) as t:
@@ -171,14 +207,16 @@ def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None]
         a = page.asarray()
         tag = page.tags.get(34675)
         icc = icc or (bytes(tag.value) if tag is not None else None)
+        orient = page.tags.get(ORIENTATION)
+        orientation = int(orient.value) if orient is not None else 1
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
         raise ImageReadError(f"unsupported TIFF layout {a.shape}", path=path)
     if a.dtype == np.uint16 or a.dtype == np.uint8:
-        return a, icc
+        return a, icc, orientation
     if a.dtype.kind == "f":
-        return np.rint(np.clip(a, 0, 1) * 65535).astype(np.uint16), icc
+        return np.rint(np.clip(a, 0, 1) * 65535).astype(np.uint16), icc, orientation
     raise ImageReadError(f"unsupported TIFF sample type {a.dtype}", path=path)
 
 

@@ -40,6 +40,8 @@ class JobSettings:
             raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
         if self.scale is not None:
             check_scale(self.scale)
+            if self.width is not None or self.height is not None:
+                raise UsageError("give either --scale or --width/--height, not both")
         for v, name in ((self.width, "--width"), (self.height, "--height")):
             if v is not None and v <= 0:
                 raise UsageError(f"{name} must be positive, got {v}")

@@ -73,7 +73,7 @@ def download_weights(
     selectors = list(groups or [])
     components = hub.parse_selectors(selectors, manifest)  # validates names early
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    err = Console(file=sys.stderr, highlight=False)
+    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     config = hub.HubConfig.from_env(offline=offline)
 
     if list_groups:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Annotated
 
@@ -65,6 +66,8 @@ def upscale(
     from ._progress import bars, progress_enabled
 
     chain_t = _parse_chain(chain)
+    if not (math.isfinite(max_pixels) and max_pixels >= 1):
+        raise UsageError(f"--max-pixels must be a positive number, got {max_pixels:g}")
     settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
                            compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
                            dry_run=dry_run, intermediates=save_intermediates)
@@ -103,7 +106,7 @@ def upscale(
 def _emitter(json_mode: bool, quiet: bool):
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, for grep
 
     def emit(rec: dict) -> None:
         if json_mode:
