@@ -178,3 +178,25 @@ def test_per_file_errors_are_one_line_each(imgs, tmp_path):
     assert r.exit_code == 1
     errors = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("casr: error: ") and errors[0].endswith(f"({src})")
+
+
+def test_rerun_on_a_folder_leaves_its_own_outputs_alone(imgs):
+    d = imgs / "sub"  # holds c.webp only
+    assert run("upscale", d, "-s", 2).exit_code == 0
+    assert sorted(p.name for p in d.iterdir()) == ["c.webp", "c_x2.webp"]
+    r = run("upscale", d, "-s", 2, "--skip-existing")
+    assert r.exit_code == 0 and "skipped" in r.output
+    r = run("upscale", d, "-s", 2, "--overwrite")  # c_x2.webp is c.webp's output, not an input of its own
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in d.iterdir()) == ["c.webp", "c_x2.webp"]
+
+
+def test_output_is_a_directory_for_a_folder_or_glob_even_with_one_image(imgs, tmp_path):
+    r = run("upscale", imgs / "sub", "-s", 2, "-o", tmp_path / "out1")  # the folder holds one image
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out1" / "c_x2.webp").is_file()
+    r = run("upscale", str(imgs / "*.jpg"), "-s", 2, "-o", tmp_path / "out2.png")  # a glob matching one file
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out2.png" / "b_x2.jpg").is_file()
+    r = run("upscale", imgs / "a.png", "-s", 2, "-o", tmp_path / "one.png")  # one file: -o is the file
+    assert r.exit_code == 0 and (tmp_path / "one.png").is_file()

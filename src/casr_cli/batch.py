@@ -61,15 +61,23 @@ def format_suffix(template: str, *, scale: float, model: str, width: int | None 
         raise UsageError(f"bad --suffix {template!r}: {e}", hint="placeholders: {scale} {model} {width} {height}") from e
 
 
-def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str, fmt: str | None) -> list[Job]:
-    """Output path of every input.  ``output`` is a file for one input, else a directory
-    (created; sub-folders mirror the inputs').  No ``output``: next to each input."""
+def many_inputs(items: list[str]) -> bool:
+    """Whether the input arguments can stand for several files (several arguments, a
+    directory or a glob): then ``-o`` names a directory, however many files they hold today."""
+    return len(items) > 1 or any(Path(i).is_dir() or (not Path(i).exists() and glob.has_magic(i)) for i in items)
+
+
+def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str, fmt: str | None,
+              output_is_dir: bool = False) -> list[Job]:
+    """Output path of every input.  ``output`` is a file for one input, else (or with
+    ``output_is_dir``) a directory (created; sub-folders mirror the inputs').  No ``output``:
+    next to each input."""
     ext = EXTENSION[output_format("x.png", fmt)] if fmt else None
     out_dir = None
     single_file = None
     if output is not None:
         o = Path(output)
-        is_dir = o.is_dir() or output.endswith(("/", os.sep)) or len(inputs) > 1
+        is_dir = output_is_dir or o.is_dir() or output.endswith(("/", os.sep)) or len(inputs) > 1
         if is_dir:
             if o.exists() and not o.is_dir():
                 raise UsageError("-o must be a directory when there are several inputs", path=o)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .batch import DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, plan_jobs
+from .batch import DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, many_inputs, plan_jobs
 from .errors import CasrError, UsageError
 
 
@@ -58,7 +58,17 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
         suffix = "_{width}x{height}" if s.width and s.height else ("_w{width}" if s.width else "_h{height}")
     nominal = s.scale if s.scale is not None else (math.prod(s.chain) if s.chain else 0.0)
     name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=s.width, height=s.height)
-    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, s.fmt)
+    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, s.fmt, output_is_dir=many_inputs(inputs))
+    # an input that is this batch's output of another input (an earlier run's result, picked up
+    # again by a directory or glob) is not upscaled again: re-running a command would
+    # otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...
+    made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs}
+
+    def output_of_another(j: Job) -> bool:
+        src = os.path.realpath(j.input)
+        return made_by.get(src, src) != src
+
+    jobs = [j for j in jobs if not output_of_another(j)]
     return jobs, {os.path.realpath(j.input) for j in jobs}
 
 

@@ -25,8 +25,8 @@ def _parse_chain(text: str | None) -> tuple[float, ...] | None:
 
 
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs.", show_default=False)],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input) or directory.")] = None,
+    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs (a file that is another input's output under these options, e.g. a_x2.png next to a.png, is left alone).", show_default=False)],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input file) or directory (several inputs, a directory or a glob).")] = None,
     scale: Annotated[float | None, typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
     width: Annotated[int | None, typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
     height: Annotated[int | None, typer.Option("--height", help="Target height instead of --scale (aspect kept).")] = None,
