@@ -27,13 +27,55 @@ def test_gray_alpha_and_16bit(photo):
     rgba = np.dstack([photo, np.where(np.arange(128)[None, :] < 64, 255, 0).repeat(96, 0).astype(np.uint8)])
     o = up.upscale(rgba, scale=3)
     assert o.shape == (288, 384, 4)
-    np.testing.assert_array_equal(o[:, :, :3], up.upscale(photo, scale=3))  # colour unaffected by alpha
+    np.testing.assert_array_equal(o[:, :150, :3], up.upscale(photo, scale=3)[:, :150])  # visible colour kept
     assert o[:, :150, 3].min() == 255 and o[:, 240:, 3].max() == 0  # alpha resampled smoothly, not lost
     deep = photo.astype(np.uint16) * 257
     d = up.upscale(deep, scale=2)
     assert d.dtype == np.uint16 and np.abs(d.astype(int) // 257 - up.upscale(photo, scale=2)).max() <= 1
     la = up.upscale(Image.fromarray(photo[:, :, 0]).convert("LA"), scale=2)
     assert la.mode == "LA"
+
+
+def _tiny_lite() -> Upscaler:
+    """A lite-shaped backbone with random weights (no SDAM), so the model is not bicubic."""
+    import torch
+
+    from casr_cli.backbone.lite import LiteBackbone, LiteSRNet
+
+    torch.manual_seed(0)
+    net = LiteSRNet(channels=8, blocks=1, inputs=("bicubic",))
+    torch.nn.init.normal_(net.tail.weight, std=0.02)
+    return Upscaler(CasrModel("tiny-lite", LiteBackbone(net.eval())), EngineOptions(tile=TileSpec(64, 16)))
+
+
+@pytest.mark.parametrize("model", ["bicubic", "tiny-lite"])
+def test_colour_hidden_under_alpha_does_not_fringe(photo, model):
+    up = Upscaler.load("bicubic", device="cpu") if model == "bicubic" else _tiny_lite()
+    alpha = np.where(np.arange(128)[None, :] < 64, 255, 0).repeat(96, 0).astype(np.uint8)
+    green, red = photo.copy(), photo.copy()
+    green[:, 64:], red[:, 64:] = (0, 255, 0), (255, 0, 0)  # what lies under alpha == 0 differs
+    a, b = (up.upscale(np.dstack([x, alpha]), scale=2) for x in (green, red))
+    np.testing.assert_array_equal(a, b)  # invisible colour cannot reach the output
+    edge = a[:, 126:130]  # semi-transparent edge: its colour comes from the visible photo, not green
+    assert np.abs(edge[..., 1].astype(int) - edge[..., 0]).mean() < 40
+
+
+def test_bleed_transparent():
+    from casr_cli.alpha import bleed_transparent
+
+    px = np.zeros((20, 30, 4), np.uint16)
+    px[:, :10] = (1000, 2000, 3000, 65535)
+    px[:, 10:, :3] = (0, 65535, 0)  # hidden green, alpha 0
+    out = bleed_transparent(px)
+    np.testing.assert_array_equal(out[:, :10], px[:, :10])  # visible pixels and alpha untouched
+    np.testing.assert_array_equal(out[..., 3], px[..., 3])
+    assert np.abs(out[:, 10:, :3].astype(int) - (1000, 2000, 3000)).max() <= 1  # filled from the visible
+    opaque = px.copy()
+    opaque[..., 3] = 1
+    assert bleed_transparent(opaque) is opaque  # nothing hidden: the input itself
+    la = np.dstack([np.where(np.arange(4) == 0, 7, 200).astype(np.uint8)[None].repeat(3, 0),
+                    np.array([[9, 0, 0, 0]] * 3, np.uint8)])
+    assert (bleed_transparent(la)[..., 0] == 7).all()  # gray + alpha: the visible gray spreads
 
 
 def test_max_pixels_refused_before_work(photo):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import chain as chain_mod
+from .alpha import bleed_transparent
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, TileSpill, new_store
 from .errors import ImageTooLargeError
 from .resample import Geometry, input_span
@@ -151,6 +152,11 @@ class Upscaler:
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
         cur = src
+        if src.shape[2] in (2, 4):  # colour hidden under alpha == 0 must not bleed into visible edges
+            whole = src.read(0, src.shape[0])
+            bled = bleed_transparent(whole)
+            if bled is not whole:
+                cur = MemoryStore.wrap(bled)
         steps = len(plan.factors)
         for k, (factor, size) in enumerate(zip(plan.factors, plan.sizes[1:]), start=1):
             if self.options.intermediates:
