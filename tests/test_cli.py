@@ -200,3 +200,23 @@ def test_output_is_a_directory_for_a_folder_or_glob_even_with_one_image(imgs, tm
     assert (tmp_path / "out2.png" / "b_x2.jpg").is_file()
     r = run("upscale", imgs / "a.png", "-s", 2, "-o", tmp_path / "one.png")  # one file: -o is the file
     assert r.exit_code == 0 and (tmp_path / "one.png").is_file()
+
+
+def test_suffix_placeholders_name_each_output(imgs, tmp_path):
+    out = tmp_path / "o"
+    # a.png is 128x96 and b.jpg 60x50: {width}x{height} is each file's own output size
+    r = run("upscale", imgs / "a.png", imgs / "b.jpg", "-s", 2.5, "-o", out, "--suffix", "_{model}_{width}x{height}")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["a_bicubic_320x240.png", "b_bicubic_150x125.jpg"]
+    r = run("upscale", imgs / "a.png", "--width", 200, "--suffix", "_{scale}", "-o", f"{out / 'w'}/")
+    assert r.exit_code == 0 and (out / "w" / "a_1.5625.png").is_file()
+    r = run("upscale", imgs / "a.png", "--width", 401, "--height", 200, "-o", f"{out / 'f'}/")  # fits inside 401x200
+    assert r.exit_code == 0 and (out / "f" / "a_267x200.png").is_file()
+
+
+@pytest.mark.parametrize("suffix,match", [("{width.real}", "unknown placeholder"), ("_{0}", "unknown placeholder"),
+                                          ("/../up", "path separator"), ("_{scale", "bad --suffix")])
+def test_bad_suffix_is_a_usage_error(imgs, suffix, match, capsys):
+    r = run("upscale", imgs / "a.png", "-s", 2, "--suffix", suffix)
+    assert isinstance(r.exception, CasrError) and report_error(r.exception) == 2
+    assert match in capsys.readouterr().err

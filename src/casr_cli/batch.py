@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import glob
 import os
+import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +55,34 @@ def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path,
     return unique
 
 
+SUFFIX_FIELDS = ("scale", "model", "width", "height")
+
+
+def suffix_fields(template: str) -> set[str]:
+    """The placeholders a ``--suffix`` template uses; anything but the four names (an
+    attribute, an index, a positional field) is a usage error."""
+    hint = "placeholders: {scale} {model} {width} {height}"
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise UsageError(f"bad --suffix {template!r}: {e}", hint=hint) from e
+    unknown = names - set(SUFFIX_FIELDS)
+    if unknown:
+        raise UsageError(f"bad --suffix {template!r}: unknown placeholder {{{sorted(unknown)[0]}}}", hint=hint)
+    return names
+
+
 def format_suffix(template: str, *, scale: float, model: str, width: int | None = None, height: int | None = None) -> str:
+    """The suffix for one output (``width``/``height``: its size; None leaves them empty)."""
+    suffix_fields(template)
     s = f"{scale:.4f}".rstrip("0").rstrip(".")
     try:
-        return template.format(scale=s, model=model, width=width or "", height=height or "")
+        out = template.format(scale=s, model=model, width=width or "", height=height or "")
     except (KeyError, IndexError, ValueError) as e:
         raise UsageError(f"bad --suffix {template!r}: {e}", hint="placeholders: {scale} {model} {width} {height}") from e
+    if any(sep and sep in out for sep in (os.sep, os.altsep, "/")):
+        raise UsageError(f"--suffix must not contain a path separator, got {template!r}", hint="use -o DIR to choose a folder")
+    return out
 
 
 def many_inputs(items: list[str]) -> bool:
@@ -67,11 +91,11 @@ def many_inputs(items: list[str]) -> bool:
     return len(items) > 1 or any(Path(i).is_dir() or (not Path(i).exists() and glob.has_magic(i)) for i in items)
 
 
-def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str, fmt: str | None,
-              output_is_dir: bool = False) -> list[Job]:
+def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str | Callable[[Path], str],
+              fmt: str | None, output_is_dir: bool = False) -> list[Job]:
     """Output path of every input.  ``output`` is a file for one input, else (or with
     ``output_is_dir``) a directory (created; sub-folders mirror the inputs').  No ``output``:
-    next to each input."""
+    next to each input.  ``suffix``: one for all, or a function of the input file."""
     ext = EXTENSION[output_format("x.png", fmt)] if fmt else None
     out_dir = None
     single_file = None
@@ -88,12 +112,13 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str, 
     jobs = []
     for f, rel in inputs:
         e = ext or f.suffix
+        sfx = suffix(f) if callable(suffix) else suffix
         if single_file is not None:
             out = single_file
         elif out_dir is not None:
-            out = out_dir / rel.parent / f"{rel.stem}{suffix}{e}"
+            out = out_dir / rel.parent / f"{rel.stem}{sfx}{e}"
         else:
-            out = f.with_name(f"{f.stem}{suffix}{e}")
+            out = f.with_name(f"{f.stem}{sfx}{e}")
         jobs.append(Job(f, out, rel))
     outs = [os.path.abspath(j.output) for j in jobs]
     if len(set(outs)) != len(outs):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .batch import DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, many_inputs, plan_jobs
+from .batch import (DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, many_inputs, plan_jobs,
+                    suffix_fields)
 from .errors import CasrError, UsageError
 
 
@@ -49,6 +50,28 @@ class JobSettings:
             raise UsageError("--skip-existing and --overwrite contradict each other")
 
 
+def _suffix_for(template: str, s: JobSettings, model_name: str):
+    """The output-name suffix: one string, or (when the template needs each file's own output
+    size or, when sized by --width/--height, its scale) a function of the input file."""
+    nominal = s.scale if s.scale is not None else (math.prod(s.chain) if s.chain else 0.0)
+    fixed = format_suffix(template, scale=nominal, model=model_name, width=s.width, height=s.height)
+    fields = suffix_fields(template)
+    if not ({"width", "height"} & fields or ("scale" in fields and not nominal)):
+        return fixed
+
+    def per_file(path: Path) -> str:
+        from .chain import target_size
+        from .images import probe
+
+        try:
+            (h, w), scale = target_size(probe(path), scale=s.scale or (nominal or None), width=s.width, height=s.height)
+        except CasrError:  # an unreadable or too small file: its job reports why
+            return fixed
+        return format_suffix(template, scale=scale, model=model_name, width=w, height=h)
+
+    return per_file
+
+
 def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, recursive: bool, suffix: str,
                model_name: str) -> tuple[list[Job], set[str]]:
     """The jobs of a batch (inputs expanded, output names from the ``suffix`` template) and
@@ -56,9 +79,8 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     s = settings
     if suffix == DEFAULT_SUFFIX and s.scale is None and not s.chain:  # sized by --width/--height
         suffix = "_{width}x{height}" if s.width and s.height else ("_w{width}" if s.width else "_h{height}")
-    nominal = s.scale if s.scale is not None else (math.prod(s.chain) if s.chain else 0.0)
-    name_suffix = format_suffix(suffix, scale=nominal, model=model_name, width=s.width, height=s.height)
-    jobs = plan_jobs(expand_inputs(inputs, recursive), output, name_suffix, s.fmt, output_is_dir=many_inputs(inputs))
+    jobs = plan_jobs(expand_inputs(inputs, recursive), output, _suffix_for(suffix, s, model_name), s.fmt,
+                     output_is_dir=many_inputs(inputs))
     # an input that is this batch's output of another input (an earlier run's result, picked up
     # again by a directory or glob) is not upscaled again: re-running a command would
     # otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...
