@@ -101,6 +101,10 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     rec = json.loads(r.stdout)
     assert rec["status"] == "dry-run" and rec["chain"] == [4, 3, 1.5] and len(rec["tiles"]) == 3
     assert rec["memory_bytes"] > 0
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"")
+    r = run("upscale", imgs / "a.png", "-s", 2, "-o", taken, "--dry-run", "--json")
+    assert r.exit_code == 0 and "output exists" in json.loads(r.stdout)["warnings"][0]
 
 
 @pytest.mark.parametrize("args,match", [

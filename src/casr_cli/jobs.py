@@ -121,6 +121,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if s.dry_run:
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
+            if job.output.exists() and not s.overwrite:
+                rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]
             return rec
         job.output.parent.mkdir(parents=True, exist_ok=True)
         pic = read_image(job.input)

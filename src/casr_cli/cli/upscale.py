@@ -128,7 +128,7 @@ def _emitter(json_mode: bool, quiet: bool):
                   f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:
             print(f"{rec['input']} -> {rec['output']} ({size}, chain {chain}, {rec['seconds']:.2f} s)")
-            for w in rec.get("warnings", []):
-                err.print(f"casr: warning: {w} ({rec['output']})", markup=False)
+        for w in rec.get("warnings", []):
+            err.print(f"casr: warning: {w} ({rec['output']})", markup=False)
 
     return emit
