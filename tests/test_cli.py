@@ -114,6 +114,7 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     (["-s", "2", "--device", "tpu"], "device"), (["-s", "2", "-m", "nope"], "unknown model"),
     (["-s", "2", "--width", "400"], "not both"), (["-s", "2", "--max-pixels", "0"], "max-pixels"),
     (["-s", "2", "--max-pixels", "nan"], "max-pixels"), (["-s", "2", "--max-pixels", "inf"], "max-pixels"),
+    (["-s", "2", "-f", "gif"], "unknown --format 'gif'"),
 ])
 def test_usage_errors(imgs, args, match, capsys):
     r = run("upscale", imgs / "a.png", *args)

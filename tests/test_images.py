@@ -198,6 +198,15 @@ def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, photo, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the final name nor a temporary file
 
 
+@pytest.mark.parametrize("ext", ["jpg", "bmp"])
+def test_alpha_dropped_with_a_warning_where_readers_ignore_it(tmp_path, photo, ext):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
+    warnings = write_image(tmp_path / f"o.{ext}", rgba)
+    assert any("alpha dropped" in w for w in warnings)
+    with Image.open(tmp_path / f"o.{ext}") as im:
+        assert im.mode == "RGB"
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
 def test_written_files_get_normal_permissions(tmp_path, photo, suffix):
     import os

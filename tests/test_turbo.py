@@ -163,6 +163,7 @@ def test_upscale_turbo_without_weights_names_the_command(tmp_path):
     assert r.returncode != 0
     errors = [line for line in r.stderr.splitlines() if line.startswith("casr: error:")]
     assert len(errors) == 1 and "casr download-weights turbo depth sam" in errors[0], r.stderr
+    assert r.stderr.count("casr download-weights") == 1, r.stderr  # not repeated as a hint
     assert "Traceback" not in r.stderr and not (tmp_path / "o.png").exists()
 
 

@@ -96,7 +96,7 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
     """Output path of every input.  ``output`` is a file for one input, else (or with
     ``output_is_dir``) a directory (created; sub-folders mirror the inputs').  No ``output``:
     next to each input.  ``suffix``: one for all, or a function of the input file."""
-    ext = EXTENSION[output_format("x.png", fmt)] if fmt else None
+    ext = EXTENSION[output_format(None, fmt)] if fmt else None
     out_dir = None
     single_file = None
     if output is not None:

@@ -273,8 +273,13 @@ def to_8bit(a: np.ndarray) -> np.ndarray:
 
 
 # -- writing ------------------------------------------------------------------------
-def output_format(path: str | Path, fmt: str | None = None) -> str:
-    key = (fmt or Path(path).suffix.lstrip(".")).lower()
+def output_format(path: str | Path | None, fmt: str | None = None) -> str:
+    """The Pillow format name for ``--format`` if given, else for ``path``'s extension."""
+    if fmt:
+        if fmt.lower() not in FORMATS:
+            raise UsageError(f"unknown --format {fmt!r}", hint="png, jpg, webp, tif or bmp")
+        return FORMATS[fmt.lower()]
+    key = Path(path).suffix.lstrip(".").lower() if path is not None else ""
     if key not in FORMATS:
         raise UsageError(f"unknown output format {key or '(no extension)'!r}", path=path,
                          hint="use a .png/.jpg/.webp/.tif/.bmp name or --format")
@@ -344,9 +349,9 @@ def _write(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compre
     if a.dtype == np.uint16:
         a = to_8bit(a)
         warnings.append(f"{fmt} holds 8 bits per channel: 16-bit output reduced to 8 bits")
-    if fmt == "JPEG" and c in (2, 4):
+    if fmt in ("JPEG", "BMP") and c in (2, 4):  # BMP: a 32-bit BMP's alpha is ignored by its readers
         a = a[:, :, : c - 1]
-        warnings.append("JPEG has no alpha channel: alpha dropped (use PNG, WebP or TIFF to keep it)")
+        warnings.append(f"{fmt} has no alpha channel: alpha dropped (use PNG, WebP or TIFF to keep it)")
     limit = {"JPEG": 65500, "WEBP": 16383}.get(fmt)
     if limit and max(h, w) > limit:
         raise UsageError(f"{fmt} cannot hold {w}x{h} pixels (at most {limit} per side)", hint="write PNG or TIFF instead")
