@@ -225,3 +225,11 @@ def test_bad_suffix_is_a_usage_error(imgs, suffix, match, capsys):
     r = run("upscale", imgs / "a.png", "-s", 2, "--suffix", suffix)
     assert isinstance(r.exception, CasrError) and report_error(r.exception) == 2
     assert match in capsys.readouterr().err
+
+
+def test_animated_input_warns_that_one_frame_is_used(tmp_path, photo):
+    src = tmp_path / "anim.webp"
+    frames = [Image.fromarray(photo), Image.fromarray(photo[::-1].copy())]
+    frames[0].save(src, save_all=True, append_images=frames[1:], lossless=True)
+    r = run("upscale", src, "-s", 2, "--json")
+    assert r.exit_code == 0 and "first of 2 frames" in json.loads(r.stdout)["warnings"][0]

@@ -48,6 +48,7 @@ class Picture:
     icc: bytes | None = None
     exif: bytes | None = None
     format: str | None = None
+    frames: int = 1  # frames or pages in the file; only the first is read
 
     @property
     def mode(self) -> str:
@@ -119,11 +120,12 @@ def _read(path: Path) -> Picture:
         im = None
     with contextlib.ExitStack() as stack:
         icc = exif = None
-        orientation = 1
+        orientation = frames = 1
         fmt = None
         if im is not None:
             stack.enter_context(im)
             fmt = im.format
+            frames = int(getattr(im, "n_frames", 1) or 1)
             icc = im.info.get("icc_profile") or None
             orientation = _orientation(im)
             exif = _carried_exif(im.getexif())
@@ -138,7 +140,7 @@ def _read(path: Path) -> Picture:
                 icc = None  # a CMYK profile does not describe the RGB we make
             pixels = from_pil(im)[0]
         pixels = apply_orientation(pixels, orientation)
-        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt)
+        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames)
 
 
 def _orientation(im: Image.Image) -> int:

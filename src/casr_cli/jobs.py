@@ -137,6 +137,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                                    compress_level=s.compress_level)
         finally:
             result.close()
+        if pic.frames > 1:
+            warnings = [f"only the first of {pic.frames} frames or pages was upscaled", *warnings]
         if warnings:
             rec["warnings"] = warnings
     except CasrError as e:
