@@ -146,3 +146,10 @@ def test_read_only_array_input_gives_no_warning():
         warnings.simplefilter("error")
         out = Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16)).upscale(img, scale=3)
     assert out.shape == (120, 168, 3)
+
+
+def test_memory_estimate_follows_the_real_tiles():
+    up = Upscaler.load("bicubic", device="cpu", tile=TileSpec(512, 32))
+    small = up.estimate_memory(up.plan((20, 30), scale=2), 4, 2)
+    big = up.estimate_memory(up.plan((1000, 1500), scale=2), 4, 2)
+    assert small < 2**20 < big  # a 60x40 output needs no 512 px tile buffers

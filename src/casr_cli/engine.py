@@ -103,13 +103,16 @@ class Upscaler:
 
     def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int) -> int:
         """Bytes the stores and tile bands of the largest step need (model weights not counted)."""
-        t = self.tile.size + 2 * self._context()
+        ctx = self._context()
         peak = 0
         for (h, w), (H, W) in zip(plan.sizes[:-1], plan.sizes[1:]):
+            g = tile_grid((H, W), self.tile)  # the step's real tiles (small images: smaller than --tile)
+            th = min(H, max(b - a for a, b in g.rows.spans) + 2 * ctx)
+            tw = min(W, max(b - a for a, b in g.cols.spans) + 2 * ctx)
             stores = sum(n for n in (h * w * channels * itemsize, H * W * channels * itemsize) if n <= self.options.memory_limit)
-            band_in = math.ceil(t * h / H + 8) * w * channels * 4
-            band_out = 2 * min(t, H) * W * channels * 4
-            peak = max(peak, stores + band_in + band_out + 24 * t * t * 4 * 4)
+            band_in = math.ceil(th * h / H + 8) * w * channels * 4
+            band_out = 2 * th * W * channels * 4
+            peak = max(peak, stores + band_in + band_out + 24 * th * tw * 4 * 4)
         return peak
 
     def _context(self) -> int:
