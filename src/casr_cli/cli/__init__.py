@@ -40,8 +40,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 def report_error(e: CasrError) -> int:
     """Print ``casr: error: <what> (<file>)`` and a hint; return the exit code (2: an
     error that stops the whole run is a usage or set-up error)."""
-    print(f"casr: error: {e.one_line()}", file=sys.stderr)
-    if e.hint:
+    line = e.one_line()
+    print(f"casr: error: {line}", file=sys.stderr)
+    if e.hint and e.hint not in line:  # a hint the error line already says is not repeated
         print(f"casr: hint: {e.hint}", file=sys.stderr)
     return 2
 

@@ -47,9 +47,7 @@ def _require(group: str, component: str) -> Path:
     try:
         return require(group, component)
     except WeightsMissingError as e:
-        err = WeightsMissingError(f"--model turbo: {e.message}; run `{DOWNLOAD}`", command=DOWNLOAD)
-        err.hint = None  # the command is in the error line already (one line for scripts to grep)
-        raise err from e
+        raise WeightsMissingError(f"--model turbo: {e.message}; run `{DOWNLOAD}`", command=DOWNLOAD) from e
 
 
 def weight_paths() -> dict[str, Path]:
