@@ -32,9 +32,7 @@ def bleed_transparent(pixels: np.ndarray) -> np.ndarray:
 
 
 def _push_pull(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Fill colour where ``weight`` is 0 from weighted averages of coarser levels."""
-    if colour.ndim == 2:
-        colour = colour[..., None]
+    """Fill (h, w, c) ``colour`` where ``weight`` is 0 from weighted averages of coarser levels."""
     h, w = weight.shape
     if min(h, w) <= 1 or weight.min() > 0:
         return colour

@@ -34,6 +34,7 @@ EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BM
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 DEFAULT_MAX_INPUT_PIXELS = 250_000_000
 ORIENTATION = 0x0112
+TURNED = (5, 6, 7, 8)  # orientations stored turned by 90 degrees: width and height swap
 #: TIFF tags that describe how a file stores its pixels (size, strips, tiles, samples,
 #: compression, palette, ICC -- carried on its own): kept in the EXIF of a TIFF input,
 #: they would override the output's own layout (a TIFF output cut to the input's width)
@@ -69,7 +70,7 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
             raise ImageReadError("empty file (0 bytes)", path=path)
         with Image.open(path) as im:
             w, h = im.size
-            if _orientation(im) in (5, 6, 7, 8):  # stored turned by 90 degrees
+            if _orientation(im) in TURNED:
                 w, h = h, w
     except (UnidentifiedImageError, SyntaxError, ValueError) as e:
         if path.suffix.lower() in (".tif", ".tiff"):
@@ -96,8 +97,7 @@ def _tiff_shape(path: Path) -> tuple[int, int]:
         with tifffile.TiffFile(path) as t:
             page = t.pages[0]
             h, w = int(page.imagelength), int(page.imagewidth)
-            orient = page.tags.get(ORIENTATION)
-            return (w, h) if orient is not None and int(orient.value) in (5, 6, 7, 8) else (h, w)
+            return (w, h) if _tiff_orientation(page) in TURNED else (h, w)
     except Exception as e:  # tifffile raises many types for bad files
         raise ImageReadError(f"not a readable TIFF: {e}", path=path) from e
 
@@ -155,6 +155,12 @@ def _orientation(im: Image.Image) -> int:
     return int(ex.get(ORIENTATION, 1) or 1)
 
 
+def _tiff_orientation(page) -> int:
+    """A tifffile page's orientation tag (1 when absent)."""
+    tag = page.tags.get(ORIENTATION)
+    return int(tag.value) if tag is not None else 1
+
+
 def _carried_exif(ex: Image.Exif) -> bytes | None:
     """The EXIF that travels to the output: a detached copy (for a TIFF, ``getexif`` is the
     file's live IFD, which Pillow still reads the pixels by) with the orientation reset to 1
@@ -209,8 +215,7 @@ def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None,
         a = page.asarray()
         tag = page.tags.get(34675)
         icc = icc or (bytes(tag.value) if tag is not None else None)
-        orient = page.tags.get(ORIENTATION)
-        orientation = int(orient.value) if orient is not None else 1
+        orientation = _tiff_orientation(page)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):

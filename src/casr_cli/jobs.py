@@ -64,7 +64,7 @@ def _suffix_for(template: str, s: JobSettings, model_name: str):
         from .images import probe
 
         try:
-            (h, w), scale = target_size(probe(path), scale=s.scale or (nominal or None), width=s.width, height=s.height)
+            (h, w), scale = target_size(probe(path), scale=nominal or None, width=s.width, height=s.height)
         except CasrError:  # an unreadable or too small file: its job reports why
             return fixed
         return format_suffix(template, scale=scale, model=model_name, width=w, height=h)

@@ -95,8 +95,7 @@ def split4(x: torch.Tensor, context: int = 0) -> list[torch.Tensor]:
 
 def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
     """The inner ``2 * tile`` px from the four windows of :func:`split4`."""
-    m = context
-    core = [w[..., m:w.shape[-2] - m, m:w.shape[-1] - m] for w in t]
+    core = [inner(w, context) for w in t]
     return torch.cat([torch.cat(core[:2], dim=-1), torch.cat(core[2:], dim=-1)], dim=-2)
 
 
