@@ -12,7 +12,6 @@ Visible pixels and alpha are untouched.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
@@ -33,6 +32,8 @@ def bleed_transparent(pixels: np.ndarray) -> np.ndarray:
 
 def _push_pull(colour: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Fill (h, w, c) ``colour`` where ``weight`` is 0 from weighted averages of coarser levels."""
+    import cv2  # only for images with transparent pixels (start-up, docs/cli.md)
+
     h, w = weight.shape
     if min(h, w) <= 1 or weight.min() > 0:
         return colour

@@ -18,7 +18,8 @@ def _key(kind: str) -> str:
 
 
 def config_dict(model) -> dict:
-    """A ConfigMixin model's config as plain JSON values (tuples as lists, no private keys)."""
+    """A model's config (a :class:`~casr_cli.config_module.ConfigModule` or a diffusers
+    ``ConfigMixin``) as plain JSON values (tuples as lists, no private keys)."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
 
 
@@ -33,7 +34,7 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, 
 
 
 def save_model(model, path: str | Path, kind: str, extra: dict | None = None) -> Path:
-    """Weights + config of a ``ModelMixin, ConfigMixin`` model in one file."""
+    """Weights + config of a ``ConfigModule`` (or diffusers ``ModelMixin, ConfigMixin``) model in one file."""
     return save_tensors(path, model.state_dict(), kind, config_dict(model), extra)
 
 
@@ -51,9 +52,9 @@ def read_config(path: str | Path, kind: str) -> str:
 
 
 def module_to(model: torch.nn.Module, *args, **kwargs) -> torch.nn.Module:
-    """``nn.Module.to``, bypassing ``ModelMixin.to``: the latter imports diffusers.hooks and
-    with it peft and transformers (about 2 s of start-up) for offloading checks that our
-    small models never need."""
+    """``nn.Module.to``, bypassing a diffusers ``ModelMixin.to`` (turbo's ControlNet): the
+    latter imports diffusers.hooks and with it peft and transformers (about 2 s of
+    start-up) for offloading checks that our models never need."""
     return torch.nn.Module.to(model, *args, **kwargs)
 
 

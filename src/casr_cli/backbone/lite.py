@@ -19,10 +19,9 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from ..config_module import ConfigModule, register_to_config
 from ..weights_io import load_model, module_to, save_model
 
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
@@ -38,15 +37,13 @@ class ResBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x), inplace=True))
 
 
-class LiteSRNet(ModelMixin, ConfigMixin):
+class LiteSRNet(ConfigModule):
     """Args:
         channels: feature width.
         blocks: residual blocks.
         unshuffle: pixel-unshuffle factor (features run at 1/unshuffle^2 of the pixels).
         inputs: maps fed to the network, in order.
     """
-
-    config_name = "config.json"
 
     @register_to_config
     def __init__(self, channels: int = 48, blocks: int = 5, unshuffle: int = 4,

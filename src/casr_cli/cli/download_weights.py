@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-from .. import hub
+if TYPE_CHECKING:  # the hub (pydantic, certifi) and rich's tables are imported when the command runs
+    from rich.console import Console
+    from rich.table import Table
+
+    from .. import hub
 
 
 def _status_table(statuses: list[hub.ComponentStatus], title: str) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, show_lines=False)
     t.add_column("component")
     t.add_column("file")
@@ -69,6 +65,12 @@ def download_weights(
 ) -> None:
     """Download the pinned, checksummed weights that casr needs (SD-Turbo, Depth-Anything-V2-Small,
     SAM ViT-B, pyiqa metrics) into the Hugging Face cache, and record them in a lock file."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.table import Table
+
+    from .. import hub
+
     manifest = hub.load_manifest()
     selectors = list(groups or [])
     components = hub.parse_selectors(selectors, manifest)  # validates names early

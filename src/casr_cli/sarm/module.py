@@ -23,17 +23,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from ..backbone.lite import ResBlock
+from ..config_module import ConfigModule, register_to_config
 from ..weights_io import load_model, save_model
 
 
-class SARM(ModelMixin, ConfigMixin):
-    config_name = "config.json"
-
+class SARM(ConfigModule):
     @register_to_config
     def __init__(self, channels: int = 32, unshuffle: int = 4, tile_tokens: int = 4, global_dim: int = 112,
                  heads: int = 4, max_tokens: int = 2048, query_pool: int = 1, blocks: int = 0,

@@ -28,7 +28,8 @@ Differences from the original (all in the config, so they travel with the weight
 
 Weights are stored as one safetensors file whose metadata holds the config json;
 :func:`save_ssn` / :func:`load_ssn` are the canonical pair.  ``save_pretrained`` /
-``from_pretrained`` from diffusers also work on directories.
+``from_pretrained`` (:mod:`casr_cli.config_module`, diffusers' directory layout) also work
+on directories.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, ModelMixin
-from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from ..config_module import ConfigModule, register_to_config
 from ..weights_io import load_model, module_to, read_config, save_model
 
 #: the shipped weights (trained by ``casr_cli.training.ssn``; see ssn-lite.md)
@@ -63,7 +63,7 @@ def _deconv_block(cin: int, cout: int, slope: float) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=True), nn.LeakyReLU(slope, inplace=True))
 
 
-class SuperpixelNet(ModelMixin, ConfigMixin):
+class SuperpixelNet(ConfigModule):
     """Fully convolutional 9-neighbour superpixel assignment network.
 
     Args:
@@ -73,8 +73,6 @@ class SuperpixelNet(ModelMixin, ConfigMixin):
         negative_slope: LeakyReLU slope.
         input_mean: RGB mean subtracted from the [0, 1] input.
     """
-
-    config_name = "config.json"
 
     @register_to_config
     def __init__(
