@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OutputExistsError, UsageError
-from .images import EXTENSION, READ_EXTENSIONS, output_format
+from .images import EXTENSION, FORMATS, READ_EXTENSIONS, READABLE, output_format
+from .stdio import STDIO
 
 DEFAULT_SUFFIX = "_x{scale}"
+WRITE_EXTENSIONS = frozenset(f".{k}" for k in FORMATS)  # an input of another format gets a .png output
 
 
 @dataclass(frozen=True)
@@ -21,27 +23,66 @@ class Job:
     input: Path
     output: Path
     relative: Path  # the input's path below the directory it was found in (for -o DIR)
+    label: str | None = None  # what records and messages call the input ("-": standard input), if not its path
+    to_stdout: bool = False  # -o -: the image goes to standard output
+
+    @property
+    def name(self) -> str:
+        return self.label if self.label is not None else str(self.input)
 
 
-def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path, Path]]:
-    """Files, directories and globs -> (file, path relative to its root) in a stable order.
+@dataclass(frozen=True)
+class Scan:
+    """What the input arguments hold: the images to read, as (file, path relative to its
+    root), and the files of folders and globs that are not in a format casr reads."""
 
-    Directories contribute their image files (``recursive``: also subfolders); globs are
-    expanded by us, so quoted patterns work in scripts.  Unknown paths raise."""
+    files: list[tuple[Path, Path]]
+    skipped: list[Path]
+    stdin: bool = False  # "-" was given (and read into ``files``' only entry)
+
+
+def readable_name(path: Path) -> bool:
+    """Whether a folder scan or glob picks ``path``: a :data:`~casr_cli.images.READ_FORMATS`
+    extension (any case)."""
+    return path.suffix.lower() in READ_EXTENSIONS
+
+
+def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = None) -> Scan:
+    """Files, directories and globs -> a :class:`Scan`, files in a stable order.
+
+    Directories contribute their files (``recursive``: also subfolders; hidden files,
+    ``.name``, are left out); globs are expanded by us, so quoted patterns work in scripts.
+    Of both, files with an extension casr does not read are counted in ``skipped``, never
+    dropped silently; a file given by name is always tried (it is read by its content).
+    ``-`` stands for standard input, already spooled to ``stdin``.  Unknown paths raise."""
     found: list[tuple[Path, Path]] = []
+    skipped: list[Path] = []
+
+    def pick(files, root: Path | None) -> None:
+        for f in files:
+            if readable_name(f):
+                found.append((f, f.relative_to(root) if root is not None else Path(f.name)))
+            else:
+                skipped.append(f)
+
+    if STDIO in items:
+        if len(items) > 1:
+            raise UsageError("'-' (standard input) is one image: give it as the only input")
+        if stdin is None:
+            raise UsageError("'-' (standard input) is not supported here")
+        return Scan([(stdin, Path("stdin" + stdin.suffix))], [], stdin=True)
     for item in items:
         p = Path(item)
         if p.is_dir():
             it = p.rglob("*") if recursive else p.glob("*")
-            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in READ_EXTENSIONS and not f.name.startswith("."))
-            found += [(f, f.relative_to(p)) for f in files]
+            pick(sorted(f for f in it if f.is_file() and not f.name.startswith(".")), p)
         elif p.exists():
             found.append((p, Path(p.name)))
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=recursive) if Path(m).is_file())
             if not matches:
                 raise UsageError(f"no file matches {item!r}")
-            found += [(m, Path(m.name)) for m in matches]
+            pick(matches, None)
         else:
             raise UsageError("no such file or directory", path=item)
     seen, unique = set(), []
@@ -50,9 +91,16 @@ def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path,
         if key not in seen:
             seen.add(key)
             unique.append((f, rel))
+    skipped = sorted({os.path.realpath(f): f for f in skipped}.values())
     if not unique:
-        raise UsageError("no input images found", hint="give files, directories or globs of PNG/JPEG/WebP/TIFF/BMP")
-    return unique
+        more = f"; {len(skipped)} file(s) skipped, not {READABLE}" if skipped else ""
+        raise UsageError(f"no input images found{more}", hint=f"give files, directories or globs of {READABLE} images")
+    return Scan(unique, skipped)
+
+
+def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """:func:`scan_inputs`' files alone."""
+    return scan_inputs(items, recursive).files
 
 
 SUFFIX_FIELDS = ("scale", "model", "width", "height")
@@ -95,10 +143,19 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
               fmt: str | None, output_is_dir: bool = False) -> list[Job]:
     """Output path of every input.  ``output`` is a file for one input, else (or with
     ``output_is_dir``) a directory (created; sub-folders mirror the inputs').  No ``output``:
-    next to each input.  ``suffix``: one for all, or a function of the input file."""
+    next to each input.  ``suffix``: one for all, or a function of the input file.  The
+    extension: ``fmt``'s, else the input's when casr writes that format, else ``.png``."""
     ext = EXTENSION[output_format(None, fmt)] if fmt else None
     out_dir = None
     single_file = None
+    if output == STDIO:
+        if output_is_dir or len(inputs) != 1:
+            raise UsageError("-o - writes one image to standard output: give one input file",
+                             hint="use -o DIR for several inputs, a folder or a glob")
+        if not fmt:
+            raise UsageError("-o - (standard output) needs --format", hint="e.g. -o - --format png")
+        f, rel = inputs[0]
+        return [Job(f, Path(STDIO), rel, to_stdout=True)]
     if output is not None:
         o = Path(output)
         is_dir = output_is_dir or o.is_dir() or output.endswith(("/", os.sep)) or len(inputs) > 1
@@ -111,7 +168,7 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
             output_format(o, fmt)  # validates the extension early
     jobs = []
     for f, rel in inputs:
-        e = ext or f.suffix
+        e = ext or (f.suffix if f.suffix.lower() in WRITE_EXTENSIONS else ".png")  # a GIF input: a PNG output
         sfx = suffix(f) if callable(suffix) else suffix
         if single_file is not None:
             out = single_file
@@ -127,6 +184,8 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
 
 
 def check_output(job: Job, all_inputs: set[str], overwrite: bool) -> None:
+    if job.to_stdout:
+        return
     out = os.path.realpath(job.output)
     if out in all_inputs:
         raise OutputExistsError("output would overwrite an input image; casr never does that", path=job.output,

@@ -106,9 +106,13 @@ def run_upscale(args: argparse.Namespace) -> int:
     settings = JobSettings(scale=args.scale, width=args.width, height=args.height, chain=_parse_chain(args.chain),
                            fmt=args.fmt, overwrite=args.overwrite, skip_existing=args.skip_existing)
     model_name = args.model or DEFAULT_MODEL
-    jobs, all_inputs = plan_batch(args.inputs, settings, output=args.output, recursive=args.recursive,
-                                  suffix=args.suffix, model_name=model_name)
-    jobs = sorted(jobs, key=lambda j: str(j.input))
+    batch = plan_batch(args.inputs, settings, output=args.output, recursive=args.recursive,
+                       suffix=args.suffix, model_name=model_name)
+    if batch.skipped and state.is_main_process:
+        from .images import READABLE
+
+        sys.stderr.write(f"casr: skipped {len(batch.skipped)} file(s), not {READABLE}\n")
+    jobs, all_inputs = sorted(batch.jobs, key=lambda j: str(j.input)), batch.all_inputs
     mine = shard(jobs, state.process_index, state.num_processes)
     device = "cpu" if args.device == "cpu" else (str(state.device) if args.device == "auto" else args.device)
     upscaler = Upscaler.load(model_name, device=device)

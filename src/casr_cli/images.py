@@ -1,6 +1,8 @@
 """Reading and writing images with their metadata.
 
-Read: PNG, JPEG, WebP, TIFF, BMP.  Pixels become (H, W, C) uint8 or uint16 with C = 1
+Read: PNG, JPEG, WebP, TIFF, BMP, GIF (:data:`READ_FORMATS`, the one list that folder
+scans, globs and files given by name share; of a file with several frames or pages only
+the first is read).  Pixels become (H, W, C) uint8 or uint16 with C = 1
 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA); palette and other modes are converted.
 16-bit PNGs are decoded with OpenCV and 16-bit TIFFs with tifffile, since Pillow has
 no 16-bit RGB mode.  The EXIF orientation is applied to the pixels; the ICC profile and
@@ -28,7 +30,16 @@ from .errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
 
-READ_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+#: The one list of formats casr reads: Pillow's format name -> the file extensions that
+#: folder scans and globs pick.  A file given by name is read by its content, whatever its
+#: extension, and must be one of these formats too (Pillow is asked for these only, so no
+#: other decoder -- EPS, PSD, ... -- ever sees an input).
+READ_FORMATS: dict[str, tuple[str, ...]] = {
+    "PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",), "TIFF": (".tif", ".tiff"), "BMP": (".bmp",),
+    "GIF": (".gif",),
+}
+READ_EXTENSIONS = frozenset(e for exts in READ_FORMATS.values() for e in exts)
+READABLE = "PNG, JPEG, WebP, TIFF, BMP or GIF"  # for messages
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP"}
 EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -68,16 +79,16 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)", path=path)
-        with Image.open(path) as im:
+        with _open(path) as im:
             w, h = im.size
             if _orientation(im) in TURNED:
                 w, h = h, w
     except (UnidentifiedImageError, SyntaxError, ValueError) as e:
-        if path.suffix.lower() in (".tif", ".tiff"):
+        if path.suffix.lower() in (".tif", ".tiff") or _head_format(path) == "TIFF":
             h, w = _tiff_shape(path)
         else:
             raise ImageReadError("not an image, or a format casr cannot read", path=path,
-                                 hint="supported: PNG, JPEG, WebP, TIFF, BMP") from e
+                                 hint=f"casr reads {READABLE}") from e
     except OSError as e:
         if isinstance(e, FileNotFoundError):
             raise ImageReadError("no such file", path=path) from e
@@ -88,6 +99,18 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
         raise ImageTooLargeError(f"image header claims {w}x{h} pixels, over the input limit of "
                                  f"{max_pixels / 1e6:.0f} megapixels", path=path)
     return h, w
+
+
+def _open(path: Path) -> Image.Image:
+    """Pillow, restricted to :data:`READ_FORMATS` (an MPO camera JPEG opens as JPEG's MPO)."""
+    return Image.open(path, formats=tuple(READ_FORMATS))
+
+
+def _head_format(path: Path) -> str | None:
+    from .stdio import sniff_format
+
+    with open(path, "rb") as f:
+        return sniff_format(f.read(16))
 
 
 def _tiff_shape(path: Path) -> tuple[int, int]:
@@ -115,7 +138,7 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> 
 
 def _read(path: Path) -> Picture:
     try:
-        im = Image.open(path)
+        im = _open(path)
     except UnidentifiedImageError:
         im = None
     with contextlib.ExitStack() as stack:

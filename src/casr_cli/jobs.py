@@ -9,12 +9,11 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from .batch import (DEFAULT_SUFFIX, Job, check_output, expand_inputs, format_suffix, many_inputs, plan_jobs,
-                    suffix_fields)
+from .batch import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 from .errors import CasrError, UsageError
 
 
@@ -72,37 +71,52 @@ def _suffix_for(template: str, s: JobSettings, model_name: str):
     return per_file
 
 
+@dataclass(frozen=True)
+class Batch:
+    jobs: list[Job]
+    all_inputs: set[str]  # real paths of all inputs: an output may never replace one
+    skipped: list[Path]  # files of folders and globs not in a format casr reads (reported once)
+
+
 def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, recursive: bool, suffix: str,
-               model_name: str) -> tuple[list[Job], set[str]]:
-    """The jobs of a batch (inputs expanded, output names from the ``suffix`` template) and
-    the real paths of all inputs (an output may never replace one)."""
+               model_name: str, stdin: Path | None = None) -> Batch:
+    """The jobs of a batch (inputs expanded, output names from the ``suffix`` template).
+    ``stdin``: where standard input was spooled, for an input ``-``."""
     s = settings
     if suffix == DEFAULT_SUFFIX and s.scale is None and not s.chain:  # sized by --width/--height
         suffix = "_{width}x{height}" if s.width and s.height else ("_w{width}" if s.width else "_h{height}")
-    jobs = plan_jobs(expand_inputs(inputs, recursive), output, _suffix_for(suffix, s, model_name), s.fmt,
+    scan = scan_inputs(inputs, recursive, stdin)
+    if scan.stdin and output is None:
+        raise UsageError("'-' (standard input) has no file name to derive an output name from",
+                         hint="use -o FILE, -o DIR/ or -o - --format png")
+    jobs = plan_jobs(scan.files, output, _suffix_for(suffix, s, model_name), s.fmt,
                      output_is_dir=many_inputs(inputs))
+    if scan.stdin:
+        jobs = [replace(j, label="-") for j in jobs]
     # an input that is this batch's output of another input (an earlier run's result, picked up
     # again by a directory or glob) is not upscaled again: re-running a command would
     # otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...
-    made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs}
+    made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs if not j.to_stdout}
 
     def output_of_another(j: Job) -> bool:
         src = os.path.realpath(j.input)
         return made_by.get(src, src) != src
 
-    jobs = [j for j in jobs if not output_of_another(j)]
-    return jobs, {os.path.realpath(j.input) for j in jobs}
+    jobs = [j for j in jobs if j.to_stdout or not output_of_another(j)]
+    return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped)
 
 
 def new_record(job: Job, model_name: str) -> dict[str, Any]:
-    return {"input": str(job.input), "output": str(job.output), "model": model_name, "scale": None, "chain": None,
+    return {"input": job.name, "output": str(job.output), "model": model_name, "scale": None, "chain": None,
             "size": None, "seconds": None, "status": "ok", "error": None}
 
 
 def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str], model_name: str, *,
-                progress=None, on_start: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress=None, on_start: Callable[[str], None] | None = None, stdout: BinaryIO | None = None,
+                tmp_dir: str | None = None) -> dict[str, Any]:
     """Run one job; returns its record (status ``ok``, ``skipped``, ``dry-run`` or ``error``).
-    ``on_start(name)`` is called once the input is read, ``progress`` gets the engine's events."""
+    ``on_start(name)`` is called once the input is read, ``progress`` gets the engine's events;
+    ``stdout``: the stream a ``to_stdout`` job writes its image to."""
     from .canvas import MemoryStore
     from .images import probe, read_image, write_image
 
@@ -110,7 +124,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     rec = new_record(job, model_name)
     t0 = time.perf_counter()
     try:
-        if s.skip_existing and job.output.exists():
+        if s.skip_existing and not job.to_stdout and job.output.exists():
             rec["status"] = "skipped"
             return rec
         in_size = probe(job.input)
@@ -121,20 +135,26 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if s.dry_run:
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
-            if job.output.exists() and not s.overwrite:
+            if not job.to_stdout and job.output.exists() and not s.overwrite:
                 rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]
             return rec
-        job.output.parent.mkdir(parents=True, exist_ok=True)
+        if not job.to_stdout:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
         pic = read_image(job.input)
         if on_start is not None:
-            on_start(job.input.name)
+            on_start(job.label or job.input.name)
         runner = upscaler
         if s.intermediates:
             runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
         result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress)
         try:
-            warnings = write_image(job.output, result, fmt=s.fmt, icc=pic.icc, exif=pic.exif, quality=s.quality,
-                                   compress_level=s.compress_level)
+            kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level)
+            if job.to_stdout:
+                from .stdio import write_image_to
+
+                warnings = write_image_to(stdout, result, fmt=s.fmt, tmp_dir=tmp_dir, **kw)
+            else:
+                warnings = write_image(job.output, result, fmt=s.fmt, **kw)
         finally:
             result.close()
         if pic.frames > 1:
@@ -142,10 +162,12 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if warnings:
             rec["warnings"] = warnings
     except CasrError as e:
+        if job.label is not None and e.path == str(job.input):  # the spooled file stands for "-"
+            e.path = job.label
         rec.update(status="error", error=e.one_line())
     except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
         if os.environ.get("CASR_DEBUG") == "1":
             raise
-        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.input})")
+        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})")
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec

@@ -6,6 +6,7 @@ line ``casr: error: <what> (<file>)`` plus a hint and exits 2 (usage or setup) o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -57,3 +58,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("casr: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader of a pipe went away (casr ... -o - | head -c 100)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        print("casr: error: standard output was closed by the program reading it", file=sys.stderr)
+        sys.exit(1)

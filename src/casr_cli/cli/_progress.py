@@ -5,22 +5,32 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.text import Text
-from rich.progress import BarColumn, ProgressColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING
 
-from ..engine import ProgressEvent
+if TYPE_CHECKING:  # rich is imported only when bars are shown (start-up, docs/cli.md)
+    from rich.progress import Progress
 
-
-class RateColumn(ProgressColumn):
-    """Items per second (tiles/s, files/s) of a task."""
-
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
+    from ..engine import ProgressEvent
 
 
-def progress_enabled(quiet: bool, json_mode: bool) -> bool:
-    return not quiet and not json_mode and sys.stdout.isatty()
+def progress_enabled(quiet: bool, json_mode: bool, stream=None) -> bool:
+    """Bars (drawn on standard error) only for a person watching ``stream``: standard output,
+    or standard error when the image goes to standard output (``-o -``)."""
+    stream = stream if stream is not None else sys.stdout
+    return not quiet and not json_mode and getattr(stream, "isatty", lambda: False)()
+
+
+def _rate_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Items per second (tiles/s, files/s) of a task."""
+
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
+
+    return RateColumn()
 
 
 class Bars:
@@ -62,8 +72,12 @@ def bars(enabled: bool, n_files: int):
     if not enabled:
         yield Bars(None, n_files)
         return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                        RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                        _rate_column(), TimeElapsedColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), transient=False)
     with progress:
         yield Bars(progress, n_files)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import sys
 from typing import Annotated
@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ..records import json_line, skipped_record
 from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -25,8 +26,8 @@ def _parse_chain(text: str | None) -> tuple[float, ...] | None:
 
 
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs (a file that is another input's output under these options, e.g. a_x2.png next to a.png, is left alone).", show_default=False)],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input file) or directory (several inputs, a directory or a glob).")] = None,
+    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs (a file that is another input's output under these options, e.g. a_x2.png next to a.png, is left alone); - reads one image from standard input.", show_default=False)],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input file) or directory (several inputs, a directory or a glob); - writes the image to standard output (needs --format; messages and --json records then go to standard error).")] = None,
     scale: Annotated[float | None, typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
     width: Annotated[int | None, typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
     height: Annotated[int | None, typer.Option("--height", help="Target height instead of --scale (aspect kept).")] = None,
@@ -57,13 +58,11 @@ def upscale(
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
-    from ..chain import validate_chain
-    from ..engine import EngineOptions, Upscaler
-    from ..jobs import JobSettings, plan_batch, upscale_job
+    from ..jobs import JobSettings, plan_batch
     from ..models import DEFAULT_MODEL
     from ..stages import StageSwitches
-    from ..tiling import tile_spec
-    from ._progress import bars, progress_enabled
+    from ..stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
+    from ._progress import progress_enabled
 
     chain_t = _parse_chain(chain)
     if not (math.isfinite(max_pixels) and max_pixels >= 1):
@@ -71,64 +70,110 @@ def upscale(
     settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
                            compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
                            dry_run=dry_run, intermediates=save_intermediates)
+    model_name = model or DEFAULT_MODEL
+    to_stdout = output == STDIO
+    with contextlib.ExitStack() as stack:
+        spool = stack.enter_context(spooled_stdin(binary_stdin(), tmp_dir)) if STDIO in inputs else None
+        batch = plan_batch(inputs, settings, output=output, recursive=recursive, suffix=suffix, model_name=model_name,
+                           stdin=spool)
+        image_out = stack.enter_context(stdout_reserved()) if to_stdout and not dry_run else None
+        # with -o - the image owns standard output: messages and --json records go to standard error
+        emit = _emitter(json_mode, quiet, sys.stderr if to_stdout else sys.stdout)
+        failed = _run(batch, settings, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
+                      threads=threads, chain=chain_t, scale=scale, max_pixels=max_pixels, tmp_dir=tmp_dir,
+                      switches=StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
+                                             superpixel_size=superpixel_size),
+                      progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _run(batch, settings, model_name: str, emit, image_out, *, device: str, tile, tile_overlap, threads, chain,
+         scale, max_pixels: float, tmp_dir, switches, progress: bool) -> int:
+    """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
+    from ..chain import validate_chain
+    from ..engine import EngineOptions, Upscaler
+    from ..images import READABLE
+    from ..jobs import upscale_job
+    from ..tiling import tile_spec
+    from ._progress import bars
+
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    model_name = model or DEFAULT_MODEL
-    jobs, all_inputs = plan_batch(inputs, settings, output=output, recursive=recursive, suffix=suffix,
-                                  model_name=model_name)
+    if batch.skipped:
+        emit(skipped_record(batch.skipped, READABLE))
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
-                             superpixel_size=superpixel_size)
     upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
     try:
         upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))
     except ValueError as e:
         raise UsageError(str(e)) from e
-    if chain_t:
-        validate_chain(chain_t, scale, upscaler.model.s_max)
-
+    if chain:
+        validate_chain(chain, scale, upscaler.model.s_max)
     failed = 0
-    emit = _emitter(json_mode, quiet)
-    with bars(progress_enabled(quiet, json_mode) and not dry_run, len(jobs)) as ui:
-        for job in jobs:
-            rec = upscale_job(job, upscaler, settings, all_inputs, model_name, progress=ui.on_event,
-                              on_start=ui.start_file)
+    with bars(progress, len(batch.jobs)) as ui:
+        for job in batch.jobs:
+            rec = upscale_job(job, upscaler, settings, batch.all_inputs, model_name, progress=ui.on_event,
+                              on_start=ui.start_file, stdout=image_out, tmp_dir=tmp_dir)
             failed += rec["status"] == "error"
             if rec["status"] in ("ok", "error"):
                 ui.end_file()
             emit(rec)
-    if failed:
-        raise typer.Exit(EXIT_SOME_FAILED)
+    return failed
 
 
-def _emitter(json_mode: bool, quiet: bool):
-    from rich.console import Console
+def _put(stream, text: str, *, json_text: bool = False) -> None:
+    """Write ``text`` to a text ``stream`` through its bytes: JSON as UTF-8 (it is valid
+    UTF-8 by construction), other text with the bytes of non-UTF-8 file names as they are
+    on disk (as ``ls`` prints them), whatever the locale's error handler."""
+    buf = getattr(stream, "buffer", None)
+    if buf is None:
+        stream.write(text)
+        stream.flush()
+        return
+    enc = "utf-8" if json_text else (getattr(stream, "encoding", None) or "utf-8")
+    try:
+        data = text.encode(enc, "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode(enc, "backslashreplace")
+    stream.flush()
+    buf.write(data)
+    buf.flush()
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per message, for grep
+
+def _emitter(json_mode: bool, quiet: bool, out):
+    """Where records go: ``out`` (standard output, or standard error with ``-o -``) gets the
+    JSON lines or the summary lines; errors and warnings always go to standard error, one
+    line each (for grep)."""
+    def say(line: str, stream=None) -> None:
+        _put(stream or out, line + "\n")
 
     def emit(rec: dict) -> None:
         if json_mode:
-            sys.stdout.write(json.dumps(rec) + "\n")
-            sys.stdout.flush()
+            _put(out, json_line(rec), json_text=True)
+            return
+        if "skipped" in rec and "status" not in rec:  # files of folders and globs casr does not read
+            shown = ", ".join(rec["files"][:5]) + (f" and {rec['skipped'] - 5} more" if rec["skipped"] > 5 else "")
+            say(f"casr: skipped {rec['skipped']} file(s), {rec['reason']}: {shown}", sys.stderr)
             return
         if rec["status"] == "error":
-            err.print(f"casr: error: {rec['error']}", markup=False)
+            say(f"casr: error: {rec['error']}", sys.stderr)
             return
         if quiet:
             return
         chain = " x ".join(f"{f:.4g}" for f in rec["chain"] or [])
         size = f"{rec['size'][0]}x{rec['size'][1]}" if rec["size"] else ""
         if rec["status"] == "skipped":
-            print(f"skipped {rec['input']} (exists: {rec['output']})")
+            say(f"skipped {rec['input']} (exists: {rec['output']})")
         elif rec["status"] == "dry-run":
             tiles = ", ".join(str(t) for t in rec["tiles"])
-            print(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}, tiles per step [{tiles}], "
-                  f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
+            say(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}, tiles per step [{tiles}], "
+                f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:
-            print(f"{rec['input']} -> {rec['output']} ({size}, chain {chain}, {rec['seconds']:.2f} s)")
+            say(f"{rec['input']} -> {rec['output']} ({size}, chain {chain}, {rec['seconds']:.2f} s)")
         for w in rec.get("warnings", []):
-            err.print(f"casr: warning: {w} ({rec['output']})", markup=False)
+            say(f"casr: warning: {w} ({rec['output']})", sys.stderr)
 
     return emit
