@@ -66,11 +66,14 @@ class Upscaler:
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             **options) -> Upscaler:
+             detail: float | None = None, **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``switches``
-        turns stages off for ablations."""
+        turns stages off for ablations; ``detail`` (0..1) is lite's detail control
+        (the same as ``switches.detail``)."""
         from .models import load_model
 
+        if detail is not None:
+            switches = replace(switches or StageSwitches(), detail=detail)
         return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
 
     def with_options(self, **changes) -> Upscaler:

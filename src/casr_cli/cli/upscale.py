@@ -52,6 +52,9 @@ def upscale(
     sarm: Annotated[bool | None, typer.Option(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
+    detail: Annotated[float | None, typer.Option(
+        "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture "
+        "(default 0.5; docs/lite.md).", show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -80,7 +83,7 @@ def upscale(
                                   model_name=model_name)
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
     switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
-                             superpixel_size=superpixel_size)
+                             superpixel_size=superpixel_size, detail=detail)
     upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
     try:
         upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))

@@ -116,10 +116,29 @@ def bicubic_resize_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (out[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
 
 
-def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(HR crop, LR) for one full-reference image at ``scale``."""
+LR_KINDS = ("bicubic", "web")
+WEB_SEED = 0  # the web-photo LR's noise is fixed: every run and method sees the same LR
+
+
+def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) -> np.ndarray:
+    """The "web photo" LR (``casr_cli.degrade.web_photo``: antialiased bicubic downscale,
+    Gaussian noise sigma 3/255, JPEG quality 75) of a uint8 HxWx3 image."""
+    from ..degrade import web_photo
+
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32) / 255.0
+    out = web_photo(t, size, seed)
+    return (out.permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def make_pair(hr: np.ndarray, scale: float, lr_kind: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
+    """(HR crop, LR) for one full-reference image at ``scale``; ``lr_kind`` "web" gives the
+    web-photo LR instead of the clean bicubic one."""
+    if lr_kind not in LR_KINDS:
+        raise UsageError(f"unknown LR kind {lr_kind!r}", hint=f"use {' or '.join(LR_KINDS)}")
     crop = crop_hr(hr, scale)
-    return np.ascontiguousarray(crop), bicubic_resize_u8(crop, lr_size(hr.shape[:2], scale))
+    size = lr_size(hr.shape[:2], scale)
+    lr = web_resize_u8(crop, size) if lr_kind == "web" else bicubic_resize_u8(crop, size)
+    return np.ascontiguousarray(crop), lr
 
 
 def center_crop(img: np.ndarray, side: int) -> np.ndarray:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .cache import encode
 
-NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI"}
-HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False}
-DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2}
+NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI", "grid": "Grid"}
+HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False, "grid": False}
+DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2, "grid": 3}
 GROUPS_PER_TABLE = 3
 
 
