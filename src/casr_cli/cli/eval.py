@@ -65,10 +65,12 @@ def eval_command(
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet)
-    if progress_enabled(quiet, json_mode):
-        result = _run_with_bars(cfg, run_eval)
-    else:
-        result = run_eval(cfg)
+    try:
+        result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"casr: interrupted: what was computed is cached in {out / 'cache'}; run the same command "
+                         "to go on from there\n")
+        raise typer.Exit(130) from None
     from ..eval.report import markdown, summary
 
     if json_mode:
