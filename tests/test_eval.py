@@ -375,3 +375,16 @@ def test_lite_sarm_ablation_row_is_noted():
     notes = same_as_full(methods, "lite", _Engines("cpu", (None, None)))
     assert notes == ["row `lite -sarm` equals `lite`: lite runs without SARM by default (docs/sarm.md: no gain "
                      "measured for lite's), so switching it off changes nothing"]
+
+
+def test_cli_ctrl_c_says_the_cache_goes_on(folder, tmp_path, monkeypatch):
+    import casr_cli.eval as ev
+    from casr_cli.cli import app
+
+    def interrupted(cfg, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "run_eval", interrupted)
+    r = CliRunner().invoke(app, ["eval", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 130
+    assert f"interrupted: what was computed is cached in {tmp_path / 'o' / 'cache'}" in r.stderr
