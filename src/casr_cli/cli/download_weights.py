@@ -21,24 +21,18 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
-
 from .. import hub
+from ._tables import print_table
 
 
-def _status_table(statuses: list[hub.ComponentStatus], title: str) -> Table:
-    t = Table(title=title, show_lines=False)
-    t.add_column("component")
-    t.add_column("file")
-    t.add_column("state")
-    t.add_column("size", justify="right")
-    t.add_column("sha256")
+def _print_status(console: Console, statuses: list[hub.ComponentStatus], title: str) -> None:
+    rows = []
     for c in statuses:
         for f in c.files:
             colour = "green" if f.ok else ("red" if f.action == "mismatch" else "yellow")
             state = f"[{colour}]{f.action}[/{colour}]" + (f" ({f.detail})" if f.detail and not f.ok else "")
-            t.add_row(c.component, f.name, state, "" if f.size is None else f"{f.size:,}", (f.sha256 or "")[:12])
-    return t
+            rows.append([c.component, f.name, state, "" if f.size is None else f"{f.size:,}", (f.sha256 or "")[:12]])
+    print_table(console, title, ["component", "file", "state", "size", "sha256"], rows, {"size": "right"})
 
 
 def _print_licences(console: Console, licences: list[dict[str, Any]]) -> None:
@@ -92,14 +86,12 @@ def download_weights(
             ]
             out.print_json(json.dumps(data))
             return
-        t = Table(title=f"weights ({manifest.source})")
-        for col in ("component", "source", "revision", "files", "licence"):
-            t.add_column(col)
+        rows = []
         for c in components:
             rev = (c.revision[:12] if c.pinned else f"{c.revision} (unpinned)") if c.source == "hf" else "url"
             files = "\n".join(f"{f.name} ({f.size or '?'})" for f in c.files)
-            t.add_row(c.key, c.repo or "url", rev, files, c.licence or manifest.group(c.group).licence)
-        out.print(t)
+            rows.append([c.key, c.repo or "url", rev, files, c.licence or manifest.group(c.group).licence])
+        print_table(out, f"weights ({manifest.source})", ["component", "source", "revision", "files", "licence"], rows)
         return
 
     if check:
@@ -109,7 +101,7 @@ def download_weights(
             out.print_json(json.dumps({"ok": ok, "lock_path": str(config.lock_path),
                                        "components": [s.to_dict() for s in statuses]}))
         elif not quiet or not ok:
-            out.print(_status_table(statuses, f"weights check ({config.lock_path})"))
+            _print_status(out, statuses, f"weights check ({config.lock_path})")
             if not ok:
                 missing = sorted({s.component.split(":")[0] for s in statuses if not s.ok})
                 out.print(f"fix with: {hub.download_command(missing)}")
@@ -153,4 +145,4 @@ def download_weights(
     if json_out:
         out.print_json(json.dumps(result.to_dict()))
     elif not quiet:
-        out.print(_status_table(result.components, f"weights ({result.lock_path})"))
+        _print_status(out, result.components, f"weights ({result.lock_path})")

@@ -30,7 +30,7 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="div8k, realsr, celeba-hq, set5, set14, b100, urban100, or a folder of HR images.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.md/.csv/.json, comparison.png, drift.png, cache/.")] = Path("eval-out"),
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Root of the named datasets (default: $CASR_DATA).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The casr model for the casr, naive and ablation rows (default: the embedded default).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model behind the casr, naive and ablation rows: bicubic, lite (the default) or turbo.")] = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Rows: casr, bicubic, naive and/or model names (default: casr,bicubic,naive).")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Scales, e.g. 8,12,18 (default 8,12,18,24,30; none when only --chain is given).")] = None,
     chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
@@ -68,10 +68,12 @@ def eval_command(
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet, lr_kind=lr_kind,
                      details=list(parse_floats(details, "--details")) if details else None)
-    if progress_enabled(quiet, json_mode):
-        result = _run_with_bars(cfg, run_eval)
-    else:
-        result = run_eval(cfg)
+    try:
+        result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"casr: interrupted: what was computed is cached in {out / 'cache'}; run the same command "
+                         "to go on from there\n")
+        raise typer.Exit(130) from None
     from ..eval.report import markdown, summary
 
     if json_mode:

@@ -51,13 +51,21 @@ class Setting:
 
 
 def parse_floats(text: str, what: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(x) for x in text.replace("x", ",").split(",") if x.strip())
-    except ValueError as e:
-        raise UsageError(f"{what} must be numbers separated by commas, got {text!r}") from e
-    if not vals:
-        raise UsageError(f"{what} is empty")
-    return vals
+    """Numbers separated by commas or ``x`` (``8,12``, ``4x3x1.5``, ``x8,x12``); every
+    item must be a number: ``4,x`` or ``4,,3`` is an error, never quietly ``4``."""
+    items = [x.strip() for x in text.split(",")]
+    vals = []
+    for item in items:
+        parts = [p.strip() for p in (item[1:] if item[:1] in "xX" and item[1:2].strip() else item).replace("X", "x")
+                 .split("x")]
+        for p in parts:
+            try:
+                vals.append(float(p))
+            except ValueError as e:
+                raise UsageError(f"{what} must be numbers separated by commas, got {text!r} "
+                                 f"({repr(p or item) if p or item else 'an empty item'} is not a number)",
+                                 hint="e.g. 8,12,18 or 4x3x1.5") from e
+    return tuple(vals)
 
 
 def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:

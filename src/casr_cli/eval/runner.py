@@ -5,6 +5,7 @@ Library code: it never prints; progress goes to a callback taking :class:`EvalEv
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -173,6 +174,12 @@ def _check_config(cfg: EvalConfig) -> list[str]:
         raise UsageError(f"unknown --lr {cfg.lr_kind!r}", hint=f"use {' or '.join(protocol.LR_KINDS)}")
     if not cfg.settings:
         raise UsageError("no scales or chains to evaluate")
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError("--out must be a folder (results.md, cache/ ... go in it), not a file", path=out)
+    for n in cfg.superpixel_sizes or []:
+        if n < 2:
+            raise UsageError(f"--superpixel-sizes: a superpixel grid cell is at least 2 px, got {n}")
     return list(cfg.metrics)
 
 
@@ -195,6 +202,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     notes: list[str] = []
     if not ds.reference:
         notes.append(f"{ds.name} has no references: full-reference metrics (PSNR, SSIM, LPIPS) are skipped")
+    notes += same_as_full(methods, cfg.model, engines)
 
     def can_compute(name: str) -> bool:
         return name not in IQA_SPECS or iqa.status(name) is None
@@ -260,6 +268,28 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     if result.drift:
         result.files["drift_png"] = str(figures.drift_plot(result.drift, out / "drift.png", ds.name))
     return result
+
+
+def same_as_full(methods: list[Method], model: str, engines: _Engines) -> list[str]:
+    """A note for each ablation row that switches off a stage the model does not run anyway
+    (lite's SARM is off by default; bicubic has no SDAM): that row equals the model's row."""
+    full = StageSwitches()
+    notes = []
+    for m in methods:
+        if m.model != model:
+            continue
+        off = [f for f in ("superpixel", "structure", "sarm") if getattr(full, f) is not False
+               and getattr(m.switches, f) is False and m.switches == dataclasses.replace(full, **{f: False})]
+        if not off:
+            continue
+        stages = engines.get(model, full).model
+        if off[0] == "sarm" and stages.sarm is None:
+            why = (f"{model} has no SARM stage" if stages.backbone is None else
+                   f"{model} runs without SARM by default (docs/sarm.md: no gain measured for lite's)")
+            notes.append(f"row `{m.label}` equals `{model}`: {why}, so switching it off changes nothing")
+        elif off[0] in ("superpixel", "structure") and stages.sdam is None:
+            notes.append(f"row `{m.label}` equals `{model}`: {model} has no SDAM stage to switch off")
+    return notes
 
 
 def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int, lr_kind: str = "bicubic"):

@@ -39,10 +39,11 @@ import torch.nn.functional as F
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
 from ..degrade import degrade
 from ..resample import Geometry, resize_bicubic
-from ..weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from .common import get_lr, load_images, random_crop, set_lr, start_run
+from ..weights_io import module_to
+from .common import (Checkpoints, get_lr, load_images, random_crop, resume_checkpoint, save_checkpoint, set_lr,
+                     start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
@@ -222,8 +223,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     ema = EMA(net, cfg.ema) if cfg.ema > 0 else None
     step, elapsed_before, history, best = 0, 0.0, [], -math.inf
     if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
+        ck = resume_checkpoint(ckpt_path, net, progress)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_before, history, best = ck["step"], ck["elapsed_s"], ck["history"], ck["best"]
         gen.set_state(ck["rng"])
@@ -239,13 +239,14 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     t0 = time.perf_counter()
 
     def save(name: str = CHECKPOINT_NAME) -> None:
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
-                    "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
-                    "rng": gen.get_state(), "adversary": adversary.state_dict() if adversary else None,
-                    "ema": ema.state_dict() if ema else None}, out_dir / name)
+        save_checkpoint({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
+                         "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
+                         "rng": gen.get_state(), "adversary": adversary.state_dict() if adversary else None,
+                         "ema": ema.state_dict() if ema else None}, out_dir / name)
 
+    ckpts = Checkpoints(cfg)
     while step < cfg.steps:
-        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if stop_requested(cfg, t0):
             break
         lr_now = get_lr(step, cfg)
         set_lr(opt, lr_now)
@@ -295,7 +296,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
                 save("lite_best.pt")
             if progress:
                 progress({"event": "eval", "step": step, **v, "best": best})
-        if step % cfg.ckpt_every == 0:
+        if ckpts.due(step):
             save()
     save()
     if progress:
