@@ -59,7 +59,7 @@ def test_model_help_lists_the_models():
 
     assert tuple(available()) == MODEL_NAMES
     text = " ".join(runner.invoke(app, ["upscale", "--help"]).output.split())
-    assert "Model: bicubic, lite or turbo" in text and f"{DEFAULT_MODEL} (the default)" in text
+    assert "Model: bicubic, lite, lite-clean or turbo" in text and f"{DEFAULT_MODEL} (the default)" in text
     text = " ".join(runner.invoke(app, ["eval", "--help"]).output.split())
     assert f"bicubic, {DEFAULT_MODEL} (the default) or turbo" in text
 

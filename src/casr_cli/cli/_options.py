@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 #: what ``casr_cli.models.available()`` lists (kept here so --help does not import torch; a test checks it)
-MODEL_NAMES = ("bicubic", "lite", "turbo")
-MODEL_HELP = ("Model: bicubic, lite or turbo. lite (the default): embedded, runs on the CPU; turbo: SD-Turbo + "
-              "Depth-Anything + SAM, GPU, weights from casr download-weights; bicubic: the baseline.")
+MODEL_NAMES = ("bicubic", "lite", "lite-clean", "turbo")
+MODEL_HELP = ("Model: bicubic, lite, lite-clean or turbo. lite (the default): embedded, runs on the CPU, for real "
+              "photos (JPEG, noise), --detail sets how much texture it draws; lite-clean: the same network trained "
+              "on clean inputs (PSNR tables); turbo: SD-Turbo + Depth-Anything + SAM, GPU, weights from casr "
+              "download-weights; bicubic: the baseline.")
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int | None, typer.Option(
