@@ -129,3 +129,16 @@ def test_lite_sarm_asked_for_but_missing_is_an_error(tiny_files, tmp_path):
     ssn, lite = tiny_files
     with pytest.raises(ModelNotFoundError, match="--sarm"):
         build_lite(torch.device("cpu"), StageSwitches(sarm=True), backbone=lite, ssn=ssn, sarm=tmp_path / "none.safetensors")
+
+
+def test_lattice_pattern():
+    from casr_cli.training.common import lattice_pattern
+
+    torch.manual_seed(0)
+    p = torch.randn(1, 3, 4, 4)
+    p = p - p.mean(dim=(2, 3), keepdim=True)
+    x = p.repeat(1, 1, 6, 5) + 0.7  # a 4 x 4 pattern over a constant, 24 x 20 px
+    torch.testing.assert_close(lattice_pattern(x), p)
+    smooth = torch.linspace(0, 1, 32).expand(2, 3, 32, 32).contiguous()  # a ramp: phases differ by the slope only
+    assert float(lattice_pattern(smooth).abs().max()) < 0.05
+    assert lattice_pattern(torch.rand(2, 3, 17, 18)).shape == (2, 3, 4, 4)  # partial blocks are left out

@@ -38,7 +38,7 @@ RULES: dict[str, Rule] = {
     "p_x4": _UNIT, "drift_prob": _UNIT, "degrade_prob": _UNIT, "disc_channels": _AT_LEAST_1,
     "ema": (lambda v: 0 <= v < 1, "0 (off) or more and below 1"),
     "perceptual_weight": _AT_LEAST_0, "structure_weight": _AT_LEAST_0, "corr_weight": _AT_LEAST_0,
-    "pos_weight": _AT_LEAST_0, "l1_weight": _AT_LEAST_0, "lpips_weight": _AT_LEAST_0, "gan_weight": _AT_LEAST_0,
+    "pos_weight": _AT_LEAST_0, "l1_weight": _AT_LEAST_0, "lpips_weight": _AT_LEAST_0, "gan_weight": _AT_LEAST_0, "lattice_weight": _AT_LEAST_0,
     "depth_weight": _AT_LEAST_0, "corr_scale_min": _POSITIVE, "corr_scale_max": _POSITIVE, "corr_shift": _AT_LEAST_0,
 }
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -245,3 +245,13 @@ def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
 
 def inner(x: torch.Tensor, context: int) -> torch.Tensor:
     return x[..., context:x.shape[-2] - context, context:x.shape[-1] - context]
+
+
+def lattice_pattern(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """The ``period`` x ``period`` pattern repeated over (B, C, H, W) ``x``: the mean of each
+    pixel phase (y mod period, x mod period) less the mean over all phases, (B, C, p, p).
+    What a pixel-shuffle network adds the same way to every block (a lattice artefact)."""
+    b, c, h, w = x.shape
+    h, w = (h // period) * period, (w // period) * period
+    phases = x[..., :h, :w].reshape(b, c, h // period, period, w // period, period).mean(dim=(2, 4))
+    return phases - phases.mean(dim=(2, 3), keepdim=True)

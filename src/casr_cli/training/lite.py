@@ -42,8 +42,8 @@ from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
 from ..weights_io import module_to
-from .common import (Checkpoints, get_lr, load_images, random_crop, resume_checkpoint, save_checkpoint, set_lr,
-                     start_run, stop_requested)
+from .common import (Checkpoints, get_lr, lattice_pattern, load_images, random_crop, resume_checkpoint,
+                     save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
@@ -71,6 +71,7 @@ class TrainLiteConfig:
     # loss
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
+    lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
     gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
     disc_channels: int = 16
     disc_lr: float = 1e-4
@@ -101,7 +102,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "ckpt_every": 1, "eval_every": 2, "drift_prob": 0.5, "num_threads": 1},
     # the generative end, fine-tuned from a fidelity model (Real-ESRGAN's ESRGAN stage)
     "gan": {"degrade_prob": 0.7, "gan_weight": 0.1, "perceptual_weight": 0.05, "structure_weight": 0.0,
-            "ema": 0.999, "usm_gt": True, "tail_bias": False, "lr": 1e-4, "min_lr": 1e-4, "warmup_steps": 0, "eval_every": 500},
+            "ema": 0.999, "usm_gt": True, "tail_bias": False, "lattice_weight": 1.0, "lr": 1e-4, "min_lr": 1e-4, "warmup_steps": 0, "eval_every": 500},
 }
 
 
@@ -264,6 +265,10 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             lp = perceptual(out, target)
             loss = loss + cfg.perceptual_weight * lp
             parts["perceptual"] = lp.item()
+        if cfg.lattice_weight > 0:
+            lt = lattice_pattern(out - target, cfg.unshuffle).abs().mean()
+            loss = loss + cfg.lattice_weight * lt
+            parts["lattice"] = lt.item()
         lg, gparts = adversarial_parts(out, adversary, cfg.gan_weight)
         loss, parts = loss + lg, {**parts, **gparts}
         if cfg.structure_weight > 0:
