@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.eval.artefacts import lattice_share
 from casr_cli.models.lite import BACKBONE, SSN, build_lite
 from casr_cli.resample import resize_bicubic
 from casr_cli.sarm.loss import corr_loss
@@ -72,13 +73,6 @@ def ceiling(args, feat, lite) -> None:
                 gain.append(psnr_y(new, g, args.scale) - psnr_y(o, g, args.scale))
         print(f"lambda {lam:g}: L_corr {100 * np.mean(rel):+.1f} % (per image {', '.join(f'{100 * r:+.1f}' for r in rel)}), "
               f"PSNR-Y {np.mean(gain):+.3f} dB ({args.limit} crops of {args.crop} px, {args.iters} steps)", flush=True)
-
-
-def lattice_share(y: np.ndarray, period: int = 4) -> float:
-    """Share of the energy of ``y`` (mean removed) on the frequencies of a ``period`` px grid."""
-    h, w = (y.shape[0] // period) * period, (y.shape[1] // period) * period
-    p = np.abs(np.fft.fft2(y[:h, :w] - y[:h, :w].mean())) ** 2
-    return float(p[:: h // period, :: w // period].sum() / p.sum())
 
 
 def residual(args, feat, lite) -> None:

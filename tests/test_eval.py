@@ -326,3 +326,65 @@ def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     assert len(res.drift) == 2 and not any(d.get("identical_to") for d in res.drift)
     assert res.drift[0]["cycles"][-1]["psnr"] != pytest.approx(res.drift[1]["cycles"][-1]["psnr"])
     assert not any("coincide" in n for n in res.notes)
+
+
+# -- issue 17: value checks up front, notes, ablation rows -----------------------------------------
+@pytest.mark.parametrize("args, words", [
+    (["--superpixel-sizes", "1"], "at least 2 px, got 1"),
+    (["--scales", "4,x"], "'x' is not a number"),
+    (["--scales", "8,,12"], "an empty item is not a number"),
+    (["--chain", "4,3,"], "--chain must be numbers"),
+    (["--drift-chain", "2,y"], "'y' is not a number"),
+])
+def test_cli_bad_values_are_usage_errors(folder, tmp_path, args, words):
+    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        _run(["eval", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--limit", "1", *args])
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_out_must_be_a_folder(folder, tmp_path):
+    f = tmp_path / "results.txt"
+    f.write_text("keep me")
+    with pytest.raises(UsageError, match="--out must be a folder") as e:
+        _run(["eval", "--dataset", str(folder), "--out", str(f), "--limit", "1", "--scales", "2"])
+    assert e.value.path == str(f) and f.read_text() == "keep me"
+
+
+def test_scales_with_x_prefix_and_chains():
+    assert [s.label for s in protocol.settings("x8,x12", ["4x3x1.5"])] == ["x8", "x12", "x4x3x1.5"]
+
+
+def test_json_notes_equal_markdown_notes(folder, tmp_path):
+    out = tmp_path / "o"
+    r = _run(["eval", "--dataset", str(folder), "--out", str(out), "--limit", "1", "--scales", "2", "--methods",
+              "casr", "--ablate", "sarm", "--drift-chain", "none", "--no-sheet", "--json"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    md = (out / "results.md").read_text()
+    md_notes = [line[2:] for line in md.split("\n\n")[1].splitlines() if line.startswith("- ")]
+    assert notes == md_notes and len(notes) == 2
+    assert notes[0].startswith("row `bicubic -sarm` equals `bicubic`: bicubic has no SARM stage")
+    assert "unavailable (weights not downloaded)" in notes[1]
+    assert json.loads(r.stdout.splitlines()[-1])["notes"] == notes
+
+
+def test_lite_sarm_ablation_row_is_noted():
+    from casr_cli.eval.runner import _Engines, same_as_full
+
+    methods = build_methods("lite", ["casr"], ["sarm", "structure"])
+    notes = same_as_full(methods, "lite", _Engines("cpu", (None, None)))
+    assert notes == ["row `lite -sarm` equals `lite`: lite runs without SARM by default (docs/sarm.md: no gain "
+                     "measured for lite's), so switching it off changes nothing"]
+
+
+def test_cli_ctrl_c_says_the_cache_goes_on(folder, tmp_path, monkeypatch):
+    import casr_cli.eval as ev
+    from casr_cli.cli import app
+
+    def interrupted(cfg, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "run_eval", interrupted)
+    r = CliRunner().invoke(app, ["eval", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 130
+    assert f"interrupted: what was computed is cached in {tmp_path / 'o' / 'cache'}" in r.stderr

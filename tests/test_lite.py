@@ -79,6 +79,39 @@ def test_tiny_training_runs_resumes_and_exports(tiny_files, tmp_path, photo):
     assert net.config.channels == 8
 
 
+def test_tiny_generative_training_from_a_fidelity_model(tiny_files, tmp_path, photo):
+    """The generative stage: started from a fidelity file, degraded inputs, a discriminator,
+    EMA and a frozen tail bias; the checkpoint carries the adversary and the EMA, resume
+    goes on from them and the export is the EMA."""
+    from casr_cli.training.lite import export_lite, lite_config, train_lite
+
+    ssn, lite = tiny_files
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(photo).save(data / "0.png")
+    start = load_lite(lite)
+    kw = dict(data_dirs=(str(data),), val_dir="", out_dir=str(tmp_path / "gan"), ssn_path=str(ssn), init_from=str(lite),
+              gan_weight=0.1, disc_channels=4, ema=0.5, usm_gt=True, degrade_prob=1.0, tail_bias=False,
+              perceptual_weight=0.0)
+    logs = []
+    ckpt = train_lite(lite_config("tiny", **kw), progress=logs.append)
+    recs = [r for r in logs if r["event"] == "log"]
+    assert len(recs) == 2 and all(np.isfinite(r["gan"]) and np.isfinite(r["d_real"]) for r in recs)
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert ck["adversary"] is not None and ck["ema"] is not None
+    torch.testing.assert_close(ck["model"]["tail.bias"], start.tail.bias.detach())  # frozen
+    assert not torch.equal(ck["model"]["head.weight"], start.head.weight.detach())  # trained
+    # EMA with decay 0.5 after 2 steps: between the start and the trained weights
+    assert not torch.equal(ck["ema"]["head.weight"], ck["model"]["head.weight"])
+    exported = load_lite(export_lite(ckpt, tmp_path / "gan.safetensors"))
+    torch.testing.assert_close(exported.head.weight, ck["ema"]["head.weight"])
+    logs.clear()
+    train_lite(lite_config("tiny", **{**kw, "steps": 3}), progress=logs.append)
+    assert [r["step"] for r in logs if r["event"] == "log"] == [3]
+    with pytest.raises(ValueError, match="init_from"):
+        train_lite(lite_config("tiny", **{**kw, "channels": 16, "out_dir": str(tmp_path / "other")}))
+
+
 def test_lite_sarm_runs_only_when_asked(tiny_files, tmp_path):
     from casr_cli.sarm.module import SARM, save_sarm
 
@@ -96,3 +129,16 @@ def test_lite_sarm_asked_for_but_missing_is_an_error(tiny_files, tmp_path):
     ssn, lite = tiny_files
     with pytest.raises(ModelNotFoundError, match="--sarm"):
         build_lite(torch.device("cpu"), StageSwitches(sarm=True), backbone=lite, ssn=ssn, sarm=tmp_path / "none.safetensors")
+
+
+def test_lattice_pattern():
+    from casr_cli.training.common import lattice_pattern
+
+    torch.manual_seed(0)
+    p = torch.randn(1, 3, 4, 4)
+    p = p - p.mean(dim=(2, 3), keepdim=True)
+    x = p.repeat(1, 1, 6, 5) + 0.7  # a 4 x 4 pattern over a constant, 24 x 20 px
+    torch.testing.assert_close(lattice_pattern(x), p)
+    smooth = torch.linspace(0, 1, 32).expand(2, 3, 32, 32).contiguous()  # a ramp: phases differ by the slope only
+    assert float(lattice_pattern(smooth).abs().max()) < 0.05
+    assert lattice_pattern(torch.rand(2, 3, 17, 18)).shape == (2, 3, 4, 4)  # partial blocks are left out

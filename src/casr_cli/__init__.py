@@ -3,6 +3,8 @@
 >>> from casr_cli import Upscaler
 >>> up = Upscaler.load("bicubic")
 >>> big = up.upscale(pil_image, scale=18)        # PIL in, PIL out
+
+A bad image raises an InvalidImageError subclass (casr_cli.errors) naming what is wrong.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .chain import ChainPlan, plan_chain
-from .errors import CasrError
+from .errors import CasrError, InvalidImageError
 
-__all__ = ["CasrError", "ChainPlan", "Upscaler", "plan_chain", "__version__"]
+__all__ = ["CasrError", "InvalidImageError", "ChainPlan", "Upscaler", "plan_chain", "__version__"]
 
 
 def __getattr__(name: str):

@@ -66,11 +66,14 @@ class Upscaler:
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             **options) -> Upscaler:
+             detail: float | None = None, **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``switches``
-        turns stages off for ablations."""
+        turns stages off for ablations; ``detail`` (0..1) is lite's detail control
+        (the same as ``switches.detail``)."""
         from .models import load_model
 
+        if detail is not None:
+            switches = replace(switches or StageSwitches(), detail=detail)
         return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
 
     def with_options(self, **changes) -> Upscaler:
@@ -124,29 +127,21 @@ class Upscaler:
         """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
 
         Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
-        Channels: 1 or 3 colour channels, plus optionally alpha (2 or 4 channels)."""
-        from PIL import Image
+        Channels: 1 or 3 colour channels, plus optionally alpha (2 or 4 channels), last.
+        PIL's 16-bit grey modes (``I;16``, ``I``: 0..65535) and ``F`` ([0, 1]) are 16-bit grey.
+        Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
+        (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
+        naming the offending property; see :mod:`casr_cli.pixels`."""
+        from .pixels import to_pixels
 
-        if isinstance(image, Image.Image):
-            from .images import from_pil, to_pil
-
-            arr, mode = from_pil(image)
-            out = self.upscale(arr, scale=scale, width=width, height=height, chain=chain, progress=progress)
-            return to_pil(out, mode)
-        arr = np.asarray(image)
-        squeeze = arr.ndim == 2
-        if squeeze:
-            arr = arr[:, :, None]
-        is_float = arr.dtype.kind == "f"
-        if is_float:
-            arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
+        arr, restore = to_pixels(image)
         plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
         result = self.run(MemoryStore.wrap(arr), plan, progress=progress)
-        out = result.read(0, result.shape[0]).copy()
-        result.close()
-        if is_float:
-            out = out.astype(np.float32) / 65535
-        return out[:, :, 0] if squeeze else out
+        try:
+            out = result.read(0, result.shape[0]).copy()
+        finally:
+            result.close()
+        return restore(out)
 
     @torch.inference_mode()
     def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,

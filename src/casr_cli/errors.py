@@ -46,3 +46,45 @@ class OutputExistsError(CasrError):
 
 class ModelNotFoundError(CasrError):
     """An unknown model name, or a model whose weights are missing."""
+
+
+class InvalidImageError(CasrError, ValueError):
+    """An image handed to the Python API (``Upscaler.upscale``) that casr does not accept;
+    ``prop`` names the offending property: type, dtype, shape, channels, size, range or finite."""
+
+    prop = "image"
+
+    def __init__(self, message: str, *, prop: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        if prop is not None:
+            self.prop = prop
+
+
+class ImageTypeError(InvalidImageError, TypeError):
+    """Not a PIL image or a numpy array (a list, a path, None, a tensor ...)."""
+
+    prop = "type"
+
+
+class ImageDtypeError(InvalidImageError, TypeError):
+    """An array whose dtype is not uint8, uint16 or float."""
+
+    prop = "dtype"
+
+
+class ImageShapeError(InvalidImageError):
+    """Not (H, W) or (H, W, C) with C in 1..4 (``prop`` "shape" or "channels"), or empty ("size")."""
+
+    prop = "shape"
+
+
+class ImageValueError(InvalidImageError):
+    """Float pixels outside [0, 1] (``prop`` "range") or NaN/infinite ("finite"); 32-bit
+    integer PIL pixels outside 0..65535 ("range")."""
+
+    prop = "range"
+
+
+class TrainingError(CasrError):
+    """A training run that cannot start or go on: missing or unreadable data, a bad config
+    value, a checkpoint that does not fit."""

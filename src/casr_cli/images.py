@@ -286,18 +286,6 @@ def from_pil(im: Image.Image) -> tuple[np.ndarray, str]:
     return a, mode
 
 
-def to_pil(a: np.ndarray, mode: str | None = None) -> Image.Image:
-    """(H, W, C) array -> PIL image; 16-bit gray stays 'I;16', 16-bit colour becomes 8-bit."""
-    if a.dtype == np.uint16:
-        if a.shape[2] == 1:
-            return Image.fromarray(a[:, :, 0], "I;16")
-        a = to_8bit(a)
-    im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, MODES[a.shape[2]])
-    if mode in ("1", "P", "PA") or mode is None or mode == im.mode:
-        return im
-    return im.convert(mode) if mode in ("L", "LA", "RGB", "RGBA") else im
-
-
 def to_8bit(a: np.ndarray) -> np.ndarray:
     return a if a.dtype == np.uint8 else ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
 

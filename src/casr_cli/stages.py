@@ -110,12 +110,14 @@ class StageSwitches:
     ``structure=False``: SDAM passes a zero structure map.
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
     it to the model (turbo: on; lite: off, see docs/sarm.md).  ``superpixel_size``: the grid
-    cell n."""
+    cell n.  ``detail``: lite's detail control T in [0, 1] (0: the fidelity end, 1: the
+    generative end; None: the model's default)."""
 
     superpixel: bool = True
     structure: bool = True
     sarm: bool | None = None
     superpixel_size: int = 4
+    detail: float | None = None
 
     @classmethod
     def naive(cls) -> StageSwitches:
@@ -136,3 +138,4 @@ class CasrModel:
     dtype: torch.dtype = torch.float32
     description: str = ""
     tile: TileSpec = field(default_factory=TileSpec)  # default tiling (the paper's 512/64); --tile overrides
+    detail: float | None = None  # the detail control T it was built with (None: it has none)

@@ -6,6 +6,7 @@ summary).  Nothing here unpickles."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -30,7 +31,15 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, 
     cfg = config if isinstance(config, str) else json.dumps(config, sort_keys=True)
     meta = {_key(kind): cfg, **{k: str(v) for k, v in (extra or {}).items()}}
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=meta)
+    os.chmod(path, _new_file_mode())  # safetensors writes 0o600; a weight file is for sharing, as any other file
     return path
+
+
+def _new_file_mode() -> int:
+    """What ``open`` gives a new file: 0o666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def save_model(model, path: str | Path, kind: str, extra: dict | None = None) -> Path:

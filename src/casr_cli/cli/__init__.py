@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 
 import typer
@@ -19,8 +20,22 @@ from .eval import eval_command
 from .train import train
 from .upscale import upscale
 
+RICH_HELP_MIN_COLUMNS = 100  # narrower, rich's option panels cut long option names (--superpixel-siz…)
+
+
+def help_markup_mode() -> str | None:
+    """Rich help panels on a terminal at least :data:`RICH_HELP_MIN_COLUMNS` wide; elsewhere
+    (a pipe, a file, a narrow window) click's plain help, which wraps text instead of cutting it."""
+    try:
+        wide = sys.stdout.isatty() and shutil.get_terminal_size().columns >= RICH_HELP_MIN_COLUMNS
+    except (AttributeError, ValueError, OSError):
+        wide = False
+    return "rich" if wide else None
+
+
 app = typer.Typer(name="casr", help="CASR: cyclic arbitrary-scale super-resolution (x8 to x30 and beyond).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=help_markup_mode(), context_settings={"max_content_width": 120})
 app.command("upscale")(upscale)
 app.command("download-weights")(download_weights)
 app.command("eval")(eval_command)

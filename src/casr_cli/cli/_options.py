@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model: lite (embedded, CPU), turbo (SD-Turbo; casr download-weights) or bicubic. Default: the embedded default.")]
+#: what ``casr_cli.models.available()`` lists (kept here so --help does not import torch; a test checks it)
+MODEL_NAMES = ("bicubic", "lite", "lite-clean", "turbo")
+MODEL_HELP = ("Model: bicubic, lite, lite-clean or turbo. lite (the default): embedded, runs on the CPU, for real "
+              "photos (JPEG, noise), --detail sets how much texture it draws; lite-clean: the same network trained "
+              "on clean inputs (PSNR tables); turbo: SD-Turbo + Depth-Anything + SAM, GPU, weights from casr "
+              "download-weights; bicubic: the baseline.")
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int | None, typer.Option(
     "--tile", help="Largest tile, in output pixels of each step. Default: the model's (lite 768, turbo 512).", min=16)]

@@ -13,28 +13,22 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-if TYPE_CHECKING:  # the hub (pydantic, certifi) and rich's tables are imported when the command runs
+if TYPE_CHECKING:  # the hub (pydantic, certifi) and rich are imported when the command runs (start-up)
     from rich.console import Console
-    from rich.table import Table
 
     from .. import hub
 
 
-def _status_table(statuses: list[hub.ComponentStatus], title: str) -> Table:
-    from rich.table import Table
+def _print_status(console: Console, statuses: list[hub.ComponentStatus], title: str) -> None:
+    from ._tables import print_table
 
-    t = Table(title=title, show_lines=False)
-    t.add_column("component")
-    t.add_column("file")
-    t.add_column("state")
-    t.add_column("size", justify="right")
-    t.add_column("sha256")
+    rows = []
     for c in statuses:
         for f in c.files:
             colour = "green" if f.ok else ("red" if f.action == "mismatch" else "yellow")
             state = f"[{colour}]{f.action}[/{colour}]" + (f" ({f.detail})" if f.detail and not f.ok else "")
-            t.add_row(c.component, f.name, state, "" if f.size is None else f"{f.size:,}", (f.sha256 or "")[:12])
-    return t
+            rows.append([c.component, f.name, state, "" if f.size is None else f"{f.size:,}", (f.sha256 or "")[:12]])
+    print_table(console, title, ["component", "file", "state", "size", "sha256"], rows, {"size": "right"})
 
 
 def _print_licences(console: Console, licences: list[dict[str, Any]]) -> None:
@@ -67,9 +61,9 @@ def download_weights(
     SAM ViT-B, pyiqa metrics) into the Hugging Face cache, and record them in a lock file."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-    from rich.table import Table
 
     from .. import hub
+    from ._tables import print_table
 
     manifest = hub.load_manifest()
     selectors = list(groups or [])
@@ -94,14 +88,12 @@ def download_weights(
             ]
             out.print_json(json.dumps(data))
             return
-        t = Table(title=f"weights ({manifest.source})")
-        for col in ("component", "source", "revision", "files", "licence"):
-            t.add_column(col)
+        rows = []
         for c in components:
             rev = (c.revision[:12] if c.pinned else f"{c.revision} (unpinned)") if c.source == "hf" else "url"
             files = "\n".join(f"{f.name} ({f.size or '?'})" for f in c.files)
-            t.add_row(c.key, c.repo or "url", rev, files, c.licence or manifest.group(c.group).licence)
-        out.print(t)
+            rows.append([c.key, c.repo or "url", rev, files, c.licence or manifest.group(c.group).licence])
+        print_table(out, f"weights ({manifest.source})", ["component", "source", "revision", "files", "licence"], rows)
         return
 
     if check:
@@ -111,7 +103,7 @@ def download_weights(
             out.print_json(json.dumps({"ok": ok, "lock_path": str(config.lock_path),
                                        "components": [s.to_dict() for s in statuses]}))
         elif not quiet or not ok:
-            out.print(_status_table(statuses, f"weights check ({config.lock_path})"))
+            _print_status(out, statuses, f"weights check ({config.lock_path})")
             if not ok:
                 missing = sorted({s.component.split(":")[0] for s in statuses if not s.ok})
                 out.print(f"fix with: {hub.download_command(missing)}")
@@ -155,4 +147,4 @@ def download_weights(
     if json_out:
         out.print_json(json.dumps(result.to_dict()))
     elif not quiet:
-        out.print(_status_table(result.components, f"weights ({result.lock_path})"))
+        _print_status(out, result.components, f"weights ({result.lock_path})")

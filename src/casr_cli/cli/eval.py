@@ -30,17 +30,19 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="div8k, realsr, celeba-hq, set5, set14, b100, urban100, or a folder of HR images.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.md/.csv/.json, comparison.png, drift.png, cache/.")] = Path("eval-out"),
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Root of the named datasets (default: $CASR_DATA).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The casr model for the casr, naive and ablation rows (default: the embedded default).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model behind the casr, naive and ablation rows: bicubic, lite (the default) or turbo.")] = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Rows: casr, bicubic, naive and/or model names (default: casr,bicubic,naive).")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Scales, e.g. 8,12,18 (default 8,12,18,24,30; none when only --chain is given).")] = None,
     chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
     ablate: Annotated[Optional[str], typer.Option("--ablate", help="Table 4 rows: stages switched off one at a time, e.g. superpixel,structure,sarm.")] = None,
     superpixel_sizes: Annotated[Optional[str], typer.Option("--superpixel-sizes", help="Table 6 rows, e.g. 3,4,5,8.")] = None,
-    metrics: Annotated[str, typer.Option("--metrics", help="Columns among psnr,ssim,lpips,musiq,niqe,pi.")] = "psnr,ssim,lpips,musiq,niqe,pi",
+    metrics: Annotated[str, typer.Option("--metrics", help="Columns among psnr,ssim,lpips,musiq,niqe,pi,grid (grid: JPEG block-grid score, docs/eval.md).")] = "psnr,ssim,lpips,musiq,niqe,pi",
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N images (quick runs).", min=1)] = None,
     drift_chain: Annotated[str, typer.Option("--drift-chain", help="Chain whose cycles the drift report follows; 'none' to skip.")] = "2,2,2,2",
     drift_images: Annotated[int, typer.Option("--drift-images", help="How many images the drift report uses.", min=0)] = 1,
     input_crop: Annotated[int, typer.Option("--input-crop", help="No-reference datasets: centre-crop inputs to at most N px (0: whole image).", min=0)] = 0,
+    lr_kind: Annotated[str, typer.Option("--lr", help="LR of reference datasets: bicubic (clean, the paper's protocol) or web (noise sigma 3/255 + JPEG 75, fixed seed).")] = "bicubic",
+    details: Annotated[Optional[str], typer.Option("--details", help="Extra rows: the model at these detail settings, e.g. 0,0.5,1 (lite).")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Write comparison.png (a zoomed crop of the first image).")] = True,
     device: DeviceOpt = "cpu",
     tile: TileOpt = None,
@@ -64,11 +66,14 @@ def eval_command(
                      ablate=_names(ablate), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
-                     sheet=sheet)
-    if progress_enabled(quiet, json_mode):
-        result = _run_with_bars(cfg, run_eval)
-    else:
-        result = run_eval(cfg)
+                     sheet=sheet, lr_kind=lr_kind,
+                     details=list(parse_floats(details, "--details")) if details else None)
+    try:
+        result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"casr: interrupted: what was computed is cached in {out / 'cache'}; run the same command "
+                         "to go on from there\n")
+        raise typer.Exit(130) from None
     from ..eval.report import markdown, summary
 
     if json_mode:

@@ -53,6 +53,9 @@ def upscale(
     sarm: Annotated[bool | None, typer.Option(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
+    detail: Annotated[float | None, typer.Option(
+        "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture "
+        "(default 0.5; docs/lite.md).", show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -82,7 +85,7 @@ def upscale(
         failed = _run(batch, settings, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
                       threads=threads, chain=chain_t, scale=scale, max_pixels=max_pixels, tmp_dir=tmp_dir,
                       switches=StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
-                                             superpixel_size=superpixel_size),
+                                             superpixel_size=superpixel_size, detail=detail),
                       progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)

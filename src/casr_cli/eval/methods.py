@@ -45,7 +45,7 @@ class Method:
 
 
 def build_methods(model: str, methods: list[str] | None = None, ablate: list[str] | None = None,
-                  superpixel_sizes: list[int] | None = None) -> list[Method]:
+                  superpixel_sizes: list[int] | None = None, details: list[float] | None = None) -> list[Method]:
     """The rows for one run, in table order, without duplicates."""
     from ..models import available
 
@@ -71,7 +71,12 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
             raise UsageError(f"unknown ablation {a!r}", hint=f"switchable stages: {', '.join(valid)}")
         out.append(Method(f"{model} -{a}", model, dataclasses.replace(StageSwitches(), **{a: False})))
     for n in superpixel_sizes or []:
-        if n < 1:
-            raise UsageError(f"superpixel size must be >= 1, got {n}")
+        if n < 2:
+            raise UsageError(f"--superpixel-sizes: a superpixel grid cell is at least 2 px, got {n}",
+                             hint="e.g. --superpixel-sizes 3,4,5,8 (the paper's default is 4)")
         out.append(Method(f"{model} superpixel {n}x{n}", model, StageSwitches(superpixel_size=n)))
+    for t in details or []:
+        if not 0.0 <= t <= 1.0:
+            raise UsageError(f"detail must be in [0, 1], got {t:g}")
+        out.append(Method(f"{model} detail {t:g}", model, StageSwitches(detail=t)))
     return unique_by_label(out)

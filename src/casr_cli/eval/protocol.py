@@ -51,13 +51,21 @@ class Setting:
 
 
 def parse_floats(text: str, what: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(x) for x in text.replace("x", ",").split(",") if x.strip())
-    except ValueError as e:
-        raise UsageError(f"{what} must be numbers separated by commas, got {text!r}") from e
-    if not vals:
-        raise UsageError(f"{what} is empty")
-    return vals
+    """Numbers separated by commas or ``x`` (``8,12``, ``4x3x1.5``, ``x8,x12``); every
+    item must be a number: ``4,x`` or ``4,,3`` is an error, never quietly ``4``."""
+    items = [x.strip() for x in text.split(",")]
+    vals = []
+    for item in items:
+        parts = [p.strip() for p in (item[1:] if item[:1] in "xX" and item[1:2].strip() else item).replace("X", "x")
+                 .split("x")]
+        for p in parts:
+            try:
+                vals.append(float(p))
+            except ValueError as e:
+                raise UsageError(f"{what} must be numbers separated by commas, got {text!r} "
+                                 f"({repr(p or item) if p or item else 'an empty item'} is not a number)",
+                                 hint="e.g. 8,12,18 or 4x3x1.5") from e
+    return tuple(vals)
 
 
 def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:
@@ -116,10 +124,29 @@ def bicubic_resize_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (out[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
 
 
-def make_pair(hr: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """(HR crop, LR) for one full-reference image at ``scale``."""
+LR_KINDS = ("bicubic", "web")
+WEB_SEED = 0  # the web-photo LR's noise is fixed: every run and method sees the same LR
+
+
+def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) -> np.ndarray:
+    """The "web photo" LR (``casr_cli.degrade.web_photo``: antialiased bicubic downscale,
+    Gaussian noise sigma 3/255, JPEG quality 75) of a uint8 HxWx3 image."""
+    from ..degrade import web_photo
+
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32) / 255.0
+    out = web_photo(t, size, seed)
+    return (out.permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def make_pair(hr: np.ndarray, scale: float, lr_kind: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
+    """(HR crop, LR) for one full-reference image at ``scale``; ``lr_kind`` "web" gives the
+    web-photo LR instead of the clean bicubic one."""
+    if lr_kind not in LR_KINDS:
+        raise UsageError(f"unknown LR kind {lr_kind!r}", hint=f"use {' or '.join(LR_KINDS)}")
     crop = crop_hr(hr, scale)
-    return np.ascontiguousarray(crop), bicubic_resize_u8(crop, lr_size(hr.shape[:2], scale))
+    size = lr_size(hr.shape[:2], scale)
+    lr = web_resize_u8(crop, size) if lr_kind == "web" else bicubic_resize_u8(crop, size)
+    return np.ascontiguousarray(crop), lr
 
 
 def center_crop(img: np.ndarray, side: int) -> np.ndarray:

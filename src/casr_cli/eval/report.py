@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .cache import encode
 
-NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI"}
-HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False}
-DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2}
+NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI", "grid": "Grid"}
+HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False, "grid": False}
+DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2, "grid": 3}
 GROUPS_PER_TABLE = 3
 
 
@@ -64,10 +64,7 @@ def markdown(result) -> str:
     settings, metrics = result.settings, result.metrics
     lines = [f"# casr eval: {result.dataset.name}", ""]
     lines += [f"{len({r['image'] for r in result.records})} images; methods as rows, scales as column groups."]
-    lines += [f"- {n}" for n in result.notes]
-    foot = _unavailable(result)
-    lines += [f"- {', '.join(header(m) for m in ms)}: {reason}" + (f"; {FIX[reason]}" if reason in FIX else "")
-              for reason, ms in foot.items()]
+    lines += [f"- {n}" for n in all_notes(result)]
     lines.append("")
     for start in range(0, len(settings), GROUPS_PER_TABLE):
         group = settings[start:start + GROUPS_PER_TABLE]
@@ -87,6 +84,14 @@ def markdown(result) -> str:
 
 FIX = {"unavailable (weights not downloaded)": "run `casr download-weights metrics` (and install pyiqa)",
        "unavailable (pyiqa not installed)": "install pyiqa in an environment where it cannot replace torch"}
+
+
+def all_notes(result) -> list[str]:
+    """The run's notes and one line per reason a metric is unavailable: what results.md lists
+    under its title and results.json holds as ``notes``."""
+    foot = [f"{', '.join(header(m) for m in ms)}: {reason}" + (f"; {FIX[reason]}" if reason in FIX else "")
+            for reason, ms in _unavailable(result).items()]
+    return list(result.notes) + foot
 
 
 def _short(cell: str) -> str:
@@ -156,7 +161,7 @@ def summary(result) -> dict:
                      for s in result.settings],
         "metrics": result.metrics,
         "table": result.table,
-        "notes": result.notes,
+        "notes": all_notes(result),
         "computed": result.computed,
         "cached": result.cached,
         "files": result.files,

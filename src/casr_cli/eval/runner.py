@@ -5,6 +5,7 @@ Library code: it never prints; progress goes to a callback taking :class:`EvalEv
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from .metrics import psnr_y, shave_border, ssim_y
 from .niqe import niqe
 
 FR_METRICS = ("psnr", "ssim", "lpips")
-ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi")
-DEFAULT_METRICS = ALL_METRICS
+ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi", "grid")  # grid: eval/artefacts.py
+DEFAULT_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class EvalConfig:
     drift_chain: tuple[float, ...] | None = (2.0, 2.0, 2.0, 2.0)
     drift_images: int = 1
     sheet: bool = True
+    lr_kind: str = "bicubic"  # "web": the web-photo LR (noise + JPEG) instead of clean bicubic
+    details: list[float] | None = None  # extra rows: the model at these detail settings
 
 
 @dataclass
@@ -135,7 +138,7 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
 
 
 def compute_metrics(names: list[str], sr: np.ndarray, hr: np.ndarray | None, scale: float,
-                    iqa: IqaMetrics) -> dict:
+                    iqa: IqaMetrics, lr_size: tuple[int, int] | None = None) -> dict:
     out: dict = {}
     shave = shave_border(scale, sr.shape[:2])
     for n in names:
@@ -145,6 +148,11 @@ def compute_metrics(names: list[str], sr: np.ndarray, hr: np.ndarray | None, sca
             out[n] = ssim_y(sr, hr, shave)
         elif n == "niqe":
             out[n] = niqe(sr)
+        elif n == "grid":
+            from .artefacts import block_grid_score
+
+            lr_hw = lr_size or (round(sr.shape[0] / scale), round(sr.shape[1] / scale))
+            out[n] = block_grid_score(sr, lr_hw)
         elif n in IQA_SPECS:
             out[n] = iqa.compute(n, sr, hr)
     return out
@@ -162,8 +170,16 @@ def _check_config(cfg: EvalConfig) -> list[str]:
         raise UsageError(f"unknown metric {bad[0]!r}", hint=f"available: {', '.join(ALL_METRICS)}")
     if cfg.limit is not None and cfg.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {cfg.limit}")
+    if cfg.lr_kind not in protocol.LR_KINDS:
+        raise UsageError(f"unknown --lr {cfg.lr_kind!r}", hint=f"use {' or '.join(protocol.LR_KINDS)}")
     if not cfg.settings:
         raise UsageError("no scales or chains to evaluate")
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError("--out must be a folder (results.md, cache/ ... go in it), not a file", path=out)
+    for n in cfg.superpixel_sizes or []:
+        if n < 2:
+            raise UsageError(f"--superpixel-sizes: a superpixel grid cell is at least 2 px, got {n}")
     return list(cfg.metrics)
 
 
@@ -174,18 +190,19 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
 
     metrics = _check_config(cfg)
     ds = resolve_dataset(cfg.dataset, cfg.data_root)
-    methods = build_methods(cfg.model, cfg.methods, cfg.ablate, cfg.superpixel_sizes)
+    methods = build_methods(cfg.model, cfg.methods, cfg.ablate, cfg.superpixel_sizes, cfg.details)
     if not ds.reference:
         metrics = [m for m in metrics if m not in FR_METRICS]
     items = list(ds.items[:cfg.limit] if cfg.limit else ds.items)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = ResultCache(out / "cache" / ds.name)
+    cache = ResultCache(out / "cache" / (ds.name if cfg.lr_kind == "bicubic" else f"{ds.name}-{cfg.lr_kind}"))
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
     engines = _Engines(cfg.device, cfg.tile)
     notes: list[str] = []
     if not ds.reference:
         notes.append(f"{ds.name} has no references: full-reference metrics (PSNR, SSIM, LPIPS) are skipped")
+    notes += same_as_full(methods, cfg.model, engines)
 
     def can_compute(name: str) -> bool:
         return name not in IQA_SPECS or iqa.status(name) is None
@@ -210,14 +227,14 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     if img is None:
                         img = _read(item)
                     if pair is None:
-                        pair = _prepare(img, setting, ds.reference, cfg.input_crop)
+                        pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
                     t0 = time.perf_counter()
                     sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting)
                     secs = time.perf_counter() - t0
                     rec = {"image": item.key, "method": m.label, "setting": setting.label,
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
-                           "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa)}
+                           "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa, lr.shape[:2])}
                     if want_sheet:
                         from ..images import write_image
 
@@ -253,10 +270,32 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     return result
 
 
-def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int):
+def same_as_full(methods: list[Method], model: str, engines: _Engines) -> list[str]:
+    """A note for each ablation row that switches off a stage the model does not run anyway
+    (lite's SARM is off by default; bicubic has no SDAM): that row equals the model's row."""
+    full = StageSwitches()
+    notes = []
+    for m in methods:
+        if m.model != model:
+            continue
+        off = [f for f in ("superpixel", "structure", "sarm") if getattr(full, f) is not False
+               and getattr(m.switches, f) is False and m.switches == dataclasses.replace(full, **{f: False})]
+        if not off:
+            continue
+        stages = engines.get(model, full).model
+        if off[0] == "sarm" and stages.sarm is None:
+            why = (f"{model} has no SARM stage" if stages.backbone is None else
+                   f"{model} runs without SARM by default (docs/sarm.md: no gain measured for lite's)")
+            notes.append(f"row `{m.label}` equals `{model}`: {why}, so switching it off changes nothing")
+        elif off[0] in ("superpixel", "structure") and stages.sdam is None:
+            notes.append(f"row `{m.label}` equals `{model}`: {model} has no SDAM stage to switch off")
+    return notes
+
+
+def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int, lr_kind: str = "bicubic"):
     """(HR or None, LR, SR size) for one image and setting."""
     if reference:
-        hr, lr = protocol.make_pair(img, setting.scale)
+        hr, lr = protocol.make_pair(img, setting.scale, lr_kind)
         return hr, lr, hr.shape[:2]
     lr = protocol.center_crop(img, input_crop)
     return None, lr, (round(lr.shape[0] * setting.scale), round(lr.shape[1] * setting.scale))

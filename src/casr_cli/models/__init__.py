@@ -1,7 +1,8 @@
 """Model registry: a name becomes a :class:`~casr_cli.stages.CasrModel` on a device.
 
 ``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
-``lite``     CASR-Lite, trained on the CPU and shipped in the package.
+``lite``     CASR-Lite for real photos (with the detail control), trained on the CPU and shipped.
+``lite-clean`` CASR-Lite's fidelity network for clean inputs (PSNR tables).
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def load_model(name: str | None = None, device: str = "auto", switches: StageSwi
     name = name or DEFAULT_MODEL
     if name not in _LOADERS:
         raise ModelNotFoundError(f"unknown model {name!r}", hint=f"available: {', '.join(available())}")
-    return _LOADERS[name](resolve_device(device), switches or StageSwitches())
+    switches = switches or StageSwitches()
+    model = _LOADERS[name](resolve_device(device), switches)
+    if switches.detail is not None and model.detail is None:
+        raise UsageError(f"--detail: model {name!r} has no detail control", hint="use --model lite")
+    return model
 
 
 def _import_builtin() -> None:

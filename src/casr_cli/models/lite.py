@@ -2,7 +2,16 @@
 
 SDAM: the SSN superpixel network (``weights/ssn-lite.safetensors``) and the
 bilateral-edge structure map (no weights; lite's stand-in for Depth-Anything).
-Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet` (``weights/lite-backbone.safetensors``).
+Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet`.  Two members:
+
+``lite``        for real photos: one architecture, two weight sets trained on real-world
+                degradations, the fidelity end (``weights/lite-real-fidelity.safetensors``)
+                and the generative end (``weights/lite-real-gan.safetensors``); the detail
+                control T (``--detail``) blends them, weights = (1 - T) fidelity + T generative
+                (ESRGAN's network interpolation).
+``lite-clean``  the fidelity network for clean (bicubic) inputs and PSNR tables
+                (``weights/lite-backbone.safetensors``).
+
 SARM: ``weights/lite-sarm.safetensors`` when present and asked for (``--sarm``).
 """
 
@@ -12,13 +21,17 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelNotFoundError, UsageError
 from ..stages import CasrModel, StageSwitches
 from ..tiling import TileSpec
 from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
+REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
+REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
+# The detail control's default (docs/lite.md: chosen by the web-photo / chain measurements).
+DEFAULT_DETAIL = 0.5
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"
 # Lite's backbone gets 24 px of context around every tile (LiteSRNet.context), so tiles
@@ -30,17 +43,46 @@ TILE = TileSpec(768, 16)
 SARM_BY_DEFAULT = False
 
 
+def blend(fidelity, generative, t: float):
+    """``fidelity`` with its weights replaced by (1 - t) fidelity + t generative (same
+    architecture and config, else ValueError)."""
+    if dict(fidelity.config) != dict(generative.config):
+        raise ValueError("the two ends of the detail control have different configs")
+    g = generative.state_dict()
+    fidelity.load_state_dict({k: torch.lerp(v, g[k], t) if v.is_floating_point() else v
+                              for k, v in fidelity.state_dict().items()})
+    return fidelity
+
+
+def detail_of(switches: StageSwitches) -> float:
+    """The detail T a blending model builds with: the asked one, or DEFAULT_DETAIL; an
+    error for a value outside [0, 1].  (A T given to a model without a detail control is
+    refused by ``models.load_model``.)"""
+    t = switches.detail
+    if t is None:
+        return DEFAULT_DETAIL
+    if not 0.0 <= t <= 1.0:  # also false for nan
+        raise UsageError(f"--detail must be in [0, 1], got {t}")
+    return float(t)
+
+
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
-               sarm: Path | None = SARM) -> CasrModel:
+               sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite") -> CasrModel:
+    """A lite model; with ``generative`` the backbone is ``backbone`` (the fidelity end)
+    blended with ``generative`` at the detail T of ``switches``."""
     from ..backbone.lite import LiteBackbone, load_lite
     from ..sdam.ssn import load_ssn
     from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
     from ..sdam.structure import EdgeStructure
 
-    for p in (backbone, ssn):
+    t = detail_of(switches) if generative is not None else None
+    for p in (backbone, ssn) + ((generative,) if generative is not None else ()):
         if not Path(p).exists():
             raise ModelNotFoundError(f"lite weights missing: {Path(p).name}", path=p,
                                      hint="reinstall casr, or train them: casr train --component ssn / --stage 1")
+    net = load_lite(backbone, device)
+    if generative is not None:
+        net = blend(net, load_lite(generative, device), t)
     sdam = SuperpixelAlignment(load_ssn(ssn, device=device), EdgeStructure(),
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
@@ -51,10 +93,17 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         from ..sarm.lite import load_sarm_stage
 
         refiner = load_sarm_stage(sarm_path, device)
-    return CasrModel(name="lite", backbone=LiteBackbone(load_lite(backbone, device)), sdam=sdam, sarm=refiner,
-                     s_max=4.0, device=device, tile=TILE, description="CASR-Lite: SSN superpixels + edge structure, CPU backbone")
+    what = "fidelity" if t is None else f"detail {t:g}"
+    return CasrModel(name=name, backbone=LiteBackbone(net), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
+                     tile=TILE, detail=t,
+                     description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
 @register("lite")
 def load(device: torch.device, switches: StageSwitches) -> CasrModel:
-    return build_lite(device, switches)
+    return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE)
+
+
+@register("lite-clean")
+def load_clean(device: torch.device, switches: StageSwitches) -> CasrModel:
+    return build_lite(device, switches, name="lite-clean")

@@ -1,16 +1,29 @@
-"""What every CPU training loop here shares: the learning-rate schedule, the image
-folders, the run set-up (threads, seed, output folder), and the 2 x 2 tiles of a stage-2
-sample."""
+"""What every training loop here shares: the learning-rate schedule, the image folders,
+the run set-up (threads, seed, output folder), the config checks, checkpoints (written
+atomically, an early one, resume), a clean stop on Ctrl-C, and the 2 x 2 tiles of a
+stage-2 sample.
+
+Stopping: a loop calls :func:`stop_requested` before each step and breaks when it says so
+(``max_minutes`` reached, or Ctrl-C under :func:`stop_on_interrupt`), then saves its
+checkpoint as at the end of a run; :func:`interrupted` tells the caller which it was."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from ..errors import TrainingError
+from .checks import check_config
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -31,33 +44,164 @@ def get_lr(step: int, cfg) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * t)) * (cfg.lr - cfg.min_lr)
 
 
+def data_folders(dirs: tuple[str, ...] | list[str]) -> list[Path]:
+    """The training folders, resolved; a missing one, a file, or no images at all under
+    them is a :class:`TrainingError` naming the resolved path."""
+    if not dirs:
+        raise TrainingError("no training data folder given", hint="pass --data DIR (a folder of HR images)")
+    out = []
+    for d in dirs:
+        p = Path(d).expanduser().resolve()
+        if not p.exists():
+            raise TrainingError("training data folder not found", path=p,
+                                hint=f"pass --data DIR (a folder of HR images); {d!r} is relative to the working "
+                                     f"directory {Path.cwd()}" if not Path(d).expanduser().is_absolute() else
+                                     "pass --data DIR (a folder of HR images)")
+        if not p.is_dir():
+            raise TrainingError("--data must be a folder of images, not a file", path=p)
+        out.append(p)
+    if not image_paths(out):
+        raise TrainingError(f"no training images ({', '.join(IMAGE_SUFFIXES)}) under the data folder"
+                            f"{'s' if len(out) > 1 else ''}", path=", ".join(map(str, out)))
+    return out
+
+
+def image_paths(dirs) -> list[Path]:
+    return sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def load_images(dirs: tuple[str, ...] | list[str], min_side: int) -> list[torch.Tensor]:
     """All images under ``dirs`` (recursively) as uint8 (3, H, W) tensors, sorted by path.
 
-    Images smaller than ``min_side`` are upscaled (bicubic) so a crop fits.
+    Images smaller than ``min_side`` are upscaled (bicubic) so a crop fits.  A missing
+    folder, no images or an unreadable one raise :class:`TrainingError` with its path.
     """
-    paths = sorted(p for d in dirs for p in Path(d).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise FileNotFoundError(f"no images found under {list(dirs)}")
+    paths = image_paths(data_folders(dirs))
     images = []
     for p in paths:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            if min(im.size) < min_side:
-                s = min_side / min(im.size)
-                im = im.resize((max(min_side, round(im.width * s)), max(min_side, round(im.height * s))), Image.BICUBIC)
-            images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous())
+        try:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: unidentified, truncated, corrupt
+            raise TrainingError(f"cannot read training image: {str(e).replace(f' {str(p)!r}', '')}", path=p,
+                                hint="remove or replace the file (every image under --data is used)") from e
+        if min(im.size) < min_side:
+            s = min_side / min(im.size)
+            im = im.resize((max(min_side, round(im.width * s)), max(min_side, round(im.height * s))), Image.BICUBIC)
+        images.append(torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous())
     return images
 
 
 def start_run(cfg, checkpoint_name: str) -> tuple[Path, torch.Generator]:
-    """Threads, seed and output folder of a run; returns (checkpoint path, data generator)."""
+    """Checks ``cfg``; threads, seed and output folder of a run; returns (checkpoint path,
+    data generator)."""
+    check_config(cfg)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     out_dir = Path(cfg.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingError("--out-dir is a file, not a folder", path=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     return out_dir / checkpoint_name, torch.Generator().manual_seed(cfg.seed)
+
+
+# -- checkpoints ----------------------------------------------------------------------
+FIRST_CHECKPOINT_STEP = 1  # a checkpoint right after the first step: a run stopped early resumes
+CHECKPOINT_MAX_GAP_S = 600.0  # and at least every 10 minutes, whatever ckpt_every says
+
+
+class Checkpoints:
+    """When a loop saves: after step 1, every ``ckpt_every`` steps, and at least every
+    :data:`CHECKPOINT_MAX_GAP_S` seconds."""
+
+    def __init__(self, cfg, clock: Callable[[], float] = time.monotonic):
+        self.every, self.clock = cfg.ckpt_every, clock
+        self.last = clock()
+
+    def due(self, step: int) -> bool:
+        now = self.clock()
+        if step == FIRST_CHECKPOINT_STEP or step % self.every == 0 or now - self.last >= CHECKPOINT_MAX_GAP_S:
+            self.last = now
+            return True
+        return False
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` to a temporary name renamed into place: an interrupted save never
+    leaves a broken checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def resume_checkpoint(path: str | Path, model: torch.nn.Module | None = None,
+                      progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The checkpoint at ``path`` (its ``"model"`` weights loaded into ``model``); reports
+    ``{"event": "resume", "step", "path"}``.  Unreadable or not this model's: TrainingError."""
+    path = Path(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise TrainingError(f"cannot read the checkpoint to resume from: {e}", path=path,
+                            hint="delete it, or start afresh with --set resume=false or another --out-dir") from e
+    if model is not None:
+        try:
+            model.load_state_dict(ck["model"])
+        except (KeyError, RuntimeError) as e:
+            raise TrainingError("the checkpoint to resume from was made with another model configuration", path=path,
+                                hint="use another --out-dir, or --set resume=false to start afresh") from e
+    if progress is not None:
+        progress({"event": "resume", "step": int(ck.get("step", 0)), "path": str(path)})
+    return ck
+
+
+# -- stopping -------------------------------------------------------------------------
+class _Stop:
+    in_loop = False  # a loop has begun stepping (Ctrl-C then stops it cleanly)
+    requested = False
+
+
+def stop_requested(cfg, t0: float) -> bool:
+    """Called by a loop before each step: True when ``max_minutes`` is spent or Ctrl-C
+    asked for a stop (under :func:`stop_on_interrupt`)."""
+    _Stop.in_loop = True
+    return _Stop.requested or (cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60)
+
+
+def interrupted() -> bool:
+    """Inside a :func:`stop_on_interrupt` block: whether Ctrl-C stopped the loop."""
+    return _Stop.requested
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(on_stop: Callable[[], None] | None = None):
+    """Inside the block, the first Ctrl-C during a loop's steps asks the loop to stop after
+    the step in hand and save its checkpoint (``on_stop`` is called, e.g. to say so); a
+    second, or one before the first step, raises KeyboardInterrupt as usual."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if _Stop.in_loop and not _Stop.requested:
+            _Stop.requested = True
+            if on_stop is not None:
+                on_stop()
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    _Stop.in_loop, _Stop.requested = False, False
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _Stop.in_loop, _Stop.requested = False, False
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
@@ -101,3 +245,13 @@ def join4(t: list[torch.Tensor], context: int = 0) -> torch.Tensor:
 
 def inner(x: torch.Tensor, context: int) -> torch.Tensor:
     return x[..., context:x.shape[-2] - context, context:x.shape[-1] - context]
+
+
+def lattice_pattern(x: torch.Tensor, period: int = 4) -> torch.Tensor:
+    """The ``period`` x ``period`` pattern repeated over (B, C, H, W) ``x``: the mean of each
+    pixel phase (y mod period, x mod period) less the mean over all phases, (B, C, p, p).
+    What a pixel-shuffle network adds the same way to every block (a lattice artefact)."""
+    b, c, h, w = x.shape
+    h, w = (h // period) * period, (w // period) * period
+    phases = x[..., :h, :w].reshape(b, c, h // period, period, w // period, period).mean(dim=(2, 4))
+    return phases - phases.mean(dim=(2, 3), keepdim=True)

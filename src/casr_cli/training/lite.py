@@ -9,10 +9,17 @@ bilateral-edge structure map, nearest / bicubic upscaling through the engine's
 output: a smaller LR upscaled to the LR size by the current model (no gradient), so the
 network learns to take its own outputs as input (the drift the paper fights).
 
+Real photos: with probability ``degrade_prob`` a sample's LR is instead the HR crop
+after the high-order real-world degradations of ``casr_cli.degrade`` (blur, resize,
+noise, JPEG, twice); drift batches stay as they are (later chain steps see casr's own
+outputs, not a camera's).
+
 Loss: L1 + ``perceptual_weight`` x L1 of EfficientNet-Lite0 features (stages 1-3) +
 ``structure_weight`` x L1 between the edge maps (squashed Sobel magnitude of luminance,
-the structure map without its bilateral pre-filter) of output and HR (our L_depth).
-No adversarial term (not measured here; see the model card).
+the structure map without its bilateral pre-filter) of output and HR (our L_depth) +
+``gan_weight`` x the generator's loss against a U-Net discriminator (the generative
+stage, paper eq. 4; ESRGAN's recipe: start from a fidelity model with ``init_from``,
+``ema`` of the weights, ``usm_gt`` sharpened targets for the L1 and perceptual terms).
 
     python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
 """
@@ -29,11 +36,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbone.lite import LiteSRNet, save_lite
+from ..backbone.lite import LiteSRNet, load_lite, save_lite
+from ..degrade import degrade
 from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from .common import get_lr, load_images, random_crop, set_lr, start_run
+from ..weights_io import module_to
+from .common import (Checkpoints, get_lr, lattice_pattern, load_images, random_crop, resume_checkpoint,
+                     save_checkpoint, set_lr, start_run, stop_requested)
+from .gan import EMA, Adversary, adversarial_parts, unsharp
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -55,9 +66,19 @@ class TrainLiteConfig:
     batch_size: int = 16
     p_x4: float = 0.5
     drift_prob: float = 0.2
+    degrade_prob: float = 0.0  # share of (non-drift) samples with real-world degradations
+    init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
     # loss
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
+    lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
+    gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
+    disc_channels: int = 16
+    disc_lr: float = 1e-4
+    ema: float = 0.0  # EMA decay of the generator's weights (0 = off); exported when on
+    usm_gt: bool = False  # unsharp-masked HR as the L1 / perceptual target
+    tail_bias: bool = True  # False: the tail conv's bias stays as it is (a bias under the pixel
+    # shuffle can only add one fixed 4 x 4 pattern to every block: docs/sarm.md)
     # optimisation
     steps: int = 30000
     lr: float = 1e-3
@@ -79,6 +100,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "tiny": {"channels": 8, "blocks": 1, "patch": 32, "batch_size": 2, "steps": 2, "warmup_steps": 1, "log_every": 1,
              "ckpt_every": 1, "eval_every": 2, "drift_prob": 0.5, "num_threads": 1},
+    # the generative end, fine-tuned from a fidelity model (Real-ESRGAN's ESRGAN stage)
+    "gan": {"degrade_prob": 0.7, "gan_weight": 0.1, "perceptual_weight": 0.05, "structure_weight": 0.0,
+            "ema": 0.999, "usm_gt": True, "tail_bias": False, "lattice_weight": 1.0, "lr": 1e-4, "min_lr": 1e-4, "warmup_steps": 0, "eval_every": 500},
 }
 
 
@@ -121,8 +145,10 @@ def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: flo
 
 
 def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunner | None,
-            gen: torch.Generator) -> torch.Tensor:
-    """The step input for HR crops: bicubic LR, or (``drift_prob``) an earlier chain output."""
+            gen: torch.Generator, degrade_prob: float = 0.0) -> torch.Tensor:
+    """The step input for HR crops: an earlier chain output for the whole batch
+    (``drift_prob``), else per sample the real-world degradation (``degrade_prob``) or
+    the clean bicubic LR."""
     p = hr.shape[-1]
     n = max(8, round(p / scale))
     if step_fn is not None and torch.rand((), generator=gen) < drift_prob:
@@ -131,7 +157,13 @@ def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunn
         small = quantize(resize_bicubic(hr, (m, m)))
         with torch.no_grad():
             return quantize(step_fn(small, (n, n)))
-    return quantize(resize_bicubic(hr, (n, n)))
+    lr = quantize(resize_bicubic(hr, (n, n)))
+    if degrade_prob > 0:
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+        for i in range(hr.shape[0]):
+            if rng.random() < degrade_prob:
+                lr[i] = degrade(hr[i], (n, n), rng)
+    return lr
 
 
 class PerceptualLoss:
@@ -166,7 +198,15 @@ def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) ->
 def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
     from ..sdam.ssn import load_ssn
 
-    net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs))
+    if cfg.init_from:
+        net = load_lite(cfg.init_from)
+        got = (net.config.channels, net.config.blocks, net.config.unshuffle, tuple(net.config.inputs))
+        if got != (cfg.channels, cfg.blocks, cfg.unshuffle, tuple(cfg.inputs)):
+            raise ValueError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) {got}; "
+                             "set the same in the config")
+        net = module_to(net, memory_format=torch.contiguous_format)
+    else:
+        net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs))
     ssn = load_ssn(cfg.ssn_path or None, channels_last=False)
     return net, SuperpixelAlignment(ssn, EdgeStructure(), SDAMSwitches(cell=cfg.cell))
 
@@ -177,14 +217,21 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     out_dir = ckpt_path.parent
     net, sdam = build(cfg)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    net.tail.bias.requires_grad_(cfg.tail_bias)
+    betas = (0.9, 0.99) if cfg.gan_weight > 0 else (0.9, 0.999)  # Real-ESRGAN's for the GAN stage
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, betas=betas)
+    adversary = Adversary(cfg.disc_channels, cfg.disc_lr) if cfg.gan_weight > 0 else None
+    ema = EMA(net, cfg.ema) if cfg.ema > 0 else None
     step, elapsed_before, history, best = 0, 0.0, [], -math.inf
     if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
+        ck = resume_checkpoint(ckpt_path, net, progress)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_before, history, best = ck["step"], ck["elapsed_s"], ck["history"], ck["best"]
         gen.set_state(ck["rng"])
+        if adversary is not None:
+            adversary.load_state_dict(ck["adversary"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
     images = load_images(cfg.data_dirs, cfg.patch)
     val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
     step_fn = StepRunner(net, sdam)
@@ -193,27 +240,37 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     t0 = time.perf_counter()
 
     def save(name: str = CHECKPOINT_NAME) -> None:
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
-                    "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
-                    "rng": gen.get_state()}, out_dir / name)
+        save_checkpoint({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
+                         "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
+                         "rng": gen.get_state(), "adversary": adversary.state_dict() if adversary else None,
+                         "ema": ema.state_dict() if ema else None}, out_dir / name)
 
+    ckpts = Checkpoints(cfg)
     while step < cfg.steps:
-        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if stop_requested(cfg, t0):
             break
         lr_now = get_lr(step, cfg)
         set_lr(opt, lr_now)
         hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
         net.eval()
-        lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps else None, gen)
+        lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps or cfg.init_from else None,
+                         gen, cfg.degrade_prob)
         net.train()
         out = step_fn(lr_img, hr.shape[-2:])
-        l1 = F.l1_loss(out, hr)
+        target = unsharp(hr) if cfg.usm_gt else hr
+        l1 = F.l1_loss(out, target)
         loss = l1
         parts = {"l1": l1.item()}
         if perceptual is not None:
-            lp = perceptual(out, hr)
+            lp = perceptual(out, target)
             loss = loss + cfg.perceptual_weight * lp
             parts["perceptual"] = lp.item()
+        if cfg.lattice_weight > 0:
+            lt = lattice_pattern(out - target, cfg.unshuffle).abs().mean()
+            loss = loss + cfg.lattice_weight * lt
+            parts["lattice"] = lt.item()
+        lg, gparts = adversarial_parts(out, adversary, cfg.gan_weight)
+        loss, parts = loss + lg, {**parts, **gparts}
         if cfg.structure_weight > 0:
             ls = F.l1_loss(structure.map_lr(out.clamp(0, 1)), structure.map_lr(hr))
             loss = loss + cfg.structure_weight * ls
@@ -224,6 +281,10 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
+        if ema is not None:
+            ema.update(net)
+        if adversary is not None:
+            parts.update(adversary.step(hr, out))
         step += 1
         if step % cfg.log_every == 0 or step == cfg.steps:
             rec = {"step": step, "loss": loss.item(), **parts, "scale": scale, "lr": lr_now,
@@ -240,7 +301,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
                 save("lite_best.pt")
             if progress:
                 progress({"event": "eval", "step": step, **v, "best": best})
-        if step % cfg.ckpt_every == 0:
+        if ckpts.due(step):
             save()
     save()
     if progress:
@@ -253,6 +314,7 @@ def export_lite(checkpoint: str | Path, out_path: str | Path) -> Path:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     c = ck["config"]
     net = LiteSRNet(channels=c["channels"], blocks=c["blocks"], unshuffle=c["unshuffle"], inputs=tuple(c["inputs"]))
-    net.load_state_dict(ck["model"])
-    return save_lite(net, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})
+    net.load_state_dict(ck.get("ema") or ck["model"])  # the EMA of the weights when the run kept one
+    return save_lite(net, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"]),
+                                           "ema": bool(ck.get("ema"))})
 

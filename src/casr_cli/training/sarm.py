@@ -26,7 +26,8 @@ from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
-from .common import get_lr, inner, join4, load_images, set_lr, split4, start_run
+from .common import (Checkpoints, get_lr, inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4,
+                     start_run, stop_requested)
 from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
@@ -131,8 +132,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     opt = torch.optim.Adam(sarm.parameters(), lr=cfg.lr)
     step, elapsed_before, history = 0, 0.0, []
     if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        sarm.load_state_dict(ck["model"])
+        ck = resume_checkpoint(ckpt_path, sarm, progress)
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_before, history = ck["step"], ck["elapsed_s"], ck["history"]
         gen.set_state(ck["rng"])
@@ -144,12 +144,13 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     t0 = time.perf_counter()
 
     def save() -> None:
-        torch.save({"model": sarm.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
+        save_checkpoint({"model": sarm.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
                     "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history,
                     "rng": gen.get_state()}, ckpt_path)
 
+    ckpts = Checkpoints(cfg)
     while step < cfg.steps:
-        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if stop_requested(cfg, t0):
             break
         lr_now = get_lr(step, cfg)
         set_lr(opt, lr_now)
@@ -184,7 +185,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             history.append(rec)
             if progress:
                 progress({"event": "log", **rec})
-        if step % cfg.ckpt_every == 0:
+        if ckpts.due(step):
             save()
     save()
     if progress:

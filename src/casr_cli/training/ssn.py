@@ -18,7 +18,6 @@ or ``casr train --component ssn --out-dir runs/ssn --max-minutes 25``.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,9 @@ import torch.nn.functional as F
 
 from ..sdam.ssn import SuperpixelNet, save_ssn
 from ..sdam.superpixel import pool_cells, unpool_cells
-from .common import get_lr, load_images, set_lr, start_run  # noqa: F401  (re-exported)
+from ..errors import TrainingError
+from .common import (Checkpoints, get_lr, load_images, resume_checkpoint, save_checkpoint, set_lr,  # noqa: F401
+                     start_run, stop_requested)
 
 CHECKPOINT_NAME = "ssn_ckpt.pt"
 
@@ -158,9 +159,7 @@ def _save_checkpoint(path: Path, model: SuperpixelNet, opt: torch.optim.Optimize
         "train_config": asdict(cfg),
         **state,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(ckpt, path)
 
 
 def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
@@ -171,16 +170,16 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
     step, loss, colour, position, lr, elapsed_s (and ``event`` = "log"/"checkpoint"/"done").
     """
     cfg = config
-    if cfg.crop % cfg.train_cell:
-        raise ValueError(f"crop {cfg.crop} must be a multiple of train_cell {cfg.train_cell}")
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     model = build_model(cfg)
     opt = _optimizer(model, cfg)
     step, elapsed_before, history = 0, 0.0, []
     if cfg.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = resume_checkpoint(ckpt_path, None, progress)
         if ckpt["model_config"] != {k: v for k, v in dict(model.config).items() if not k.startswith("_")}:
-            raise ValueError(f"{ckpt_path} was trained with a different model config: {ckpt['model_config']}")
+            raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
+                                f"({ckpt['model_config']})", path=ckpt_path,
+                                hint="use another --out-dir, or --set resume=false to start afresh")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_before, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
@@ -193,8 +192,9 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
     model.train()
     t0 = time.perf_counter()
     loss_avg = None
+    ckpts = Checkpoints(cfg)
     while step < cfg.steps:
-        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if stop_requested(cfg, t0):
             break
         lr = get_lr(step, cfg)
         set_lr(opt, lr)
@@ -214,7 +214,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
             history.append(rec)
             if progress is not None:
                 progress({"event": "log", **rec})
-        if step % cfg.ckpt_every == 0:
+        if ckpts.due(step):
             _save_checkpoint(ckpt_path, model, opt, cfg, state())
             if progress is not None:
                 progress({"event": "checkpoint", "step": step, "path": str(ckpt_path)})

