@@ -87,6 +87,24 @@ def test_config_module_keeps_the_diffusers_interface(tmp_path):
     assert json.loads(read_config(tmp_path / "again.safetensors", "lite")) == json.loads(read_config(BACKBONE, "lite"))
 
 
+def test_small_outputs_run_on_one_thread_unless_threads_are_given():
+    from types import SimpleNamespace
+
+    from casr_cli.jobs import SMALL_WORK_PIXELS, _one_thread_if_small
+
+    torch.set_num_threads(2)
+    try:
+        with _one_thread_if_small(SimpleNamespace(out_size=(256, 256)), True):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2  # restored
+        with _one_thread_if_small(SimpleNamespace(out_size=(256, 257)), True):
+            assert torch.get_num_threads() == 2 and 256 * 257 > SMALL_WORK_PIXELS
+        with _one_thread_if_small(SimpleNamespace(out_size=(8, 8)), False):  # --threads given
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # conftest's setting
+
+
 # -- pipes -----------------------------------------------------------------------------
 def test_stdin_to_stdout_in_process(photo):
     r = run("upscale", "-", "-s", 2, "-o", "-", "--format", "png", "-m", "bicubic", "--json", input=_png(photo))

@@ -15,6 +15,7 @@ import typer
 
 from .. import __version__
 from ..errors import CasrError
+from ._exit import exit_now
 from .download_weights import download_weights
 from .eval import eval_command
 from .train import train
@@ -64,6 +65,14 @@ def report_error(e: CasrError) -> int:
 
 
 def main() -> None:
+    try:
+        _main()
+    except SystemExit as e:
+        exit_now(e.code)  # after upscale: skips torch's slow teardown (cli/_exit.py)
+        raise
+
+
+def _main() -> None:
     try:
         app(standalone_mode=True)
     except CasrError as e:

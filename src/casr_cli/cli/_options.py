@@ -19,5 +19,5 @@ TileOpt = Annotated[int | None, typer.Option(
 TileOverlapOpt = Annotated[int | None, typer.Option(
     "--tile-overlap", help="Tile overlap in output pixels, at most tile/2. Default: the model's (lite 16, turbo 64).",
     min=0)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout, for scripts.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout (on stderr when the image goes to stdout, -o -), for scripts.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no summary.")]

@@ -39,7 +39,7 @@ def upscale(
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
     compression: Annotated[int, typer.Option("--compression", help="PNG/TIFF zlib level: 1 fastest, 9 smallest (4: a 21 MP lite output in 0.8 s on 2 threads, 7 % larger than 6).", min=0, max=9)] = 4,
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", min=1)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice, and one for outputs up to 256x256 px, docs/cli.md).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose output exists.")] = False,
@@ -61,6 +61,9 @@ def upscale(
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
+    from ._exit import allow_fast_exit
+
+    allow_fast_exit()
     from ..jobs import JobSettings, plan_batch
     from ..models import DEFAULT_MODEL
     from ..stages import StageSwitches
@@ -119,7 +122,8 @@ def _run(batch, settings, model_name: str, emit, image_out, *, device: str, tile
     with bars(progress, len(batch.jobs)) as ui:
         for job in batch.jobs:
             rec = upscale_job(job, upscaler, settings, batch.all_inputs, model_name, progress=ui.on_event,
-                              on_start=ui.start_file, stdout=image_out, tmp_dir=tmp_dir)
+                              on_start=ui.start_file, stdout=image_out, tmp_dir=tmp_dir,
+                              small_work_one_thread=not threads)
             failed += rec["status"] == "error"
             if rec["status"] in ("ok", "error"):
                 ui.end_file()
