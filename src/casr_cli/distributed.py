@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from .errors import CasrError
 from .jobs import JobSettings, plan_batch, upscale_job
+from .records import clean
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -59,7 +60,7 @@ def merge_reports(report: Path, world: int) -> dict[str, Any]:
               "skipped": sum(r["status"] == "skipped" for r in records),
               "failed": sum(r["status"] == "error" for r in records), "records": records}
     tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text(json.dumps(merged, indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps(clean(merged), indent=1), encoding="utf-8")  # valid UTF-8 for any file name
     os.replace(tmp, report)
     for r in range(world):
         report.with_name(f"{report.name}.part{r}").unlink()

@@ -1,8 +1,9 @@
 """Leaving the process quickly once a command that loaded torch is done.
 
 The interpreter's teardown after ``import torch`` (finalising its modules) costs about
-0.7 s of wall time on the 2-core test machine (median of 6, ``python -c "import torch"``
-4.25 s vs 3.5 s with ``os._exit``; docs/cli.md), a third of a small ``casr upscale``.  A
+0.8 s of wall time on the 2-core test machine at load 6 (medians of 6 interleaved runs:
+``python -c "import torch"`` 3.83 s, with ``; import os; os._exit(0)`` 3.00 s; docs/cli.md),
+a fifth of a small ``casr upscale`` there.  A
 command that allowed it (:func:`allow_fast_exit`: upscale, whose temporary files are all
 closed or unlinked by the time it returns or raises) ends with ``os._exit`` after
 flushing standard output and error.  ``CASR_DEBUG=1`` keeps the normal exit.
