@@ -284,3 +284,16 @@ def test_clean_text_escapes_only_what_is_not_utf8():
     assert clean_text("x\ud800") == "x\\ud800"  # a surrogate that is no escaped byte
     assert clean({"files": [os.fsdecode(b"\xe9")], "n": 1}) == {"files": ["\\xe9"], "n": 1}
     assert json.loads(json_line({"input": os.fsdecode(b"\xe9")})) == {"input": "\\xe9"}
+
+
+def test_a_stdout_job_without_a_stream_is_a_record_error(tmp_path, photo):
+    from casr_cli import Upscaler
+    from casr_cli.jobs import JobSettings, plan_batch, upscale_job
+
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    s = JobSettings(scale=2, fmt="png")
+    batch = plan_batch([str(tmp_path / "a.png")], s, output="-", recursive=False, suffix="_x{scale}", model_name="bicubic")
+    (job,) = batch.jobs
+    assert job.to_stdout
+    rec = upscale_job(job, Upscaler.load("bicubic", device="cpu"), s, batch.all_inputs, "bicubic")  # e.g. distributed
+    assert rec["status"] == "error" and "not supported here" in rec["error"]

@@ -147,6 +147,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     rec = new_record(job, model_name)
     t0 = time.perf_counter()
     try:
+        if job.to_stdout and stdout is None and not s.dry_run:
+            raise UsageError("-o - (standard output) is not supported here", hint="use -o FILE or -o DIR")
         if s.skip_existing and not job.to_stdout and job.output.exists():
             rec["status"] = "skipped"
             return rec
