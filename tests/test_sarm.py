@@ -36,10 +36,12 @@ class ConstEncoder:
 
 def _sarm(seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = dict(channels=8, heads=2, global_dim=6, key_dim=8, max_tokens=64, top_k=4)
+    cfg = dict(channels=8, heads=2, global_dim=6, key_dim=8, value_dim=4, max_tokens=64, clusters=4)
     s = SARM(**{**cfg, **kw})
-    torch.nn.init.normal_(s.fuse[-1].weight, std=0.05)  # a trained-looking, non-identity SARM
-    torch.nn.init.normal_(s.paste.weight, std=0.1)
+    with torch.no_grad():  # a trained-looking, non-identity SARM
+        torch.nn.init.normal_(s.out.weight, std=0.05)
+        for m in (s.mix_f, s.mix_v, s.mix_g):
+            m.weight[-1].normal_(std=0.3)
     return s.eval()
 
 
@@ -52,9 +54,10 @@ def test_bank_never_exceeds_its_budget(shape):
     s = _sarm(max_tokens=64)
     x = _textured(*shape)
     bank = s.bank(StepInput.from_tensor(x, (2 * shape[0], 2 * shape[1])))
-    patches = sum(((shape[0] - py) // 4) * ((shape[1] - px) // 4) for py in (0, 2) for px in (0, 2))  # 4 phases
+    u, st = s.config.unshuffle, s.config.bank_stride  # 8 px patches every 2 px
+    patches = ((shape[0] - u) // st + 1) * ((shape[1] - u) // st + 1)
     assert len(bank) == min(64, patches) <= 64
-    assert bank.keys.shape == (1, len(bank), 8) and bank.values.shape == (1, len(bank), 8 + 48)
+    assert bank.keys.shape == (1, len(bank), 8) and bank.values.shape == (1, len(bank), 4 + 3 * u * u)
     torch.testing.assert_close(bank.keys.norm(dim=-1), torch.ones(1, len(bank)))
     # the most detailed patches are kept: nothing outside the bank has more detail energy
     big = _sarm(max_tokens=100_000).bank(StepInput.from_tensor(x, (2 * shape[0], 2 * shape[1])))
@@ -72,6 +75,20 @@ def test_bank_is_the_same_however_the_input_is_banded():
     torch.testing.assert_close(banded.values, whole.values, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kw", [{"unshuffle": 4, "bank_stride": 2}, {"unshuffle": 8, "bank_stride": 2, "blocks": 1},
+                                {"unshuffle": 8, "bank_stride": 8}])
+def test_bank_encoder_on_the_stride_grid_is_the_tiles_encoder(kw):
+    # the bank's one-pass encoder (strided + dilated convs) equals the tiles' (pixel unshuffle + convs)
+    # on the patches both see, so a key and a query of the same pixels start out alike
+    s = _sarm(**kw)
+    x = _textured(64, 48)
+    grid, tiles = s._encode_grid(x), s.features(x)
+    d = s.config.unshuffle // s.config.bank_stride
+    torch.testing.assert_close(grid[..., ::d, ::d], tiles, atol=1e-5, rtol=1e-5)
+    assert grid.shape[-2:] == ((64 - s.config.unshuffle) // s.config.bank_stride + 1,
+                               (48 - s.config.unshuffle) // s.config.bank_stride + 1)
+
+
 def test_engine_reads_the_step_input_in_bands():
     rows = []
     x = _textured(300, 40)
@@ -85,24 +102,30 @@ def test_engine_reads_the_step_input_in_bands():
     assert len(bank) == 64 and max(rows) <= 32 + 2 * s.margin(2.0) < 300
 
 
-def test_retrieval_is_softmax_over_the_top_k():
-    s = _sarm(top_k=3)
+def test_retrieval_attends_to_the_nearest_cluster():
+    from casr_cli.sarm.bank import index_bank
+
+    s = _sarm()
     g = torch.Generator().manual_seed(0)
-    keys = torch.nn.functional.normalize(torch.randn(2, 10, 8, generator=g), dim=-1)
-    bank = Bank(keys, torch.randn(2, 10, 5, generator=g), torch.rand(2, 10, generator=g))
-    q = torch.nn.functional.normalize(torch.randn(2, 7, 8, generator=g), dim=-1)
+    keys = torch.nn.functional.normalize(torch.randn(2, 40, 8, generator=g), dim=-1)
+    bank = index_bank(Bank(keys, torch.randn(2, 40, 5, generator=g), torch.rand(2, 40, generator=g)), clusters=4)
+    assert bank.offsets.shape == (2, 5) and (bank.offsets[:, -1] == 40).all()
+    q = torch.nn.functional.normalize(torch.randn(2, 30, 8, generator=g), dim=-1)
     got = s.retrieve(q, bank)
     t = s.log_temperature.exp()
     for b in range(2):
-        for n in range(7):
-            sim = keys[b] @ q[b, n] * t
-            top = sim.topk(3).indices
-            want = torch.softmax(sim[top], 0) @ bank.values[b, top]
-            torch.testing.assert_close(got[b, n], want)
-    full = _sarm(top_k=0).retrieve(q, bank)
-    torch.testing.assert_close(full, torch.softmax(q @ keys.transpose(1, 2) * t, -1) @ bank.values)
-    empty = Bank(keys[:, :0], bank.values[:, :0], bank.energy[:, :0])
-    assert torch.equal(s.retrieve(q, empty), torch.zeros(2, 7, 5))
+        assign = (bank.keys[b] @ bank.centroids[b].T).argmax(dim=1)  # every key sits in its nearest cluster
+        offs = bank.offsets[b]
+        for c in range(4):
+            assert (assign[offs[c]:offs[c + 1]] == c).all()
+        for n in range(30):
+            c = int((bank.centroids[b] @ q[b, n]).argmax())
+            ks, vs = bank.keys[b, offs[c]:offs[c + 1]], bank.values[b, offs[c]:offs[c + 1]]
+            torch.testing.assert_close(got[b, n], torch.softmax(ks @ q[b, n] * t, 0) @ vs)
+    one = index_bank(Bank(keys, bank.values, bank.energy), clusters=1)  # one cluster: attention over the whole bank
+    torch.testing.assert_close(s.retrieve(q, one), torch.softmax(q @ keys.transpose(1, 2) * t, -1) @ bank.values)
+    empty = index_bank(Bank(keys[:, :0], bank.values[:, :0], bank.energy[:, :0]), clusters=4)
+    assert torch.equal(s.retrieve(q, empty), torch.zeros(2, 30, 5))
 
 
 @pytest.mark.parametrize("h,w", [(37, 53), (8, 8), (64, 40)])
@@ -120,7 +143,7 @@ def test_refine_shapes(h, w, bank_shape):
 @pytest.mark.parametrize("blocks", [0, 2])
 def test_untrained_sarm_is_identity(blocks):
     s = SARM(channels=8, heads=2, global_dim=6, blocks=blocks)
-    assert s.fuse[-1].bias is None
+    assert s.out.bias is None
     t = torch.rand(1, 3, 30, 30)
     bank = s.bank(StepInput.from_tensor(_textured(40, 50), (80, 100)))
     torch.testing.assert_close(s.refine(t, bank, torch.rand(1, 4, 6)), t, atol=0, rtol=0)
@@ -160,7 +183,7 @@ def test_engine_with_sarm_off_on_and_untrained():
     photo = (np.random.default_rng(3).random((40, 56, 3)) * 255).astype(np.uint8)
     opts = EngineOptions(tile=TileSpec(48, 8))
     without = Upscaler(_model(None), opts).upscale(photo, scale=2.5)
-    untrained = SARM(channels=8, heads=2, global_dim=6, key_dim=8, max_tokens=64)
+    untrained = SARM(channels=8, heads=2, global_dim=6, key_dim=8, max_tokens=64, clusters=4)
     np.testing.assert_array_equal(Upscaler(_model(untrained), opts).upscale(photo, scale=2.5), without)
     on = Upscaler(_model(_sarm()), opts).upscale(photo, scale=2.5)
     assert on.shape == without.shape == (100, 140, 3) and not np.array_equal(on, without)
@@ -192,7 +215,7 @@ def test_corr_loss():
     assert corr_loss(f, torch.rand(2, 5, 6, 7)).item() > 0
 
 
-@pytest.mark.parametrize("kw", [{}, {"blocks": 1, "levels": (1, 2), "top_k": 0, "bank_stride": 4}])
+@pytest.mark.parametrize("kw", [{}, {"blocks": 1, "levels": (1, 2), "clusters": 1, "bank_stride": 4}])
 def test_save_load_round_trip(tmp_path, kw):
     from casr_cli.weights_io import config_dict
 
@@ -220,8 +243,7 @@ def test_earlier_pooled_token_sarm_file_is_refused(tmp_path):
 
 
 def test_training_tile_borrows_from_the_whole_sample():
-    from casr_cli.training.common import split4
-    from casr_cli.training.sarm import refine_tiles, sample_bank
+    from casr_cli.training.sarm import refine_sample, sample_bank
 
     s = _sarm()
     lr = _textured(32, 32) * 0.2 + 0.4
@@ -229,9 +251,10 @@ def test_training_tile_borrows_from_the_whole_sample():
     lr2[..., 20:, 20:] = _textured(12, 12, 9)  # only in the bottom-right tile's part of the sample
     base = torch.nn.functional.interpolate(lr, scale_factor=2, mode="bilinear")  # same pre-SARM output for both
     emb = torch.ones(1, 4, 6)
-    a = refine_tiles(s, split4(base, 4), sample_bank(s, lr, (64, 64)), emb)[0]
-    b = refine_tiles(s, split4(base, 4), sample_bank(s, lr2, (64, 64)), emb)[0]
-    assert not torch.allclose(a, b)  # the top-left tile sees exemplars from the bottom-right
+    a = refine_sample(s, base, 4, sample_bank(s, lr, (64, 64)), emb)
+    b = refine_sample(s, base, 4, sample_bank(s, lr2, (64, 64)), emb)
+    assert a.shape == (1, 3, 56, 56)
+    assert not torch.allclose(a[..., :28, :28], b[..., :28, :28])  # the top-left tile sees exemplars from the bottom-right
 
 
 @pytest.fixture
@@ -260,7 +283,7 @@ def test_tiny_stage2_training(tmp_path, stage2_files, extra):
     assert all(("gan" in r) == ("gan_weight" in extra) and ("perceptual" in r) == ("gan_weight" in extra) for r in recs)
     back = load_sarm(export_sarm(ckpt, tmp_path / "sarm.safetensors"))
     assert back.config.channels == 8 and back.config.max_tokens == 64
-    assert back.fuse[-1].weight.abs().sum() > 0  # it trained: no longer the zero-initialised head
+    assert back.out.weight.abs().sum() > 0  # it trained: no longer the zero-initialised head
     logs.clear()
     train_sarm(sarm_config("tiny", data_dirs=(data,), out_dir=str(tmp_path / "run"), backbone_path=lite, ssn_path=ssn,
                            steps=3, **extra), progress=logs.append)

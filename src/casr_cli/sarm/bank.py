@@ -15,12 +15,18 @@ The bank is built once per step, streamed in row bands (:func:`build_bank`), and
 at most ``limit`` tokens however large the image: the patches with the most detail
 energy (a flat patch has nothing to lend).  Bands overlap by a ``margin`` that covers
 the low-pass and the encoder, so the bank does not depend on the band height.
+
+Retrieval is sparse, as an inverted-file index (:func:`index_bank`): the keys are split
+into clusters by a few rounds of spherical k-means, stored cluster by cluster, and a
+query attends only to the members of the cluster whose centroid it is nearest (NLSN's
+buckets with learnt rather than random hashing): a query costs about ``M / clusters``
+similarities, not ``M``, and no ``N x M`` matrix is ever formed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,11 +37,17 @@ from ..stages import StepInput
 
 @dataclass
 class Bank:
-    """``keys`` (B, M, key_dim) unit vectors, ``values`` (B, M, value_dim), ``energy`` (B, M)."""
+    """``keys`` (B, M, key_dim) unit vectors, ``values`` (B, M, value_dim), ``energy`` (B, M).
+
+    Once indexed (:func:`index_bank`): tokens are stored cluster by cluster, ``centroids``
+    (B, C, key_dim) unit vectors and ``offsets`` (B, C + 1): cluster ``c`` of sample ``b``
+    is ``keys[b, offsets[b, c]:offsets[b, c + 1]]``."""
 
     keys: torch.Tensor
     values: torch.Tensor
     energy: torch.Tensor
+    centroids: torch.Tensor | None = None
+    offsets: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.keys.shape[1]
@@ -65,12 +77,13 @@ def blur_radius(sigma: float) -> int:
     return 0 if sigma < 0.05 else max(1, math.ceil(3 * sigma))
 
 
-def merge(bank: Bank | None, keys: torch.Tensor, values: torch.Tensor, energy: torch.Tensor, limit: int) -> Bank:
-    """``bank`` plus new tokens, keeping the ``limit`` of highest energy (per sample)."""
+def merge(bank: Bank | None, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], limit: int) -> Bank | None:
+    """``bank`` plus new (keys, values, energy) tokens, keeping the ``limit`` of highest energy (per sample)."""
     if bank is not None:
-        keys = torch.cat([bank.keys, keys], dim=1)
-        values = torch.cat([bank.values, values], dim=1)
-        energy = torch.cat([bank.energy, energy], dim=1)
+        parts = [(bank.keys, bank.values, bank.energy), *parts]
+    if not parts:
+        return bank
+    keys, values, energy = (torch.cat([p[i] for p in parts], dim=1) for i in range(3))
     if energy.shape[1] > limit:
         energy, idx = energy.topk(limit, dim=1)
         keys = keys.gather(1, idx[..., None].expand(-1, -1, keys.shape[-1]))
@@ -78,43 +91,118 @@ def merge(bank: Bank | None, keys: torch.Tensor, values: torch.Tensor, energy: t
     return Bank(keys, values, energy)
 
 
-#: tokens of one phase of an image: (keys (B, K, gh, gw), values (B, V, gh, gw), energy (B, gh, gw)),
-#: token (i, j) covering image rows ``py + i * unit`` .. ``+ unit`` and columns ``px + j * unit`` .. ``+ unit``
-PhaseTokens = tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+def build_bank(step: StepInput, describe: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+               finish: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], *, unit: int,
+               stride: int, margin: int, limit: int, levels: tuple[int, ...] = (1,), band_rows: int = 128,
+               band_floats: int = 1 << 23) -> Bank | None:
+    """Stream the step input in bands of rows (plus ``margin`` above and below, a multiple of
+    ``unit``) and keep the ``limit`` tokens of most detail energy.
 
-
-def build_bank(step: StepInput, extract: Callable[[torch.Tensor], Iterable[PhaseTokens]], *, unit: int, margin: int,
-               limit: int, levels: tuple[int, ...] = (1,), band_rows: int = 128) -> Bank | None:
-    """Stream the step input in bands of ``band_rows`` rows (plus ``margin`` above and
-    below, a multiple of ``unit``) through ``extract`` and keep the best ``limit`` tokens.
-
-    ``levels``: integer subsampling factors of the input (1: the input itself; 2: a 2 x 2
-    box-averaged copy, exemplars of structures twice as large).  None when the input is
-    smaller than one patch."""
+    ``describe(image)`` gives, for the ``unit`` px patches every ``stride`` px of an image
+    (patch (i, j) covers rows ``i * stride`` .. ``+ unit``), feature maps (B, C, gh, gw), detail
+    energies (B, gh, gw) and the image's detail (B, 3, h, w); ``finish(features, detail)``
+    turns the chosen tokens' (B, T, C) features and (B, T, 3 unit^2) detail patches into keys
+    and values.  Bands are at most ``band_rows`` rows, fewer for wide inputs (about
+    ``band_floats`` feature values a band).  ``levels``: integer subsampling factors of the
+    input (1: the input itself; 2: a 2 x 2 box-averaged copy, exemplars of structures twice
+    as large).  None when the input is smaller than one patch."""
     h, w = step.size
-    band_rows = max(unit, band_rows - band_rows % unit)
-    if margin % unit:
-        raise ValueError("margin must be a multiple of unit")
-    bank = None
+    if margin % unit or unit % stride:
+        raise ValueError("margin must be a multiple of unit, and unit of stride")
+    bank, pending, held = None, [], 0
     for k in levels:
         hk, wk = h // k, w // k
-        for a in range(0, hk, band_rows):
-            b = min(hk, a + band_rows)
+        rows_fit = band_floats * stride * stride // (64 * max(1, wk)) - 2 * margin
+        band = max(unit, min(band_rows, rows_fit) // unit * unit)
+        for a in range(0, hk, band):
+            b = min(hk, a + band)
             lo, hi = max(0, a - margin), min(hk, b + margin)
             img = step.read(lo * k, hi * k)
             if k > 1:
                 img = F.avg_pool2d(img[..., : wk * k], k)
-            for (py, px), (keys, values, energy) in extract(img):
-                gh, gw = energy.shape[-2:]
-                rows = lo + py + unit * torch.arange(gh)
-                cols = px + unit * torch.arange(gw)
-                ri = torch.nonzero((rows >= a) & (rows < b) & (rows + unit <= hk)).flatten().to(energy.device)
-                ci = torch.nonzero(cols + unit <= wk).flatten().to(energy.device)
-                if not len(ri) or not len(ci):
-                    continue
+            feat, energy, detail = describe(img)
+            gh, gw = energy.shape[-2:]
+            ys = lo + stride * torch.arange(gh, device=energy.device)
+            inside = (ys >= a) & (ys < b)
+            if not bool(inside.any()) or gw == 0:
+                continue
+            e = energy.masked_fill(~inside[:, None], -1.0).flatten(1)  # energies are >= 0
+            n = min(limit, int(inside.sum()) * gw)
+            e, idx = e.topk(n, dim=1)
+            fsel = feat.flatten(2).gather(2, idx[:, None].expand(-1, feat.shape[1], -1)).transpose(1, 2)
+            y0, x0 = (idx // gw) * stride, (idx % gw) * stride  # in the band's image
+            r = torch.arange(unit, device=idx.device)
+            bi = torch.arange(idx.shape[0], device=idx.device)[:, None, None, None]
+            patch = detail[bi, :, (y0[..., None] + r)[..., None], (x0[..., None] + r)[..., None, :]]  # (B, T, u, u, 3)
+            patch = patch.permute(0, 1, 4, 2, 3).flatten(2)  # pixel_unshuffle's order: channel, row, column
+            keys, values = finish(fsel, patch)
+            pending.append((keys, values, e))
+            held += n
+            if held > 4 * limit:  # memory stays a few times the bank, however large the image
+                bank, pending, held = merge(bank, pending, limit), [], 0
+    return merge(bank, pending, limit)
 
-                def pick(t: torch.Tensor) -> torch.Tensor:
-                    return t.index_select(-2, ri).index_select(-1, ci).flatten(-2)
 
-                bank = merge(bank, pick(keys).transpose(1, 2), pick(values).transpose(1, 2), pick(energy), limit)
-    return bank
+@torch.no_grad()
+def _spherical_kmeans(keys: torch.Tensor, clusters: int, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, K) unit keys -> (C, K) unit centroids and (M,) assignment; deterministic (the first
+    centroids are keys spread evenly over the bank's energy order)."""
+    m = keys.shape[0]
+    cent = keys[torch.linspace(0, m - 1, clusters).round().long()].clone()
+    for _ in range(iters):
+        assign = (keys @ cent.T).argmax(dim=1)
+        sums = torch.zeros_like(cent).index_add_(0, assign, keys)
+        filled = sums.norm(dim=1) > 0
+        cent[filled] = F.normalize(sums[filled], dim=1)
+    return cent, (keys @ cent.T).argmax(dim=1)
+
+
+def index_bank(bank: Bank, clusters: int, iters: int = 4) -> Bank:
+    """The bank with its tokens sorted by cluster (see :class:`Bank`); ``clusters`` is capped
+    so a cluster holds 8 tokens on average or more (1: every query sees the whole bank)."""
+    b, m, _ = bank.keys.shape
+    c = max(1, min(clusters, m // 8))
+    keys, values, energy, cents, offs = [], [], [], [], []
+    for i in range(b):
+        if c == 1 or m == 0:
+            cent = F.normalize(bank.keys[i].detach().sum(0, keepdim=True), dim=1) if m else bank.keys.new_zeros(1, bank.keys.shape[-1])
+            order, counts = torch.arange(m, device=bank.keys.device), torch.tensor([m], device=bank.keys.device)
+        else:
+            cent, assign = _spherical_kmeans(bank.keys[i].detach(), c, iters)
+            order = torch.argsort(assign, stable=True)
+            counts = torch.bincount(assign, minlength=c)
+        keys.append(bank.keys[i, order])
+        values.append(bank.values[i, order])
+        energy.append(bank.energy[i, order])
+        cents.append(cent)
+        offs.append(torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
+    return Bank(torch.stack(keys), torch.stack(values), torch.stack(energy), torch.stack(cents), torch.stack(offs))
+
+
+def retrieve(q: torch.Tensor, bank: Bank, temperature: torch.Tensor) -> torch.Tensor:
+    """(B, N, K) unit queries -> (B, N, V): for each query, softmax(temperature x cosine) over the
+    members of its nearest non-empty cluster, applied to their values.  An empty bank gives 0."""
+    b, n, _ = q.shape
+    if len(bank) == 0:
+        return q.new_zeros(b, n, bank.values.shape[-1])
+    if bank.centroids is None:
+        raise ValueError("index the bank first (index_bank)")
+    out = []
+    for i in range(b):
+        offs = bank.offsets[i].tolist()
+        sim = q[i] @ bank.centroids[i].T
+        empty = torch.tensor([offs[c + 1] == offs[c] for c in range(len(offs) - 1)], device=q.device)
+        nearest = sim.masked_fill(empty, -torch.inf).argmax(dim=1)
+        order = torch.argsort(nearest, stable=True)
+        counts = torch.bincount(nearest, minlength=len(offs) - 1).tolist()
+        parts, start = [], 0
+        for c, k in enumerate(counts):
+            if not k:
+                continue
+            qs = q[i, order[start:start + k]]
+            s = (qs @ bank.keys[i, offs[c]:offs[c + 1]].T) * temperature
+            parts.append(s.softmax(dim=-1) @ bank.values[i, offs[c]:offs[c + 1]])
+            start += k
+        sorted_out = torch.cat(parts)
+        out.append(sorted_out[torch.argsort(order)])
+    return torch.stack(out)

@@ -47,10 +47,13 @@ class TrainSARMConfig:
     ssn_path: str = ""
     # SARM (casr_cli.sarm.module.SARM)
     channels: int = 32
+    unshuffle: int = 8  # the patch: one query per unshuffle x unshuffle output block, bank tokens of that size
+    global_pool: int = 2
     key_dim: int = 16
     heads: int = 4
     max_tokens: int = 1024  # the bank's bound (a training sample has fewer: all its patches)
-    top_k: int = 8
+    clusters: int = 16  # the bank's index: a query attends to the members of its nearest key cluster
+    value_dim: int = 16
     bank_stride: int = 2
     levels: tuple[int, ...] = (1,)
     blocks: int = 0  # residual blocks after SARM's encoder (local capacity)
@@ -88,7 +91,7 @@ class TrainSARMConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "tiny": {"channels": 8, "key_dim": 8, "heads": 2, "max_tokens": 64, "top_k": 4, "patch": 32, "context": 4,
+    "tiny": {"channels": 8, "key_dim": 8, "heads": 2, "max_tokens": 64, "clusters": 4, "patch": 32, "context": 4,
              "batch_size": 1, "steps": 2, "warmup_steps": 1, "log_every": 1, "ckpt_every": 1, "num_threads": 1,
              "disc_channels": 8},
 }
@@ -115,8 +118,12 @@ def corr_view(cfg: TrainSARMConfig, gen: torch.Generator) -> Callable[[torch.Ten
     return view
 
 
-def refine_tiles(sarm: SARM, tiles: list[torch.Tensor], bank: Bank, embedding: torch.Tensor) -> list[torch.Tensor]:
-    return [sarm.refine(t, bank, embedding) for t in tiles]
+def refine_sample(sarm: SARM, base: torch.Tensor, context: int, bank: Bank, embedding: torch.Tensor) -> torch.Tensor:
+    """SARM on the 2 x 2 windows of a sample's pre-SARM output (:func:`~casr_cli.training.common.split4`),
+    each refined at its place in the sample, as the engine refines tiles; returns the inner region."""
+    ty, tx = base.shape[-2] // 2 - context, base.shape[-1] // 2 - context
+    origins = [(0, 0), (0, tx), (ty, 0), (ty, tx)]
+    return join4([sarm.refine(t, bank, embedding, o) for t, o in zip(split4(base, context), origins)], context)
 
 
 def sample_bank(sarm: SARM, step_input: torch.Tensor, out_size: tuple[int, int]) -> Bank:
@@ -128,8 +135,8 @@ def new_sarm(c: dict[str, Any]) -> SARM:
     """The SARM a run's config describes."""
     if "tile_tokens" in c:
         raise ValueError("a checkpoint of the earlier pooled-token SARM (before issue 15): not loadable")
-    return SARM(channels=c["channels"], key_dim=c["key_dim"], global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"],
-                max_tokens=c["max_tokens"], top_k=c["top_k"], bank_stride=c["bank_stride"], levels=tuple(c["levels"]),
+    return SARM(channels=c["channels"], unshuffle=c["unshuffle"], global_pool=c["global_pool"], key_dim=c["key_dim"], global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"],
+                max_tokens=c["max_tokens"], clusters=c["clusters"], value_dim=c["value_dim"], bank_stride=c["bank_stride"], levels=tuple(c["levels"]),
                 blocks=c["blocks"])
 
 
@@ -197,7 +204,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             base = frozen(lr_img, hr.shape[-2:])
             emb = encoder(lr_img)
         bank = sample_bank(sarm, lr_img, hr.shape[-2:])  # the whole sample: a tile borrows from outside itself
-        out = join4(refine_tiles(sarm, split4(base, m), bank, emb), m)
+        out = refine_sample(sarm, base, m, bank, emb)
         hr, base = inner(hr, m), inner(base, m)
         l1 = F.l1_loss(out, hr)
         ls = F.l1_loss(structure.map_lr(out.clamp(0, 1)), structure.map_lr(hr))
