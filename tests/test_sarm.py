@@ -77,16 +77,25 @@ def test_bank_is_the_same_however_the_input_is_banded():
 
 @pytest.mark.parametrize("kw", [{"unshuffle": 4, "bank_stride": 2}, {"unshuffle": 8, "bank_stride": 2, "blocks": 1},
                                 {"unshuffle": 8, "bank_stride": 8}])
-def test_bank_encoder_on_the_stride_grid_is_the_tiles_encoder(kw):
-    # the bank's one-pass encoder (strided + dilated convs) equals the tiles' (pixel unshuffle + convs)
-    # on the patches both see, so a key and a query of the same pixels start out alike
-    s = _sarm(**kw)
-    x = _textured(64, 48)
-    grid, tiles = s._encode_grid(x), s.features(x)
-    d = s.config.unshuffle // s.config.bank_stride
-    torch.testing.assert_close(grid[..., ::d, ::d], tiles, atol=1e-5, rtol=1e-5)
-    assert grid.shape[-2:] == ((64 - s.config.unshuffle) // s.config.bank_stride + 1,
-                               (48 - s.config.unshuffle) // s.config.bank_stride + 1)
+def test_a_bank_key_is_the_tiles_feature_of_the_same_pixels(kw):
+    # a key is the shared encoder's feature of the patch in the low-pass, as a tile's query feature
+    # of the same pixels is computed (so a key and a query of the same pixels start out alike)
+    from casr_cli.sarm.bank import lowpass_sigma
+
+    s = _sarm(**kw, max_tokens=100_000, clusters=1)
+    x = _textured(72, 64)
+    bank = s.bank(StepInput.from_tensor(x, (144, 128)))
+    low = gaussian_blur(x, lowpass_sigma(2.0, s.config.lowpass))
+    u = s.config.unshuffle
+    keys = torch.nn.functional.normalize(s.key(s.features(low).permute(0, 2, 3, 1)), dim=-1)  # (1, gh, gw, K)
+    detail = torch.nn.functional.pixel_unshuffle(x - low, u).permute(0, 2, 3, 1)
+    r = s.reach
+    inner_keys = keys[0, r:-r, r:-r].flatten(0, 1)  # patches whose neighbourhood lies inside the image
+    inner_detail = detail[0, r:-r, r:-r].flatten(0, 1)
+    for k, d in zip(inner_keys, inner_detail):
+        match = (bank.values[0, :, -3 * u * u:] - d).abs().amax(dim=1).argmin()
+        torch.testing.assert_close(bank.values[0, match, -3 * u * u:], d, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(bank.keys[0, match], k, atol=1e-4, rtol=1e-4)
 
 
 def test_engine_reads_the_step_input_in_bands():
@@ -147,6 +156,24 @@ def test_untrained_sarm_is_identity(blocks):
     t = torch.rand(1, 3, 30, 30)
     bank = s.bank(StepInput.from_tensor(_textured(40, 50), (80, 100)))
     torch.testing.assert_close(s.refine(t, bank, torch.rand(1, 4, 6)), t, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("origin", [(12, 20), (8, 16), (0, 0)])
+def test_a_tile_is_refined_on_the_image_grid(origin):
+    # a crop refined with its origin equals the whole image refined, away from the crop's edges
+    s = _sarm(global_pool=2)
+    with torch.no_grad():
+        s.mix_g.weight.normal_(std=0.5)  # the pooled global context matters
+    x, emb = _textured(160, 176), torch.randn(1, 4, 6)
+    bank = s.bank(StepInput.from_tensor(x, (160, 176)))
+    whole = s.refine(x, bank, emb)
+    y, xo = origin
+    crop = s.refine(x[..., y:y + 96, xo:xo + 112], bank, emb, origin)
+    m = 32
+    torch.testing.assert_close(crop[..., m:-m, m:-m], whole[..., y + m:y + 96 - m, xo + m:xo + 112 - m], atol=1e-5, rtol=1e-5)
+    if origin != (0, 0):  # without its origin the crop's patches fall off the grid
+        off = s.refine(x[..., y:y + 96, xo:xo + 112], bank, emb)
+        assert not torch.allclose(off[..., m:-m, m:-m], whole[..., y + m:y + 96 - m, xo + m:xo + 112 - m], atol=1e-3)
 
 
 def test_gaussian_blur_keeps_the_mean_and_removes_detail():

@@ -77,42 +77,13 @@ def blur_radius(sigma: float) -> int:
     return 0 if sigma < 0.05 else max(1, math.ceil(3 * sigma))
 
 
-def merge(bank: Bank | None, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], limit: int) -> Bank | None:
-    """``bank`` plus new (keys, values, energy) tokens, keeping the ``limit`` of highest energy (per sample)."""
-    if bank is not None:
-        parts = [(bank.keys, bank.values, bank.energy), *parts]
-    if not parts:
-        return bank
-    keys, values, energy = (torch.cat([p[i] for p in parts], dim=1) for i in range(3))
-    if energy.shape[1] > limit:
-        energy, idx = energy.topk(limit, dim=1)
-        keys = keys.gather(1, idx[..., None].expand(-1, -1, keys.shape[-1]))
-        values = values.gather(1, idx[..., None].expand(-1, -1, values.shape[-1]))
-    return Bank(keys, values, energy)
-
-
-def build_bank(step: StepInput, describe: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-               finish: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], *, unit: int,
-               stride: int, margin: int, limit: int, levels: tuple[int, ...] = (1,), band_rows: int = 128,
-               band_floats: int = 1 << 23) -> Bank | None:
-    """Stream the step input in bands of rows (plus ``margin`` above and below, a multiple of
-    ``unit``) and keep the ``limit`` tokens of most detail energy.
-
-    ``describe(image)`` gives, for the ``unit`` px patches every ``stride`` px of an image
-    (patch (i, j) covers rows ``i * stride`` .. ``+ unit``), feature maps (B, C, gh, gw), detail
-    energies (B, gh, gw) and the image's detail (B, 3, h, w); ``finish(features, detail)``
-    turns the chosen tokens' (B, T, C) features and (B, T, 3 unit^2) detail patches into keys
-    and values.  Bands are at most ``band_rows`` rows, fewer for wide inputs (about
-    ``band_floats`` feature values a band).  ``levels``: integer subsampling factors of the
-    input (1: the input itself; 2: a 2 x 2 box-averaged copy, exemplars of structures twice
-    as large).  None when the input is smaller than one patch."""
+def _bands(step: StepInput, unit: int, stride: int, margin: int, levels: tuple[int, ...], band_rows: int,
+           band_floats: int):
+    """(level index, level size, band rows [a, b), first row read lo, the band's image) for every band."""
     h, w = step.size
-    if margin % unit or unit % stride:
-        raise ValueError("margin must be a multiple of unit, and unit of stride")
-    bank, pending, held = None, [], 0
-    for k in levels:
+    for li, k in enumerate(levels):
         hk, wk = h // k, w // k
-        rows_fit = band_floats * stride * stride // (64 * max(1, wk)) - 2 * margin
+        rows_fit = band_floats // (3 * max(1, wk)) - 2 * margin
         band = max(unit, min(band_rows, rows_fit) // unit * unit)
         for a in range(0, hk, band):
             b = min(hk, a + band)
@@ -120,27 +91,78 @@ def build_bank(step: StepInput, describe: Callable[[torch.Tensor], tuple[torch.T
             img = step.read(lo * k, hi * k)
             if k > 1:
                 img = F.avg_pool2d(img[..., : wk * k], k)
-            feat, energy, detail = describe(img)
-            gh, gw = energy.shape[-2:]
-            ys = lo + stride * torch.arange(gh, device=energy.device)
-            inside = (ys >= a) & (ys < b)
-            if not bool(inside.any()) or gw == 0:
+            yield li, (hk, wk), (a, b), lo, img
+
+
+def build_bank(step: StepInput, analyse: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+               finish: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], *, unit: int,
+               stride: int, reach: int, margin: int, limit: int, levels: tuple[int, ...] = (1,),
+               band_rows: int = 128, band_floats: int = 1 << 24) -> Bank | None:
+    """Stream the step input twice in bands of rows (plus ``margin`` above and below, a
+    multiple of ``unit``): first for the detail energy of every ``unit`` px patch ``stride`` px
+    apart, keeping the positions of the ``limit`` most detailed; then to describe those only.
+
+    ``analyse(image)`` gives an image's low-pass, detail (both (B, 3, h, w)) and the patches'
+    detail energies (B, gh, gw) (patch (i, j) covers rows ``i * stride`` .. ``+ unit``);
+    ``finish(low, detail)`` turns T chosen patches' low-pass neighbourhoods (T, 3, P, P),
+    ``P = (2 * reach + 1) * unit`` px centred on the patch (zeros outside the image), and their
+    (T, 3 unit^2) detail into keys and values.  Bands hold at most ``band_rows`` rows, fewer for
+    wide inputs (about ``band_floats`` pixel values a band).  ``levels``: integer subsampling
+    factors of the input (1: the input itself; 2: a 2 x 2 box-averaged copy, exemplars of
+    structures twice as large).  None when the input is smaller than one patch."""
+    if margin % unit or unit % stride or margin < reach * unit:
+        raise ValueError("margin must be a multiple of unit and cover the reach; unit a multiple of stride")
+    args = (step, unit, stride, margin, tuple(levels), band_rows, band_floats)
+    # pass 1: energies only; keep (energy, level, row, column) of the best ``limit`` per sample
+    best = None
+    for li, (hk, wk), (a, b), lo, img in _bands(*args):
+        energy = analyse(img)[2]
+        gh, gw = energy.shape[-2:]
+        if gh <= 0 or gw <= 0:
+            continue
+        ys = lo + stride * torch.arange(gh, device=energy.device)
+        e = energy.masked_fill(~((ys >= a) & (ys < b))[:, None], -1.0).flatten(1)  # energies are >= 0
+        n = min(limit, e.shape[1])
+        e, idx = e.topk(n, dim=1)
+        cand = torch.stack([e, torch.full_like(e, li), (lo + (idx // gw) * stride).to(e.dtype),
+                            ((idx % gw) * stride).to(e.dtype)], dim=-1)
+        cand = cand[:, : int((e >= 0).sum(dim=1).max())]
+        best = cand if best is None else torch.cat([best, cand], dim=1)
+        if best.shape[1] > limit:
+            best = best.gather(1, best[..., 0].topk(limit, dim=1).indices[..., None].expand(-1, -1, 4))
+    if best is None:
+        return None
+    # pass 2: keys and values of the chosen patches, band by band
+    bsz, m = best.shape[:2]
+    valid = best[..., 0] >= 0
+    got: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = [[] for _ in range(bsz)]
+    r, p = torch.arange(unit), (2 * reach + 1) * unit
+    for li, (hk, wk), (a, b), lo, img in _bands(*args):
+        low, detail, _ = analyse(img)
+        lowp = F.pad(low, (reach * unit,) * 4)
+        for i in range(bsz):
+            sel = valid[i] & (best[i, :, 1] == li) & (best[i, :, 2] >= a) & (best[i, :, 2] < b)
+            slots = torch.nonzero(sel).flatten()
+            if not len(slots):
                 continue
-            e = energy.masked_fill(~inside[:, None], -1.0).flatten(1)  # energies are >= 0
-            n = min(limit, int(inside.sum()) * gw)
-            e, idx = e.topk(n, dim=1)
-            fsel = feat.flatten(2).gather(2, idx[:, None].expand(-1, feat.shape[1], -1)).transpose(1, 2)
-            y0, x0 = (idx // gw) * stride, (idx % gw) * stride  # in the band's image
-            r = torch.arange(unit, device=idx.device)
-            bi = torch.arange(idx.shape[0], device=idx.device)[:, None, None, None]
-            patch = detail[bi, :, (y0[..., None] + r)[..., None], (x0[..., None] + r)[..., None, :]]  # (B, T, u, u, 3)
-            patch = patch.permute(0, 1, 4, 2, 3).flatten(2)  # pixel_unshuffle's order: channel, row, column
-            keys, values = finish(fsel, patch)
-            pending.append((keys, values, e))
-            held += n
-            if held > 4 * limit:  # memory stays a few times the bank, however large the image
-                bank, pending, held = merge(bank, pending, limit), [], 0
-    return merge(bank, pending, limit)
+            y0 = best[i, slots, 2].long() - lo
+            x0 = best[i, slots, 3].long()
+            rp = torch.arange(p, device=y0.device)
+            crops = lowp[i][:, (y0[:, None] + rp)[:, :, None], (x0[:, None] + rp)[:, None, :]].transpose(0, 1)
+            ry, rx = y0[:, None] + r.to(y0.device), x0[:, None] + r.to(y0.device)
+            patch = detail[i][:, ry[:, :, None], rx[:, None, :]].transpose(0, 1).flatten(1)  # channel, row, column
+            keys, values = finish(crops, patch)
+            got[i].append((slots, keys, values))
+    keys, values, energy = [], [], []
+    for i in range(bsz):
+        slots = torch.cat([g[0] for g in got[i]])
+        order = torch.argsort(slots)
+        keys.append(torch.cat([g[1] for g in got[i]])[order])
+        values.append(torch.cat([g[2] for g in got[i]])[order])
+        energy.append(best[i, slots[order], 0])
+    n = min(len(k) for k in keys)  # samples of one batch have the same size, so the same count
+    return Bank(torch.stack([k[:n] for k in keys]), torch.stack([v[:n] for v in values]),
+                torch.stack([e[:n] for e in energy]))
 
 
 @torch.no_grad()

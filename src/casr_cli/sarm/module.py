@@ -88,56 +88,38 @@ class SARM(ModelMixin, ConfigMixin):
     def margin(self, factor: float) -> int:
         """Input rows a bank band needs around it: the low-pass plus the encoder's reach."""
         u = self.config.unshuffle
-        convs = 1 + 2 * self.config.blocks  # 3x3 convs of the encoder
-        m = blur_radius(lowpass_sigma(factor, self.config.lowpass)) + u * (convs + 1)
+        m = blur_radius(lowpass_sigma(factor, self.config.lowpass)) + u * (self.reach + 1)
         return u * math.ceil(m / u)
 
-    def _encode_grid(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder on every ``unshuffle`` px patch ``bank_stride`` px apart, in one pass: its first
-        conv (3 x 3 patches after a pixel unshuffle) as a strided 3u x 3u conv on the pixels, the rest
-        dilated by u / stride, so the patches of all phases share each conv."""
-        u, st = self.config.unshuffle, self.config.bank_stride
-        dil = u // st
-        layers = list(self.encode)
-        first = layers[0]
-        c = first.out_channels
-        wgt = first.weight.view(c, 3, u, u, 3, 3).permute(0, 1, 4, 2, 5, 3).reshape(c, 3, 3 * u, 3 * u)
-        x = F.conv2d(x, wgt, first.bias, stride=st, padding=u)
+    @property
+    def reach(self) -> int:
+        """Patches the encoder sees on each side of a patch (its 3 x 3 convs)."""
+        return 1 + 2 * self.config.blocks
 
-        def conv(m: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(t, m.weight, m.bias, padding=dil * (m.kernel_size[0] // 2), dilation=dil)
-
-        for m in layers[1:]:
-            if isinstance(m, nn.Conv2d):
-                x = conv(m, x)
-            elif isinstance(m, ResBlock):
-                x = x + conv(m.conv2, F.relu(conv(m.conv1, x)))
-            else:
-                x = m(x)
-        return x
-
-    def describe(self, image: torch.Tensor, factor: float):
-        """Bank candidates of an image (see :func:`casr_cli.sarm.bank.build_bank`): encoder
-        features of its low-pass, detail energies, and its detail."""
+    def analyse(self, image: torch.Tensor, factor: float):
+        """An image's low-pass, its detail, and the detail energy of its ``unshuffle`` px patches
+        every ``bank_stride`` px (see :func:`casr_cli.sarm.bank.build_bank`)."""
         u, st = self.config.unshuffle, self.config.bank_stride
         low = gaussian_blur(image, lowpass_sigma(factor, self.config.lowpass))
         detail = image - low
         if min(image.shape[-2:]) < u:
-            return low.new_zeros(image.shape[0], self.config.channels, 0, 0), low.new_zeros(image.shape[0], 0, 0), detail
-        feat = self._encode_grid(low)
+            return low, detail, low.new_zeros(image.shape[0], 0, 0)
         energy = F.avg_pool2d(detail.pow(2).sum(dim=1, keepdim=True), u, stride=st)[:, 0] * (u * u)
-        return feat, energy, detail
+        return low, detail, energy
 
-    def finish(self, features: torch.Tensor, detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chosen tokens' (B, T, C) features and (B, T, 3u^2) detail -> unit keys and values."""
-        return F.normalize(self.key(features), dim=-1), torch.cat([self.value(detail), detail], dim=-1)
+    def finish(self, low: torch.Tensor, detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chosen patches' low-pass neighbourhoods (T, 3, P, P) and (T, 3u^2) detail -> unit keys
+        (the encoder's feature of the centre patch, as the tiles' encoder computes it) and values."""
+        r = self.reach
+        f = self._encode(F.pixel_unshuffle(low, self.config.unshuffle))[:, :, r, r]
+        return F.normalize(self.key(f), dim=-1), torch.cat([self.value(detail), detail], dim=-1)
 
     def bank(self, step: StepInput, band_rows: int = 128) -> Bank:
         """The step's exemplar bank, streamed from the whole step input: at most ``max_tokens``
         tokens, indexed by cluster."""
         cfg, factor = self.config, step.factor
-        bank = build_bank(step, lambda img: self.describe(img, factor), self.finish, unit=cfg.unshuffle,
-                          stride=cfg.bank_stride, margin=self.margin(factor), limit=cfg.max_tokens,
+        bank = build_bank(step, lambda img: self.analyse(img, factor), self.finish, unit=cfg.unshuffle,
+                          stride=cfg.bank_stride, reach=self.reach, margin=self.margin(factor), limit=cfg.max_tokens,
                           levels=tuple(cfg.levels), band_rows=band_rows)
         if bank is None:  # an input smaller than one patch: nothing to borrow
             p = next(self.parameters())
@@ -180,12 +162,14 @@ class SARM(ModelMixin, ConfigMixin):
         tokens = f.permute(0, 2, 3, 1).reshape(b, qh * qw, c)
         got = self.retrieve(F.normalize(self.query(tokens), dim=-1), bank)
         p = self.config.global_pool
-        fp = F.avg_pool2d(f, p, ceil_mode=True) if p > 1 else f
+        # the global context on cells of p x p patches, also on the image's grid (the tile padded to it)
+        gy, gx = (origin[0] // u) % p, (origin[1] // u) % p
+        fp = F.avg_pool2d(F.pad(f, (gx, 0, gy, 0), mode="replicate"), p, ceil_mode=True) if p > 1 else f
         gh, gw = fp.shape[-2:]
         glob = self._attend(self.global_q(fp.permute(0, 2, 3, 1).reshape(b, gh * gw, c)), self.global_kv(embedding))
         glob = self.mix_g(glob).reshape(b, gh, gw, c + 1)
         if p > 1:
-            glob = glob.repeat_interleave(p, dim=1)[:, :qh].repeat_interleave(p, dim=2)[:, :, :qw]
+            glob = glob.repeat_interleave(p, dim=1)[:, gy:gy + qh].repeat_interleave(p, dim=2)[:, :, gx:gx + qw]
         hidden = (self.mix_f(tokens) + self.mix_v(got[..., :v])).reshape(b, qh, qw, c + 1) + glob
         gate = hidden[..., c:]
         hidden = F.relu(hidden[..., :c]).permute(0, 3, 1, 2)  # a channels_last view
