@@ -65,8 +65,9 @@ def test_bank_never_exceeds_its_budget(shape):
     assert bank.energy.min() >= big.energy.topk(len(bank)).values.min() - 1e-6
 
 
-def test_bank_is_the_same_however_the_input_is_banded():
-    s = _sarm(blocks=1, levels=(1, 2))
+@pytest.mark.parametrize("blocks", [0, 1])  # (the bank encodes chosen patches one by one, or whole bands)
+def test_bank_is_the_same_however_the_input_is_banded(blocks):
+    s = _sarm(blocks=blocks, levels=(1, 2))
     x = _textured(90, 70, 1)
     step = StepInput.from_tensor(x, (300, 233))  # a non-integer factor: the low-pass is wider than x2's
     whole, banded = s.bank(step, band_rows=1000), s.bank(step, band_rows=8)
@@ -96,6 +97,20 @@ def test_a_bank_key_is_the_tiles_feature_of_the_same_pixels(kw):
         match = (bank.values[0, :, -3 * u * u:] - d).abs().amax(dim=1).argmin()
         torch.testing.assert_close(bank.values[0, match, -3 * u * u:], d, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(bank.keys[0, match], k, atol=1e-4, rtol=1e-4)
+
+
+def test_bank_encodes_chosen_patches_as_whole_bands_do():
+    from casr_cli.sarm.bank import build_bank
+    from casr_cli.sarm.module import _StepCoder
+
+    s = _sarm(max_tokens=200)
+    step = StepInput.from_tensor(_textured(60, 52, 2), (120, 104))
+    kw = dict(unit=8, stride=2, reach=s.reach, margin=s.margin(2.0), limit=200)
+    one_by_one = build_bank(step, _StepCoder(s, 2.0), dense=False, **kw)
+    bands = build_bank(step, _StepCoder(s, 2.0), dense=True, **kw)
+    torch.testing.assert_close(one_by_one.energy, bands.energy)
+    torch.testing.assert_close(one_by_one.keys, bands.keys, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(one_by_one.values, bands.values)
 
 
 def test_engine_reads_the_step_input_in_bands():

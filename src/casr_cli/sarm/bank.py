@@ -26,8 +26,8 @@ similarities, not ``M``, and no ``N x M`` matrix is ever formed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -77,8 +77,7 @@ def blur_radius(sigma: float) -> int:
     return 0 if sigma < 0.05 else max(1, math.ceil(3 * sigma))
 
 
-def _bands(step: StepInput, unit: int, stride: int, margin: int, levels: tuple[int, ...], band_rows: int,
-           band_floats: int):
+def _bands(step: StepInput, margin: int, unit: int, levels: tuple[int, ...], band_rows: int, band_floats: int):
     """(level index, level size, band rows [a, b), first row read lo, the band's image) for every band."""
     h, w = step.size
     for li, k in enumerate(levels):
@@ -94,29 +93,49 @@ def _bands(step: StepInput, unit: int, stride: int, margin: int, levels: tuple[i
             yield li, (hk, wk), (a, b), lo, img
 
 
-def build_bank(step: StepInput, analyse: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-               finish: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], *, unit: int,
-               stride: int, reach: int, margin: int, limit: int, levels: tuple[int, ...] = (1,),
-               band_rows: int = 128, band_floats: int = 1 << 24) -> Bank | None:
+class BankCoder(Protocol):
+    """What :func:`build_bank` needs of a network (``SARM`` implements it)."""
+
+    def analyse(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """An image's low-pass and detail (both (B, 3, h, w)) and its patches' detail energies
+        (B, gh, gw); patch (i, j) covers rows ``i * stride`` .. ``+ unit``."""
+        ...
+
+    def encode_grid(self, low: torch.Tensor) -> torch.Tensor:
+        """(B, C, gh, gw): the encoder's feature of every patch of a low-pass image."""
+        ...
+
+    def encode_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """(T, C): the feature of the centre patch of each (T, 3, P, P) low-pass neighbourhood."""
+        ...
+
+    def finish(self, features: torch.Tensor, detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, C) features and (T, 3 unit^2) detail patches -> (T, K) keys and (T, V) values."""
+        ...
+
+
+def build_bank(step: StepInput, coder: BankCoder, *, unit: int, stride: int, reach: int, margin: int, limit: int,
+               levels: tuple[int, ...] = (1,), band_rows: int = 128, band_floats: int = 1 << 24,
+               dense: bool | None = None) -> Bank | None:
     """Stream the step input twice in bands of rows (plus ``margin`` above and below, a
     multiple of ``unit``): first for the detail energy of every ``unit`` px patch ``stride`` px
-    apart, keeping the positions of the ``limit`` most detailed; then to describe those only.
-
-    ``analyse(image)`` gives an image's low-pass, detail (both (B, 3, h, w)) and the patches'
-    detail energies (B, gh, gw) (patch (i, j) covers rows ``i * stride`` .. ``+ unit``);
-    ``finish(low, detail)`` turns T chosen patches' low-pass neighbourhoods (T, 3, P, P),
-    ``P = (2 * reach + 1) * unit`` px centred on the patch (zeros outside the image), and their
-    (T, 3 unit^2) detail into keys and values.  Bands hold at most ``band_rows`` rows, fewer for
-    wide inputs (about ``band_floats`` pixel values a band).  ``levels``: integer subsampling
-    factors of the input (1: the input itself; 2: a 2 x 2 box-averaged copy, exemplars of
-    structures twice as large).  None when the input is smaller than one patch."""
+    apart (``coder.analyse``), keeping the positions of the ``limit`` most detailed; then to
+    describe those only.  A chosen patch is encoded from its low-pass neighbourhood,
+    ``P = (2 * reach + 1) * unit`` px centred on it (zeros outside the image), unless the bank
+    takes so large a share of all patches that encoding every patch of a band is cheaper
+    (small inputs, training samples; ``dense`` forces one or the other): the two give the same
+    features (with the encoder's residual blocks, except next to the image's border).  Bands hold at most
+    ``band_rows`` rows, fewer for wide inputs (about ``band_floats`` pixel values a band).
+    ``levels``: integer subsampling factors of the input (1: the input itself; 2: a 2 x 2
+    box-averaged copy, exemplars of structures twice as large).  None when the input is
+    smaller than one patch."""
     if margin % unit or unit % stride or margin < reach * unit:
         raise ValueError("margin must be a multiple of unit and cover the reach; unit a multiple of stride")
-    args = (step, unit, stride, margin, tuple(levels), band_rows, band_floats)
+    args = (step, margin, unit, tuple(levels), band_rows, band_floats)
     # pass 1: energies only; keep (energy, level, row, column) of the best ``limit`` per sample
     best = None
     for li, (hk, wk), (a, b), lo, img in _bands(*args):
-        energy = analyse(img)[2]
+        energy = coder.analyse(img)[2]
         gh, gw = energy.shape[-2:]
         if gh <= 0 or gw <= 0:
             continue
@@ -135,11 +154,18 @@ def build_bank(step: StepInput, analyse: Callable[[torch.Tensor], tuple[torch.Te
     # pass 2: keys and values of the chosen patches, band by band
     bsz, m = best.shape[:2]
     valid = best[..., 0] >= 0
+    h, w = step.size
+    patches = sum(max(0, (h // k - unit) // stride + 1) * max(0, (w // k - unit) // stride + 1) for k in levels)
+    if dense is None:
+        dense = limit * (2 * reach + 1) ** 2 >= patches
     got: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = [[] for _ in range(bsz)]
-    r, p = torch.arange(unit), (2 * reach + 1) * unit
+    p = (2 * reach + 1) * unit
     for li, (hk, wk), (a, b), lo, img in _bands(*args):
-        low, detail, _ = analyse(img)
-        lowp = F.pad(low, (reach * unit,) * 4)
+        low, detail, _ = coder.analyse(img)
+        if dense:
+            grid = coder.encode_grid(low)
+        else:
+            lowp = F.pad(low, (reach * unit,) * 4)
         for i in range(bsz):
             sel = valid[i] & (best[i, :, 1] == li) & (best[i, :, 2] >= a) & (best[i, :, 2] < b)
             slots = torch.nonzero(sel).flatten()
@@ -147,11 +173,16 @@ def build_bank(step: StepInput, analyse: Callable[[torch.Tensor], tuple[torch.Te
                 continue
             y0 = best[i, slots, 2].long() - lo
             x0 = best[i, slots, 3].long()
-            rp = torch.arange(p, device=y0.device)
-            crops = lowp[i][:, (y0[:, None] + rp)[:, :, None], (x0[:, None] + rp)[:, None, :]].transpose(0, 1)
-            ry, rx = y0[:, None] + r.to(y0.device), x0[:, None] + r.to(y0.device)
+            if dense:
+                feat = grid[i][:, y0 // stride, x0 // stride].T
+            else:
+                rp = torch.arange(p, device=y0.device)
+                feat = coder.encode_crops(lowp[i][:, (y0[:, None] + rp)[:, :, None], (x0[:, None] + rp)[:, None, :]]
+                                          .transpose(0, 1))
+            r = torch.arange(unit, device=y0.device)
+            ry, rx = y0[:, None] + r, x0[:, None] + r
             patch = detail[i][:, ry[:, :, None], rx[:, None, :]].transpose(0, 1).flatten(1)  # channel, row, column
-            keys, values = finish(crops, patch)
+            keys, values = coder.finish(feat, patch)
             got[i].append((slots, keys, values))
     keys, values, energy = [], [], []
     for i in range(bsz):

@@ -97,8 +97,8 @@ class SARM(ModelMixin, ConfigMixin):
         return 1 + 2 * self.config.blocks
 
     def analyse(self, image: torch.Tensor, factor: float):
-        """An image's low-pass, its detail, and the detail energy of its ``unshuffle`` px patches
-        every ``bank_stride`` px (see :func:`casr_cli.sarm.bank.build_bank`)."""
+        """An image's low-pass for a step of ``factor``, its detail, and the detail energy of its
+        ``unshuffle`` px patches every ``bank_stride`` px (:class:`casr_cli.sarm.bank.BankCoder`)."""
         u, st = self.config.unshuffle, self.config.bank_stride
         low = gaussian_blur(image, lowpass_sigma(factor, self.config.lowpass))
         detail = image - low
@@ -107,20 +107,45 @@ class SARM(ModelMixin, ConfigMixin):
         energy = F.avg_pool2d(detail.pow(2).sum(dim=1, keepdim=True), u, stride=st)[:, 0] * (u * u)
         return low, detail, energy
 
-    def finish(self, low: torch.Tensor, detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chosen patches' low-pass neighbourhoods (T, 3, P, P) and (T, 3u^2) detail -> unit keys
-        (the encoder's feature of the centre patch, as the tiles' encoder computes it) and values."""
+    def encode_grid(self, low: torch.Tensor) -> torch.Tensor:
+        """The encoder on every ``unshuffle`` px patch ``bank_stride`` px apart, in one pass: its first
+        conv (3 x 3 patches after a pixel unshuffle) as a strided 3u x 3u conv on the pixels, the rest
+        dilated by u / stride, so the patches of all phases share each conv."""
+        u, st = self.config.unshuffle, self.config.bank_stride
+        dil = u // st
+        layers = list(self.encode)
+        first = layers[0]
+        c = first.out_channels
+        wgt = first.weight.view(c, 3, u, u, 3, 3).permute(0, 1, 4, 2, 5, 3).reshape(c, 3, 3 * u, 3 * u)
+        x = F.conv2d(low, wgt, first.bias, stride=st, padding=u)
+
+        def conv(m: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
+            return F.conv2d(t, m.weight, m.bias, padding=dil * (m.kernel_size[0] // 2), dilation=dil)
+
+        for m in layers[1:]:
+            if isinstance(m, nn.Conv2d):
+                x = conv(m, x)
+            elif isinstance(m, ResBlock):
+                x = x + conv(m.conv2, F.relu(conv(m.conv1, x)))
+            else:
+                x = m(x)
+        return x
+
+    def encode_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """(T, 3, P, P) low-pass neighbourhoods -> (T, C): the encoder's feature of each centre patch."""
         r = self.reach
-        f = self._encode(F.pixel_unshuffle(low, self.config.unshuffle))[:, :, r, r]
-        return F.normalize(self.key(f), dim=-1), torch.cat([self.value(detail), detail], dim=-1)
+        return self._encode(F.pixel_unshuffle(crops, self.config.unshuffle))[:, :, r, r]
+
+    def finish(self, features: torch.Tensor, detail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chosen patches' (T, C) features and (T, 3u^2) detail -> unit keys and values."""
+        return F.normalize(self.key(features), dim=-1), torch.cat([self.value(detail), detail], dim=-1)
 
     def bank(self, step: StepInput, band_rows: int = 128) -> Bank:
         """The step's exemplar bank, streamed from the whole step input: at most ``max_tokens``
         tokens, indexed by cluster."""
         cfg, factor = self.config, step.factor
-        bank = build_bank(step, lambda img: self.analyse(img, factor), self.finish, unit=cfg.unshuffle,
-                          stride=cfg.bank_stride, reach=self.reach, margin=self.margin(factor), limit=cfg.max_tokens,
-                          levels=tuple(cfg.levels), band_rows=band_rows)
+        bank = build_bank(step, _StepCoder(self, factor), unit=cfg.unshuffle, stride=cfg.bank_stride, reach=self.reach,
+                          margin=self.margin(factor), limit=cfg.max_tokens, levels=tuple(cfg.levels), band_rows=band_rows)
         if bank is None:  # an input smaller than one patch: nothing to borrow
             p = next(self.parameters())
             b = step.read(0, min(1, step.size[0])).shape[0]
@@ -176,6 +201,17 @@ class SARM(ModelMixin, ConfigMixin):
         res = self.out(hidden) + (gate * got[..., v:].reshape(b, qh, qw, -1)).permute(0, 3, 1, 2)
         py, px = origin[0] % u, origin[1] % u
         return tile + F.pixel_shuffle(res, u)[..., py:py + tile.shape[-2], px:px + tile.shape[-1]]
+
+
+class _StepCoder:
+    """SARM as a :class:`~casr_cli.sarm.bank.BankCoder` for one step's factor."""
+
+    def __init__(self, sarm: SARM, factor: float):
+        self.sarm, self.factor = sarm, factor
+        self.encode_grid, self.encode_crops, self.finish = sarm.encode_grid, sarm.encode_crops, sarm.finish
+
+    def analyse(self, image: torch.Tensor):
+        return self.sarm.analyse(image, self.factor)
 
 
 def save_sarm(model: SARM, path: str | Path, extra: dict | None = None) -> Path:
