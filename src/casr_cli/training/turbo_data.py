@@ -81,4 +81,5 @@ class SarmTiles(torch.nn.Module):
 
         out_size = (2 * tiles.shape[-2], 2 * tiles.shape[-1])
         bank = self.sarm.bank(StepInput.from_tensor(step_input, out_size))
-        return torch.stack([self.sarm.refine(t, bank, embedding) for t in tiles])
+        th, tw = tiles.shape[-2:]  # split4 without context: tile k of 4 starts at (k // 2 * th, k % 2 * tw)
+        return torch.stack([self.sarm.refine(t, bank, embedding, (k // 2 * th, k % 2 * tw)) for k, t in enumerate(tiles)])
