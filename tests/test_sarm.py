@@ -360,3 +360,16 @@ def test_corr_view_applies_one_transform_to_both():
     a, b = view(x), view(x.clone())
     torch.testing.assert_close(a, b)  # output and HR get the same shift and size
     assert all(32 <= n <= round(64 * 0.6) for n in a.shape[-2:])
+
+
+def test_the_bank_trains_end_to_end():
+    # gradients reach the keys, the values, the temperature and the shared encoder through the bank
+    from casr_cli.training.sarm import refine_sample, sample_bank
+
+    s = _sarm().train()
+    lr = _textured(32, 32)
+    base = torch.nn.functional.interpolate(lr, scale_factor=2, mode="bilinear")
+    out = refine_sample(s, base, 4, sample_bank(s, lr, (64, 64)), torch.ones(1, 4, 6))
+    out.square().mean().backward()
+    for p in (s.key.weight, s.value.weight, s.log_temperature, s.query.weight, s.encode[0].weight, s.mix_v.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
