@@ -1,13 +1,13 @@
 """The SARM network (paper sec. 3.2, Fig. 2): cross-scale exemplars from the whole step input.
 
 Per chain step, before any tile runs, SARM builds a bounded exemplar bank from the whole
-step input (``sarm/bank.py``): ``unit`` x ``unit`` patches of the input (every
+step input (``sarm/bank.py``): ``unshuffle`` x ``unshuffle`` (8) px patches of the input (every
 ``bank_stride`` px, at ``levels`` of subsampling), keyed by their low-passed look and
 valued by the detail the low-pass removed, at most ``max_tokens`` of them (the most
 detailed).  Then every tile's backbone output is refined right after the backbone:
 
-* its features (pixel-unshuffled by ``unit``, a small conv encoder shared with the bank's
-  keys) give one query per ``unit`` x ``unit`` block;
+* its features (pixel-unshuffled by ``unshuffle`` on the whole image's patch grid, a small
+  conv encoder shared with the bank's keys) give one query per patch;
 * each query attends to the bank tokens of its nearest key cluster (``clusters``
   spherical k-means clusters of the bank, an inverted-file index built once per step:
   sparse retrieval, see ``bank.py``; cosine similarity, a learnt temperature) and takes
