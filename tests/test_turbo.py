@@ -131,7 +131,7 @@ def _tiny_model(tmp_path, sarm=True):
     sarm_path = None
     if sarm:
         s = SARM(channels=8, heads=2, global_dim=16)
-        torch.nn.init.normal_(s.fuse[-1].weight, std=0.01)
+        torch.nn.init.normal_(s.out.weight, std=0.01)
         sarm_path = save_sarm(s, tmp_path / "turbo-sarm.safetensors")
     return build_turbo(torch.device("cpu"), StageSwitches(), components=random_components("tiny", seed=0),
                        depth_model=random_depth_model(), sam_encoder=SamGlobalEncoder(random_sam_vision()),

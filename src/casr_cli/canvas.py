@@ -121,27 +121,3 @@ def new_store(height: int, width: int, channels: int, dtype: np.dtype, *, memory
     if nbytes <= memory_limit:
         return MemoryStore(height, width, channels, dtype)
     return DiskStore(height, width, channels, dtype, directory)
-
-
-class TileSpill(_UnlinkedFile):
-    """Tensors written once in order and read back by index, kept in an unlinked temp
-    file as float16 (SARM's first pass spills each tile's backbone output here, so the
-    second pass refines it without running the backbone again)."""
-
-    def __init__(self, directory: str | None = None):
-        super().__init__("casr-tiles-", directory)
-        self._end, self._index = 0, []
-
-    def put(self, t) -> None:
-        a = np.ascontiguousarray(t.detach().to("cpu").numpy().astype(np.float16))
-        _pwrite_all(self._fd, a, self._end)
-        self._index.append((self._end, a.shape))
-        self._end += a.nbytes
-
-    def get(self, i: int) -> np.ndarray:
-        off, shape = self._index[i]
-        n = int(np.prod(shape)) * 2
-        buf = os.pread(self._fd, n, off)
-        if len(buf) != n:
-            raise OSError("short read from tile spill file")
-        return np.frombuffer(buf, np.float16).reshape(shape).astype(np.float32)

@@ -16,10 +16,10 @@ import torch
 
 from . import chain as chain_mod
 from .alpha import bleed_transparent
-from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, TileSpill, new_store
+from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, new_store
 from .errors import ImageTooLargeError
 from .resample import Geometry, input_span
-from .stages import CasrModel, StageSwitches, StepSignals
+from .stages import CasrModel, StageSwitches, StepInput, StepSignals
 from .tiling import TileGrid, TileSpec, expand, tile_grid
 
 DEFAULT_MAX_PIXELS = 2_000_000_000
@@ -31,7 +31,7 @@ class ProgressEvent:
 
     step: int  # 1-based
     steps: int
-    tile: int  # tiles done in this step (including SARM's first pass)
+    tile: int  # tiles done in this step
     tiles: int
     size: tuple[int, int]  # this step's output (height, width)
     factor: float
@@ -180,11 +180,13 @@ class Upscaler:
         out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1
         align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
         margin = getattr(model.sdam, "input_margin", 0) if model.sdam is not None else 0
-        passes = 2 if model.sarm is not None else 1
-        total = grid.count * passes
+        total = grid.count
         done = 0
         if progress:
             progress(ProgressEvent(k, steps, 0, total, out_size, factor))
+        # SARM: its memory (a bounded exemplar bank + the global embedding) from the whole step
+        # input, read in bands, once per step; then each tile is refined right after its backbone
+        memory = model.sarm.prepare(_step_input(src, out_size, color, model)) if model.sarm is not None else None
 
         def boxes():
             """(band-row index, col index, tile box, processed box, input box) of every tile."""
@@ -205,32 +207,15 @@ class Upscaler:
                     band = torch.from_numpy(np.require(src.read(*band_rows), requirements=("C", "W"))).to(model.device)
                     band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
                 geom = Geometry((h, w), out_size, ibox, pbox, model.device, model.dtype)
-                yield r, c, box, pbox, self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color)
-
-        outputs = tiles()
-        if passes == 2:  # SARM: tokens from every tile, backbone outputs spilled to disk
-            spill = TileSpill(opts.tmp_dir)
-            embedding = model.sarm.embed(_thumbnail(src, color, model))
-            collected = []
-            for *_, out in tiles():
-                collected.append(model.sarm.tokens(out[:, :3]))
-                spill.put(out)
-                done += 1
-                if progress:
-                    progress(ProgressEvent(k, steps, done, total, out_size, factor))
-            tokens = torch.cat(collected, dim=1)
-
-            def refined():
-                for i, (r, c, box, pbox, _) in enumerate(boxes()):
-                    out = torch.from_numpy(spill.get(i)).to(model.device, model.dtype)
-                    yield r, c, box, pbox, torch.cat([model.sarm.refine(out[:, :3], tokens, embedding), out[:, 3:]], dim=1)
-
-            outputs = refined()
+                out = self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color)
+                if memory is not None:
+                    out = torch.cat([model.sarm.refine(out[:, :3], memory, geom), out[:, 3:]], dim=1)
+                yield r, c, box, pbox, out
 
         acc = torch.zeros(C, 0, W)
         acc0 = 0
         starts = [s for s, _ in grid.rows.spans[1:]] + [H]
-        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in outputs:
+        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in tiles():
             if color == 1:
                 out = torch.cat([out[:, :3].mean(dim=1, keepdim=True), out[:, 3:]], dim=1)
             core = out[0, :, oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0].float().cpu()
@@ -246,8 +231,6 @@ class Upscaler:
                 rows = (acc[:, :n].permute(1, 2, 0).clamp_(0, 1) * maxval).round_().numpy().astype(src.dtype)
                 dst.write(acc0, rows)
                 acc, acc0 = acc[:, n:], starts[r]
-        if passes == 2:
-            spill.close()
         return dst
 
     def _save_intermediates(self, src: RowStore, k: int) -> None:
@@ -286,11 +269,19 @@ class Upscaler:
         return out
 
 
-def _thumbnail(src: RowStore, color: int, model: CasrModel, side: int = 1024) -> torch.Tensor:
-    """The whole step input, subsampled to at most ``side`` px, for SARM's global embedding."""
+def _step_input(src: RowStore, out_size: tuple[int, int], color: int, model: CasrModel) -> StepInput:
+    """The whole step input for a refinement stage, read from the store in bands."""
     h, w, _ = src.shape
-    k = max(1, math.ceil(max(h, w) / side))
-    rows = [src.read(y, min(h, y + 256 * k))[::k, ::k, :color] for y in range(0, h, 256 * k)]
-    arr = np.concatenate(rows, axis=0).astype(np.float32) / _maxval(src.dtype)
-    t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
-    return t.expand(-1, 3, -1, -1) if color == 1 else t
+    maxval = _maxval(src.dtype)
+
+    def as_tensor(arr: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(arr[:, :, :color], dtype=np.float32) / maxval)
+        t = t.permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
+        return t.expand(-1, 3, -1, -1) if color == 1 else t
+
+    def thumbnail(side: int) -> torch.Tensor:
+        k = max(1, math.ceil(max(h, w) / side))
+        rows = [src.read(y, min(h, y + 256 * k))[::k, ::k] for y in range(0, h, 256 * k)]
+        return as_tensor(np.concatenate(rows, axis=0))
+
+    return StepInput((h, w), tuple(out_size), lambda y0, y1: as_tensor(src.read(y0, y1)), thumbnail)

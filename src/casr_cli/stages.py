@@ -3,16 +3,19 @@
 A model is a :class:`CasrModel` descriptor holding up to three stage objects.  The
 engine (``engine.py``) cuts every step into overlapping output tiles and, for each
 tile, calls the stages with tensors cropped around that tile; a stage a model lacks
-is skipped.  Stages never see the whole image, never hold state between calls, and
-never choose a device: tensors arrive on the model's device.
+is skipped.  Stages never see the whole image at once (a refinement stage reads the
+step input in bands, once per step, to build its bounded memory), never hold state
+between calls, and never choose a device: tensors arrive on the model's device.
 
 Tensors are float32 (or the model's dtype), NCHW, RGB in [0, 1].
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -86,19 +89,51 @@ class GlobalEncoder(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StepInput:
+    """The whole input of one chain step, for a refinement stage's once-per-step memory
+    (SARM's exemplar bank and global embedding).  It is read in row bands, or as a
+    thumbnail, never as a whole: the engine's stores may be larger than memory.
+
+    ``read(y0, y1)`` gives rows ``[y0, y1)`` as (B, 3, y1 - y0, w) RGB in [0, 1] on the
+    model's device (grey inputs expanded to three channels); ``thumbnail(side)`` the whole
+    input subsampled to at most ``side`` px on its longer side."""
+
+    size: tuple[int, int]  # (height, width) of the step input
+    out_size: tuple[int, int]  # (height, width) of the step output
+    read: Callable[[int, int], torch.Tensor]
+    thumbnail: Callable[[int], torch.Tensor]
+
+    @property
+    def factor(self) -> float:
+        """The step's scale factor (mean of the two axes)."""
+        return (self.out_size[0] / self.size[0] + self.out_size[1] / self.size[1]) / 2
+
+    @classmethod
+    def from_tensor(cls, x: torch.Tensor, out_size: tuple[int, int]) -> StepInput:
+        """A step input held whole in memory (training samples, tests): (B, 3, h, w)."""
+        h, w = x.shape[-2:]
+
+        def thumbnail(side: int) -> torch.Tensor:
+            k = max(1, math.ceil(max(h, w) / side))
+            return x[..., ::k, ::k]
+
+        return cls((h, w), (int(out_size[0]), int(out_size[1])), lambda y0, y1: x[..., y0:y1, :], thumbnail)
+
+
 @runtime_checkable
 class RefinementStage(Protocol):
-    """SARM (paper sec. 3.2): refines each tile with tokens pooled from all tiles.
+    """SARM (paper sec. 3.2): refines each tile with what it may borrow from the whole step.
 
-    The engine runs two passes per step: ``tokens`` on every backbone tile output
-    (pass one), then ``refine`` on every tile with the concatenated tokens and the
-    global embedding of the whole step input (pass two)."""
+    Per step the engine first calls ``prepare`` once with the whole step input (read in
+    bands: :class:`StepInput`); what it returns (SARM: a bounded exemplar bank and the
+    global embedding) is the only whole-image state the step holds.  Then, right after
+    the backbone, ``refine`` gets each tile's backbone output (the processed box: tile
+    plus the backbone's context), that memory and the tile's geometry."""
 
-    def embed(self, image: torch.Tensor) -> torch.Tensor: ...
+    def prepare(self, step: StepInput) -> Any: ...
 
-    def tokens(self, tile: torch.Tensor) -> torch.Tensor: ...
-
-    def refine(self, tile: torch.Tensor, tokens: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
+    def refine(self, tile: torch.Tensor, memory: Any, geometry: TileGeometry) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -109,9 +144,9 @@ class StageSwitches:
     ``superpixel=False``: SDAM passes the raw step input instead of region means.
     ``structure=False``: SDAM passes a zero structure map.
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
-    it to the model (turbo: on; lite: off, see docs/sarm.md).  ``superpixel_size``: the grid
-    cell n.  ``detail``: lite's detail control T in [0, 1] (0: the fidelity end, 1: the
-    generative end; None: the model's default)."""
+    it to the model (turbo: on when its SARM file exists; lite: off, see docs/sarm.md).
+    ``superpixel_size``: the grid cell n.  ``detail``: lite's detail control T in [0, 1]
+    (0: the fidelity end, 1: the generative end; None: the model's default)."""
 
     superpixel: bool = True
     structure: bool = True

@@ -55,7 +55,7 @@ class TrainTurboConfig:
     rank_vae: int = 16
     rank_unet: int = 32
     sarm_channels: int = 64
-    sarm_tile_tokens: int = 4
+    sarm_max_tokens: int = 1024  # SARM's exemplar bank bound
     sarm_heads: int = 4
     # data
     patch: int = 512  # backbone tile (stage 2 samples are 2 x 2 tiles)
@@ -201,9 +201,8 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
 
         net, _ = load_turbo_adapters(comps, adapters)
         net.requires_grad_(False).eval()
-        # no bias in SARM's last conv: lite's runs with one learned a fixed pattern per pixel-shuffle block (docs/sarm.md)
-        model = SarmTiles(SARM(channels=cfg.sarm_channels, tile_tokens=cfg.sarm_tile_tokens, global_dim=encoder.dim,
-                               heads=cfg.sarm_heads, head_bias=False))
+        model = SarmTiles(SARM(channels=cfg.sarm_channels, global_dim=encoder.dim, heads=cfg.sarm_heads,
+                               max_tokens=cfg.sarm_max_tokens))
     net.to(dev)
     if cfg.mixed_precision == "bf16":  # frozen weights in bf16 (memory), trainable ones stay fp32
         for p in net.parameters():
@@ -260,7 +259,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
         with torch.no_grad():
             base = [run_padded(net, sp, st) for sp, st in zip(split4(maps["superpixel"]), split4(maps["structure"]))]
             emb = encoder(lr_img)
-        return join4(list(model(torch.stack(base).float(), emb.float()).unbind(0)))
+        return join4(list(model(torch.stack(base).float(), lr_img.float(), emb.float()).unbind(0)))
 
     ckpts = Checkpoints(cfg)
     while step < cfg.steps:

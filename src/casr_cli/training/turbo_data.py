@@ -68,12 +68,18 @@ def sdam_maps(sdam, lr: torch.Tensor, out_size: tuple[int, int]) -> dict[str, to
 
 class SarmTiles(torch.nn.Module):
     """SARM over the 2 x 2 tiles of a sample as one ``forward`` (so DDP sees one call):
-    (4, B, 3, h, w) backbone tiles + (B, N, D) global embedding -> refined tiles."""
+    (4, B, 3, h, w) backbone tiles, the whole sample's (B, 3, h', w') step input (SARM's
+    exemplar bank is built from it, as the engine builds it per step) and the (B, N, D)
+    global embedding -> refined tiles."""
 
     def __init__(self, sarm):
         super().__init__()
         self.sarm = sarm
 
-    def forward(self, tiles: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        tokens = torch.cat([self.sarm.tokens(t) for t in tiles], dim=1)
-        return torch.stack([self.sarm.refine(t, tokens, embedding) for t in tiles])
+    def forward(self, tiles: torch.Tensor, step_input: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        from ..stages import StepInput
+
+        out_size = (2 * tiles.shape[-2], 2 * tiles.shape[-1])
+        bank = self.sarm.bank(StepInput.from_tensor(step_input, out_size))
+        th, tw = tiles.shape[-2:]  # split4 without context: tile k of 4 starts at (k // 2 * th, k % 2 * tw)
+        return torch.stack([self.sarm.refine(t, bank, embedding, (k // 2 * th, k % 2 * tw)) for k, t in enumerate(tiles)])
