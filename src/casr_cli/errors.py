@@ -46,3 +46,9 @@ class OutputExistsError(CasrError):
 
 class ModelNotFoundError(CasrError):
     """An unknown model name, or a model whose weights are missing."""
+
+
+class ModelFileError(CasrError):
+    """A ``--model`` file that cannot be used: missing, truncated, not a model, an
+    unsupported architecture, a pickle that asks for code, or a casr part that is not a
+    whole model."""

@@ -110,12 +110,15 @@ class StageSwitches:
     ``structure=False``: SDAM passes a zero structure map.
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
     it to the model (turbo: on; lite: off, see docs/sarm.md).  ``superpixel_size``: the grid
-    cell n."""
+    cell n.  ``asked_on``: see below."""
 
     superpixel: bool = True
     structure: bool = True
     sarm: bool | None = None
     superpixel_size: int = 4
+    #: stages the user switched on by name (``--superpixel``, ``--structure``): models whose
+    #: SDAM is off by default (foreign models, docs/models.md) turn on only these
+    asked_on: frozenset[str] = frozenset()
 
     @classmethod
     def naive(cls) -> StageSwitches:
@@ -136,3 +139,7 @@ class CasrModel:
     dtype: torch.dtype = torch.float32
     description: str = ""
     tile: TileSpec = field(default_factory=TileSpec)  # default tiling (the paper's 512/64); --tile overrides
+    #: a model that only runs at one factor N (a foreign model): the planner uses N and a
+    #: remainder step that runs the model and resizes (chain.plan_fixed)
+    fixed_scale: int | None = None
+    info: object | None = None  # what the model file is (models.model_file.ModelFileInfo), for display

@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import CasrError
 from .download_weights import download_weights
 from .eval import eval_command
+from .models import models_command
 from .train import train
 from .upscale import upscale
 
@@ -24,6 +25,7 @@ app.command("upscale")(upscale)
 app.command("download-weights")(download_weights)
 app.command("eval")(eval_command)
 app.command("train")(train)
+app.command("models")(models_command)
 
 
 def _version(value: bool) -> None:

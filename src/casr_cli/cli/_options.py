@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model: lite (embedded, CPU), turbo (SD-Turbo; casr download-weights) or bicubic. Default: the embedded default.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model: lite (embedded, CPU), turbo (SD-Turbo; casr download-weights), bicubic, a downloaded name (realesrgan-x4plus, ...) or a model file (.safetensors/.pth: any spandrel SR model or a casr lite backbone export; see casr models). Default: the embedded default.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int | None, typer.Option(
     "--tile", help="Largest tile, in output pixels of each step. Default: the model's (lite 768, turbo 512).", min=16)]

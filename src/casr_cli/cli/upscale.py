@@ -47,8 +47,13 @@ def upscale(
     max_pixels: Annotated[float, typer.Option("--max-pixels", help="Refuse outputs larger than this many pixels.")] = 2e9,
     tmp_dir: Annotated[str | None, typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
     superpixel_size: Annotated[int, typer.Option("--superpixel-size", help="SDAM superpixel grid cell n (paper: 4).", min=2)] = 4,
-    no_superpixel: Annotated[bool, typer.Option("--no-superpixel", help="Ablation: SDAM passes the raw step input.")] = False,
-    no_structure: Annotated[bool, typer.Option("--no-structure", help="Ablation: no structure/depth map.")] = False,
+    superpixel: Annotated[bool | None, typer.Option(
+        "--superpixel/--no-superpixel", help="SDAM superpixels on/off. Default: on for lite/turbo; off for model files "
+        "(not trained on superpixel images; --superpixel switches it on, docs/models.md). Off: the raw step input.",
+        show_default=False)] = None,
+    structure: Annotated[bool | None, typer.Option(
+        "--structure/--no-structure", help="SDAM structure/depth map on/off (default as --superpixel).",
+        show_default=False)] = None,
     sarm: Annotated[bool | None, typer.Option(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
@@ -61,6 +66,7 @@ def upscale(
     from ..engine import EngineOptions, Upscaler
     from ..jobs import JobSettings, plan_batch, upscale_job
     from ..models import DEFAULT_MODEL
+    from ..models.resolve import display_name
     from ..stages import StageSwitches
     from ..tiling import tile_spec
     from ._progress import bars, progress_enabled
@@ -75,13 +81,15 @@ def upscale(
         import torch
 
         torch.set_num_threads(threads)
-    model_name = model or DEFAULT_MODEL
+    model_spec = model or DEFAULT_MODEL
+    model_name = display_name(model_spec, DEFAULT_MODEL)  # a model file's stem in {model} and records
     jobs, all_inputs = plan_batch(inputs, settings, output=output, recursive=recursive, suffix=suffix,
                                   model_name=model_name)
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    switches = StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
-                             superpixel_size=superpixel_size)
-    upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
+    switches = StageSwitches(superpixel=superpixel is not False, structure=structure is not False, sarm=sarm,
+                             superpixel_size=superpixel_size,
+                             asked_on=frozenset(k for k, v in (("superpixel", superpixel), ("structure", structure)) if v))
+    upscaler = Upscaler.load(model_spec, device=device, switches=switches, **opts.__dict__)
     try:
         upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))
     except ValueError as e:
@@ -124,6 +132,8 @@ def _emitter(json_mode: bool, quiet: bool):
             print(f"skipped {rec['input']} (exists: {rec['output']})")
         elif rec["status"] == "dry-run":
             tiles = ", ".join(str(t) for t in rec["tiles"])
+            if any("(" in s for s in rec.get("steps", [])):  # a fixed-scale model's resized steps
+                chain += " [" + ", ".join(rec["steps"]) + "]"
             print(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}, tiles per step [{tiles}], "
                   f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:

@@ -2,6 +2,9 @@
 
 ``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
 ``lite``     CASR-Lite, trained on the CPU and shipped in the package.
+
+A name may also be a downloaded foreign model (``realesrgan-x4plus``) or a model file
+(casr export or any spandrel SR model): see :mod:`.resolve`.
 """
 
 from __future__ import annotations
@@ -60,12 +63,12 @@ def sarm_file(switches: StageSwitches, path: str | Path | None, *, default_on: b
 
 
 def load_model(name: str | None = None, device: str = "auto", switches: StageSwitches | None = None) -> CasrModel:
-    """Build model ``name`` on ``device`` with ablation ``switches`` applied."""
+    """Build model ``name`` (a built-in or downloaded name, or a model file) on ``device``
+    with ablation ``switches`` applied."""
+    from .resolve import resolve
+
     _import_builtin()
-    name = name or DEFAULT_MODEL
-    if name not in _LOADERS:
-        raise ModelNotFoundError(f"unknown model {name!r}", hint=f"available: {', '.join(available())}")
-    return _LOADERS[name](resolve_device(device), switches or StageSwitches())
+    return resolve(str(name or DEFAULT_MODEL), resolve_device(device), switches or StageSwitches(), _LOADERS)
 
 
 def _import_builtin() -> None:
