@@ -118,7 +118,7 @@ class StageSwitches:
     superpixel_size: int = 4
     #: stages the user switched on by name (``--superpixel``, ``--structure``): models whose
     #: SDAM is off by default (foreign models, docs/models.md) turn on only these
-    asked_on: frozenset[str] = frozenset()
+    asked_on: tuple[str, ...] = ()
 
     @classmethod
     def naive(cls) -> StageSwitches:

@@ -88,7 +88,7 @@ def upscale(
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
     switches = StageSwitches(superpixel=superpixel is not False, structure=structure is not False, sarm=sarm,
                              superpixel_size=superpixel_size,
-                             asked_on=frozenset(k for k, v in (("superpixel", superpixel), ("structure", structure)) if v))
+                             asked_on=tuple(k for k, v in (("superpixel", superpixel), ("structure", structure)) if v))
     upscaler = Upscaler.load(model_spec, device=device, switches=switches, **opts.__dict__)
     try:
         upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))

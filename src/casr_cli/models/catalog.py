@@ -60,8 +60,8 @@ def inspect_file(path: str | Path, device: str = "cpu") -> dict:
     dev = resolve_device(device)
     info = describe(desc, path).as_dict()
     dtype = compute_dtype(dev, desc.supports_half, desc.supports_bfloat16)
-    run = ModelRunner(desc, dev, dtype)
-    ctx, converged = cached_context(path, run, dev, dtype)
+    run = ModelRunner(desc, dev, torch.float32)
+    ctx, converged = cached_context(path, run, dev, torch.float32)
     info.update(kind="foreign model (spandrel)", device=str(dev), dtype=str(dtype).removeprefix("torch."),
                 tile_align=run.align, context=ctx, context_converged=converged,
                 use=f"--model {path}")

@@ -227,8 +227,9 @@ def build_foreign(path: str | Path, device: torch.device, switches: StageSwitche
     desc = load_descriptor(path)
     info = describe(desc, path)
     dtype = compute_dtype(device, desc.supports_half, desc.supports_bfloat16)
+    # context is a property of the network: measured in fp32 (fp16 rounding would hide it)
+    ctx, converged = cached_context(path, ModelRunner(desc, device, torch.float32), device, torch.float32)
     run = ModelRunner(desc, device, dtype)
-    ctx, converged = cached_context(path, run, device, dtype)
     backbone = ForeignBackbone(run, ctx, sdam_for(switches, device))
     n = run.scale
     note = "" if converged else f" (context did not converge within {PROBE} px; {ctx} px used)"
