@@ -181,3 +181,13 @@ def test_import_and_lite_never_import_spandrel(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_eval_accepts_model_files(tmp_path):
+    from casr_cli.eval.methods import build_methods
+
+    f = tmp_path / "m.safetensors"
+    ms = build_methods(str(f))
+    assert [m.model for m in ms] == [str(f), "bicubic", str(f)]
+    with pytest.raises(UsageError, match="unknown model"):
+        build_methods("no-such-model")

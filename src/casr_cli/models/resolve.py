@@ -52,6 +52,14 @@ def display_name(spec: str | None, default: str) -> str:
     return Path(spec).stem if looks_like_path(spec) else spec
 
 
+def known_model(spec: str, builtins) -> bool:
+    """Whether SPEC names a model :func:`resolve` can try (a built-in or manager name, or a
+    path); whether a file really is a model is said when it is loaded."""
+    from .model_file import looks_like_path
+
+    return spec in builtins or spec in manager_names() or looks_like_path(spec)
+
+
 def load_file(path: str | Path, device: torch.device, switches: StageSwitches, name: str | None = None) -> CasrModel:
     from .model_file import casr_config, casr_file_error, casr_kind
 
