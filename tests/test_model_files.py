@@ -191,3 +191,19 @@ def test_eval_accepts_model_files(tmp_path):
     assert [m.model for m in ms] == [str(f), "bicubic", str(f)]
     with pytest.raises(UsageError, match="unknown model"):
         build_methods("no-such-model")
+
+
+def test_dtype_choice_and_padding(monkeypatch):
+    from casr_cli.models.foreign import compute_dtype, padded_size
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert compute_dtype(cpu, True, True) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert compute_dtype(cuda, True, True) == torch.bfloat16
+    assert compute_dtype(cuda, True, False) == torch.float16
+    assert compute_dtype(cuda, False, False) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert compute_dtype(cuda, True, True) == torch.float16
+    assert padded_size(10, 13, 16, 8, False) == (16, 16)
+    assert padded_size(30, 41, 2, 8, True) == (48, 48)
+    assert padded_size(33, 7, 1, 1, False) == (33, 7)
