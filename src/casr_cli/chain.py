@@ -14,6 +14,13 @@ This gives the paper's chain 18 -> 4 x 3 x 1.5, and 8 -> 4 x 2, 12 -> 4 x 3,
 30 -> 4 x 4 x 1.875.  Image sizes are rounded per step from the *input* size
 (round(in * s1*...*sk)), so rounding errors never accumulate and the output is
 exactly round(in * s).
+
+Fixed-scale models (a foreign model that only runs at its native factor N, see
+``models/foreign.py``) use :func:`plan_fixed` instead: K = the fewest steps, the first step
+takes the remainder r = s / N**(K-1) in (1, N] and every later step is exactly N.  Every
+step costs one model pass over its input, so the remainder step (model at xN, then an exact
+antialiased resize down to xr) goes where the image is smallest: 18 -> 1.125 x 4 x 4
+runs the model on 1 + 1.27 + 20 input units against 1 + 16 + 144 for 4 x 3 x 1.5.
 """
 
 from __future__ import annotations
@@ -86,6 +93,26 @@ def plan_chain(scale: float, s_max: float = 4.0, min_step: float = 1.5) -> tuple
     return tuple(factors)
 
 
+def plan_fixed(scale: float, native: int) -> tuple[float, ...]:
+    """Sub-scales for a model of one factor ``native``: remainder first, then N, N, ..."""
+    scale = check_scale(scale)
+    if native < 2:
+        raise UsageError(f"a fixed-scale model needs a factor >= 2, got {native}")
+    k = min_steps(scale, native)
+    first = scale / native ** (k - 1)
+    if abs(first - native) < EPS * native:
+        first = float(native)
+    return (first,) + (float(native),) * (k - 1)
+
+
+def describe_steps(factors: tuple[float, ...], native: int | None) -> list[str]:
+    """One phrase per step, for ``--dry-run``: what the model does at each factor."""
+    if native is None:
+        return [f"x{_fmt(f)}" for f in factors]
+    return [f"x{_fmt(f)}" if abs(f - native) < EPS * native else f"x{_fmt(f)} (model x{native}, then resize)"
+            for f in factors]
+
+
 def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, s_max: float = 4.0) -> tuple[float, ...]:
     """Check a user chain (``--chain 4,3,1.5``): every factor in (1, s_max] and, when a
     scale is also given, product equal to it (relative tolerance 1e-6)."""
@@ -129,9 +156,13 @@ def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: 
 
 
 def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s_max: float = 4.0,
-         chain: tuple[float, ...] | None = None) -> ChainPlan:
-    """Full plan: factors plus exact per-step sizes ending at ``out_size``."""
-    factors = validate_chain(chain, scale, s_max) if chain else plan_chain(scale, s_max)
+         chain: tuple[float, ...] | None = None, fixed: int | None = None) -> ChainPlan:
+    """Full plan: factors plus exact per-step sizes ending at ``out_size`` (``fixed``: the
+    native factor of a fixed-scale model, see :func:`plan_fixed`)."""
+    if chain:
+        factors = validate_chain(chain, scale, s_max)
+    else:
+        factors = plan_fixed(scale, fixed) if fixed else plan_chain(scale, s_max)
     h, w = in_size
     sizes = [(h, w)]
     acc = 1.0

@@ -67,9 +67,10 @@ class Upscaler:
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
              detail: float | None = None, **options) -> Upscaler:
-        """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``switches``
-        turns stages off for ablations; ``detail`` (0..1) is lite's detail control
-        (the same as ``switches.detail``)."""
+        """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
+        built-in or downloaded model name or a model file (casr export or any spandrel SR
+        model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
+        (0..1) is lite's detail control (the same as ``switches.detail``)."""
         from .models import load_model
 
         if detail is not None:
@@ -94,7 +95,12 @@ class Upscaler:
             chain = chain_mod.validate_chain(chain, None, self.model.s_max)
             if not math.isclose(math.prod(chain), s, rel_tol=1e-6) and width is None and height is None:
                 chain_mod.validate_chain(chain, s, self.model.s_max)
-        return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain)
+        return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain,
+                              fixed=self.model.fixed_scale)
+
+    def step_notes(self, plan: chain_mod.ChainPlan) -> list[str]:
+        """What each step does (``--dry-run``): a fixed-scale model's resized steps are named."""
+        return chain_mod.describe_steps(plan.factors, self.model.fixed_scale)
 
     @property
     def tile(self) -> TileSpec:
@@ -179,6 +185,8 @@ class Upscaler:
         ctx = self._context()
         out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1
         align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
+        if model.backbone is not None:  # e.g. a window-attention model's multiple_of
+            align = math.lcm(align, getattr(model.backbone, "input_align", 1))
         margin = getattr(model.sdam, "input_margin", 0) if model.sdam is not None else 0
         total = grid.count
         done = 0

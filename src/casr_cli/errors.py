@@ -88,3 +88,9 @@ class ImageValueError(InvalidImageError):
 class TrainingError(CasrError):
     """A training run that cannot start or go on: missing or unreadable data, a bad config
     value, a checkpoint that does not fit."""
+
+
+class ModelFileError(CasrError):
+    """A ``--model`` file that cannot be used: missing, truncated, not a model, an
+    unsupported architecture, a pickle that asks for code, or a casr part that is not a
+    whole model."""

@@ -158,7 +158,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                    size=[plan.out_size[1], plan.out_size[0]])
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         if s.dry_run:
-            rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)],
+            rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
             if not job.to_stdout and job.output.exists() and not s.overwrite:
                 rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]

@@ -146,13 +146,17 @@ class StageSwitches:
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
     it to the model (turbo: on when its SARM file exists; lite: off, see docs/sarm.md).
     ``superpixel_size``: the grid cell n.  ``detail``: lite's detail control T in [0, 1]
-    (0: the fidelity end, 1: the generative end; None: the model's default)."""
+    (0: the fidelity end, 1: the generative end; None: the model's default).  ``asked_on``:
+    see below."""
 
     superpixel: bool = True
     structure: bool = True
     sarm: bool | None = None
     superpixel_size: int = 4
     detail: float | None = None
+    #: stages the user switched on by name (``--superpixel``, ``--structure``): models whose
+    #: SDAM is off by default (foreign models, docs/models.md) turn on only these
+    asked_on: tuple[str, ...] = ()
 
     @classmethod
     def naive(cls) -> StageSwitches:
@@ -174,3 +178,7 @@ class CasrModel:
     description: str = ""
     tile: TileSpec = field(default_factory=TileSpec)  # default tiling (the paper's 512/64); --tile overrides
     detail: float | None = None  # the detail control T it was built with (None: it has none)
+    #: a model that only runs at one factor N (a foreign model): the planner uses N and a
+    #: remainder step that runs the model and resizes (chain.plan_fixed)
+    fixed_scale: int | None = None
+    info: object | None = None  # what the model file is (models.model_file.ModelFileInfo), for display

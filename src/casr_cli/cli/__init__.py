@@ -18,6 +18,7 @@ from ..errors import CasrError
 from ._exit import exit_now
 from .download_weights import download_weights
 from .eval import eval_command
+from .models import models_command
 from .train import train
 from .upscale import upscale
 
@@ -41,6 +42,7 @@ app.command("upscale")(upscale)
 app.command("download-weights")(download_weights)
 app.command("eval")(eval_command)
 app.command("train")(train)
+app.command("models")(models_command)
 
 
 def _version(value: bool) -> None:

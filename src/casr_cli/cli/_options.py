@@ -8,10 +8,11 @@ import typer
 
 #: what ``casr_cli.models.available()`` lists (kept here so --help does not import torch; a test checks it)
 MODEL_NAMES = ("bicubic", "lite", "lite-clean", "turbo")
-MODEL_HELP = ("Model: bicubic, lite, lite-clean or turbo. lite (the default): embedded, runs on the CPU, for real "
-              "photos (JPEG, noise), --detail sets how much texture it draws; lite-clean: the same network trained "
-              "on clean inputs (PSNR tables); turbo: SD-Turbo + Depth-Anything + SAM, GPU, weights from casr "
-              "download-weights; bicubic: the baseline.")
+MODEL_HELP = ("Model: bicubic, lite, lite-clean or turbo, a downloaded name (realesrgan-x4plus, ...) or a model file "
+              "(.safetensors/.pth: any spandrel SR model or a casr lite backbone export; see casr models). "
+              "lite (the default): embedded, runs on the CPU, for real photos (JPEG, noise), --detail sets how much "
+              "texture it draws; lite-clean: the same network trained on clean inputs (PSNR tables); turbo: SD-Turbo "
+              "+ Depth-Anything + SAM, GPU, weights from casr download-weights; bicubic: the baseline.")
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP, show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 TileOpt = Annotated[int | None, typer.Option(

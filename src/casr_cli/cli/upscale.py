@@ -48,8 +48,13 @@ def upscale(
     max_pixels: Annotated[float, typer.Option("--max-pixels", help="Refuse outputs larger than this many pixels.")] = 2e9,
     tmp_dir: Annotated[str | None, typer.Option("--tmp-dir", help="Where very large intermediates are spilled.")] = None,
     superpixel_size: Annotated[int, typer.Option("--superpixel-size", help="SDAM superpixel grid cell n (paper: 4).", min=2)] = 4,
-    no_superpixel: Annotated[bool, typer.Option("--no-superpixel", help="Ablation: SDAM passes the raw step input.")] = False,
-    no_structure: Annotated[bool, typer.Option("--no-structure", help="Ablation: no structure/depth map.")] = False,
+    superpixel: Annotated[bool | None, typer.Option(
+        "--superpixel/--no-superpixel", help="SDAM superpixels on/off. Default: on for lite/turbo; off for model files "
+        "(not trained on superpixel images; --superpixel switches it on, docs/models.md). Off: the raw step input.",
+        show_default=False)] = None,
+    structure: Annotated[bool | None, typer.Option(
+        "--structure/--no-structure", help="SDAM structure/depth map on/off (default as --superpixel).",
+        show_default=False)] = None,
     sarm: Annotated[bool | None, typer.Option(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
@@ -66,6 +71,7 @@ def upscale(
     allow_fast_exit()
     from ..jobs import JobSettings, plan_batch
     from ..models import DEFAULT_MODEL
+    from ..models.resolve import display_name
     from ..stages import StageSwitches
     from ..stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
     from ._progress import progress_enabled
@@ -76,7 +82,8 @@ def upscale(
     settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
                            compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
                            dry_run=dry_run, intermediates=save_intermediates)
-    model_name = model or DEFAULT_MODEL
+    model_spec = model or DEFAULT_MODEL
+    model_name = display_name(model_spec, DEFAULT_MODEL)  # a model file's stem in {model} and records
     to_stdout = output == STDIO
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(spooled_stdin(binary_stdin(), tmp_dir)) if STDIO in inputs else None
@@ -85,16 +92,18 @@ def upscale(
         image_out = stack.enter_context(stdout_reserved()) if to_stdout and not dry_run else None
         # with -o - the image owns standard output: messages and --json records go to standard error
         emit = _emitter(json_mode, quiet, sys.stderr if to_stdout else sys.stdout)
-        failed = _run(batch, settings, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
+        asked_on = tuple(k for k, v in (("superpixel", superpixel), ("structure", structure)) if v)
+        failed = _run(batch, settings, model_spec, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
                       threads=threads, chain=chain_t, scale=scale, max_pixels=max_pixels, tmp_dir=tmp_dir,
-                      switches=StageSwitches(superpixel=not no_superpixel, structure=not no_structure, sarm=sarm,
-                                             superpixel_size=superpixel_size, detail=detail),
+                      switches=StageSwitches(superpixel=superpixel is not False, structure=structure is not False,
+                                             sarm=sarm, superpixel_size=superpixel_size, detail=detail,
+                                             asked_on=asked_on),
                       progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _run(batch, settings, model_name: str, emit, image_out, *, device: str, tile, tile_overlap, threads, chain,
+def _run(batch, settings, model_spec: str, model_name: str, emit, image_out, *, device: str, tile, tile_overlap, threads, chain,
          scale, max_pixels: float, tmp_dir, switches, progress: bool) -> int:
     """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
     from ..chain import validate_chain
@@ -111,7 +120,7 @@ def _run(batch, settings, model_name: str, emit, image_out, *, device: str, tile
     if batch.skipped:
         emit(skipped_record(batch.skipped, READABLE))
     opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    upscaler = Upscaler.load(model_name, device=device, switches=switches, **opts.__dict__)
+    upscaler = Upscaler.load(model_spec, device=device, switches=switches, **opts.__dict__)
     try:
         upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))
     except ValueError as e:
@@ -176,6 +185,8 @@ def _emitter(json_mode: bool, quiet: bool, out):
             say(f"skipped {rec['input']} (exists: {rec['output']})")
         elif rec["status"] == "dry-run":
             tiles = ", ".join(str(t) for t in rec["tiles"])
+            if any("(" in s for s in rec.get("steps", [])):  # a fixed-scale model's resized steps
+                chain += " [" + ", ".join(rec["steps"]) + "]"
             say(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}, tiles per step [{tiles}], "
                 f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:

@@ -48,10 +48,11 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
                   superpixel_sizes: list[int] | None = None, details: list[float] | None = None) -> list[Method]:
     """The rows for one run, in table order, without duplicates."""
     from ..models import available
+    from ..models.resolve import known_model
 
     names = available()
-    if model not in names:
-        raise UsageError(f"unknown model {model!r}", hint=f"available: {', '.join(names)}")
+    if not known_model(model, names):  # a built-in or downloaded name, or a model file (docs/models.md)
+        raise UsageError(f"unknown model {model!r}", hint=f"available: {', '.join(names)}, or a model file")
     wanted = list(methods) if methods else list(BASE_METHODS)
     out: list[Method] = []
     for m in wanted:

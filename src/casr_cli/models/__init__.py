@@ -3,6 +3,9 @@
 ``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
 ``lite``     CASR-Lite for real photos (with the detail control), trained on the CPU and shipped.
 ``lite-clean`` CASR-Lite's fidelity network for clean inputs (PSNR tables).
+
+A name may also be a downloaded foreign model (``realesrgan-x4plus``) or a model file
+(casr export or any spandrel SR model): see :mod:`.resolve`.
 """
 
 from __future__ import annotations
@@ -61,15 +64,15 @@ def sarm_file(switches: StageSwitches, path: str | Path | None, *, default_on: b
 
 
 def load_model(name: str | None = None, device: str = "auto", switches: StageSwitches | None = None) -> CasrModel:
-    """Build model ``name`` on ``device`` with ablation ``switches`` applied."""
+    """Build model ``name`` (a built-in or downloaded name, or a model file) on ``device``
+    with ablation ``switches`` applied."""
+    from .resolve import resolve
+
     _import_builtin()
-    name = name or DEFAULT_MODEL
-    if name not in _LOADERS:
-        raise ModelNotFoundError(f"unknown model {name!r}", hint=f"available: {', '.join(available())}")
     switches = switches or StageSwitches()
-    model = _LOADERS[name](resolve_device(device), switches)
+    model = resolve(str(name or DEFAULT_MODEL), resolve_device(device), switches, _LOADERS)
     if switches.detail is not None and model.detail is None:
-        raise UsageError(f"--detail: model {name!r} has no detail control", hint="use --model lite")
+        raise UsageError(f"--detail: model {name or DEFAULT_MODEL!r} has no detail control", hint="use --model lite")
     return model
 
 

@@ -1,0 +1,60 @@
+"""``casr models``: the models casr can use, and what a model file is."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from ._options import DeviceOpt, JsonOpt
+
+
+def models_command(
+    files: Annotated[list[str] | None, typer.Argument(help="Model files to describe (.safetensors/.pth).", show_default=False)] = None,
+    device: DeviceOpt = "cpu",
+    json_mode: JsonOpt = False,
+) -> None:
+    """List built-in and downloaded models; for a file: architecture, scale, parameters, channels, dtypes, tiling needs."""
+    from ..models.catalog import builtin_entries, inspect_file, manager_entries
+
+    if files:
+        recs = [inspect_file(f, device) for f in files]
+        if json_mode:
+            for r in recs:
+                sys.stdout.write(json.dumps(r) + "\n")
+            return
+        for r in recs:
+            _print_file(r)
+        return
+    recs = builtin_entries() + manager_entries()
+    if json_mode:
+        for r in recs:
+            sys.stdout.write(json.dumps(r) + "\n")
+        return
+    print("built-in:")
+    for r in recs:
+        if r["kind"] == "built-in":
+            print(f"  {r['name']:<26} {r['description']}")
+    print("weights manager (casr download-weights GROUP:COMPONENT):")
+    for r in recs:
+        if r["kind"] != "built-in":
+            state = f"downloaded ({r['path']})" if r["downloaded"] else f"not downloaded: {r['download']}"
+            print(f"  {r['name']:<26} {r['licence']}; {state}")
+    print("any model file: --model PATH (casr models PATH says what it is)")
+
+
+def _print_file(r: dict) -> None:
+    print(f"{r['path']}: {r['kind']}")
+    if "architecture" not in r:
+        print(f"  config: {json.dumps(r['config'], sort_keys=True)}")
+        print(f"  use: {r['use']}")
+        return
+    req = f"minimum {r['size_minimum']} px, multiple of {r['size_multiple_of']}" + (", square" if r["size_square"] else "")
+    ctx = f"{r['context']} input px" + ("" if r["context_converged"] else " (did not converge within the probe)")
+    print(f"  architecture: {r['architecture']} x{r['scale']}, {r['parameters']:,} parameters")
+    print(f"  channels: {r['input_channels']} in, {r['output_channels']} out")
+    print(f"  dtypes: {', '.join(r['dtypes'])} (on {r['device']}: {r['dtype']})")
+    print(f"  tiling: {req}; tiles start on a {r['tile_align']} px grid; measured context {ctx}")
+    print(f"  use: {r['use']}")
