@@ -55,7 +55,7 @@ def test_detail_ends_and_middle(ends):
     np.testing.assert_array_equal(run(1.0), plain_gen)
     mid = run(0.5)
     assert not np.array_equal(mid, plain_fid) and not np.array_equal(mid, plain_gen)
-    np.testing.assert_array_equal(run(None), run(0.5))  # the default T (DEFAULT_DETAIL = 0.5)
+    np.testing.assert_array_equal(run(None), run(0.3))  # the default T (DEFAULT_DETAIL = 0.3)
     m = build_lite(torch.device("cpu"), StageSwitches(detail=0.3), backbone=fid, generative=gen, sarm=None)
     assert m.detail == pytest.approx(0.3)
 

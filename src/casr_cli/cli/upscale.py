@@ -60,7 +60,7 @@ def upscale(
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
     detail: Annotated[float | None, typer.Option(
         "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture "
-        "(default 0.5; docs/lite.md).", show_default=False)] = None,
+        "(default 0.3; docs/lite.md).", show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,

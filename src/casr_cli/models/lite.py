@@ -31,7 +31,7 @@ BACKBONE = WEIGHTS / "lite-backbone.safetensors"
 REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
 REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 # The detail control's default (docs/lite.md: chosen by the web-photo / chain measurements).
-DEFAULT_DETAIL = 0.5
+DEFAULT_DETAIL = 0.3
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"
 # Lite's backbone gets 24 px of context around every tile (LiteSRNet.context), so tiles
