@@ -67,10 +67,19 @@ def report_error(e: CasrError) -> int:
 
 
 def main() -> None:
+    """The command line, in-process: ends with ``SystemExit`` like any click app (tests
+    call this)."""
+    _main()
+
+
+def run() -> None:
+    """The ``casr`` process (console script and ``python -m casr_cli``): :func:`main`, then,
+    after upscale, ``os._exit`` to skip torch's slow teardown (cli/_exit.py).  Only the
+    process entry points do this, never a caller of :func:`main` such as a test runner."""
     try:
-        _main()
+        main()
     except SystemExit as e:
-        exit_now(e.code)  # after upscale: skips torch's slow teardown (cli/_exit.py)
+        exit_now(e.code)
         raise
 
 
