@@ -43,19 +43,11 @@ from casr_cli.engine import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
 from casr_cli.eval.metrics import psnr_y
 from casr_cli.eval.niqe import niqe
-from casr_cli.eval.protocol import bicubic_resize_u8, make_pair
+from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair
 from casr_cli.images import read_image
 
 HERE = Path(__file__).resolve().parent
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
-    if side <= 0:
-        return img
-    h, w = img.shape[:2]
-    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return np.ascontiguousarray(img[y:y + side, x:x + side])
 
 
 def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
@@ -66,14 +58,14 @@ def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
             paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
             for p in paths[:args.limit]:
                 px = read_image(p).pixels
-                img = centre_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)
+                img = center_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)
                 hr, lr = make_pair(img, scale, args.lr)
                 out.append((p.stem, hr, lr, scale))
         if args.photos:
             from skimage import data as skd
 
             for name in ("astronaut", "coffee", "chelsea"):
-                out.append((name, None, centre_crop(getattr(skd, name)(), args.photo_crop), scale))
+                out.append((name, None, center_crop(getattr(skd, name)(), args.photo_crop), scale))
     return out
 
 
@@ -153,7 +145,7 @@ def sheet(path: Path, rows: list[tuple[str, dict[str, np.ndarray]]], side: int =
     draw = ImageDraw.Draw(canvas)
     for r, (title, outs) in enumerate(rows):
         for c, m in enumerate(names):
-            crop = centre_crop(outs[m], side)
+            crop = center_crop(outs[m], side)
             canvas.paste(Image.fromarray(crop), (c * side, r * (side + label_h) + label_h))
             draw.text((c * side + 3, r * (side + label_h) + 2), f"{m} {title}", fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)

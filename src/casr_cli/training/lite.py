@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
-from ..degrade import degrade
+from ..degrade import degrade, quantize
 from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
@@ -112,10 +112,6 @@ def lite_config(preset: str = "default", **overrides: Any) -> TrainLiteConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     return TrainLiteConfig(**{**PRESETS[preset], **overrides})
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
 
 
 class StepRunner:

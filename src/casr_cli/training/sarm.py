@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from ..degrade import quantize
 from ..sarm.bank import Bank
 from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
@@ -35,7 +36,7 @@ from ..sdam.structure import EdgeStructure
 from ..stages import StepInput
 from .common import (Checkpoints, get_lr, inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4,
                      start_run, stop_requested)
-from .lite import StepRunner, get_batch, make_lr, psnr_y, quantize
+from .lite import StepRunner, get_batch, make_lr, psnr_y
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
 

@@ -10,6 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..degrade import quantize
 from ..resample import Geometry, resize_bicubic
 from .common import random_crop
 
@@ -43,10 +44,6 @@ def sample_scale(s_max: float, p_max: float, gen: torch.Generator) -> float:
     if float(torch.rand((), generator=gen)) < p_max:
         return s_max
     return 1.25 + (s_max - 1.25) * float(torch.rand((), generator=gen))
-
-
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round() / 255
 
 
 def make_lr(hr: torch.Tensor, scale: float) -> torch.Tensor:
