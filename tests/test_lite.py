@@ -142,3 +142,33 @@ def test_lattice_pattern():
     smooth = torch.linspace(0, 1, 32).expand(2, 3, 32, 32).contiguous()  # a ramp: phases differ by the slope only
     assert float(lattice_pattern(smooth).abs().max()) < 0.05
     assert lattice_pattern(torch.rand(2, 3, 17, 18)).shape == (2, 3, 4, 4)  # partial blocks are left out
+
+
+def test_grid_steps_reads_the_block_lines():
+    from casr_cli.training.common import grid_steps
+
+    # input 4 x 16 px at x2 -> output 8 x 32: one block line, before output column 16; no row line
+    x = torch.zeros(2, 3, 8, 32)
+    x[..., 16:] = 0.25  # a step exactly on the line
+    x[..., 20:] += 0.5  # and one off it
+    g = grid_steps(x, (4, 16))
+    assert g.shape == (2, 3 * 8)
+    torch.testing.assert_close(g, torch.full((2, 24), 0.25))
+    y = torch.zeros(1, 1, 40, 40)
+    y[:, :, 20:, :] = 1.0  # x2.5 of 16 x 16: lines before 20 (rows and columns)
+    g = grid_steps(y, (16, 16))
+    assert g.shape == (1, 40 + 40) and float(g[:, :40].abs().sum()) == 0 and float(g[:, 40:].sum()) == 40
+
+
+def test_jpeg_last_prob_orders_the_final_jpeg(photo):
+    from casr_cli.degrade import DegradationParams, degrade
+    from casr_cli.eval.artefacts import block_grid_score
+
+    hr = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+
+    def grid(p):  # the LR's own 8 px grid, over 6 seeds
+        imgs = [degrade(hr, (48, 64), np.random.default_rng(s), DegradationParams(jpeg_last_prob=p)) for s in range(6)]
+        return np.mean([block_grid_score((i.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), (48, 64))
+                        for i in imgs])
+
+    assert grid(1.0) > grid(0.0) + 0.05  # JPEG last: its blocks sit on the LR's own grid

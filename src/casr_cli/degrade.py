@@ -177,6 +177,7 @@ class DegradationParams:
         blur_prob=0.8, blur=BlurParams(sigma=(0.2, 1.5)), resize_probs=(0.3, 0.4, 0.3), resize_range=(0.3, 1.2),
         noise_sigma=(1 / 255, 15 / 255), poisson_scale=(0.05, 2.0)))
     final_sinc_prob: float = 0.8
+    jpeg_last_prob: float = 0.5  # the final JPEG after the final resize (its 8 px grid then sits on the LR's pixels)
     modes: tuple[str, ...] = ("area", "bilinear", "bicubic")
 
 
@@ -222,7 +223,7 @@ def degrade(hr: torch.Tensor, lr_size: tuple[int, int], rng: np.random.Generator
         return x.clamp(0, 1)
 
     q = int(rng.integers(p.round2.jpeg_quality[0], p.round2.jpeg_quality[1] + 1))
-    if rng.random() < 0.5:
+    if rng.random() < p.jpeg_last_prob:
         img = jpeg(final_resize(img), q)
     else:
         img = final_resize(jpeg(img, q))

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_module import ConfigModule, register_to_config
+from .anchor import anchor, reach
 from ..weights_io import load_model, module_to, save_model
 
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
@@ -86,13 +87,17 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet
 
 
 class LiteBackbone:
-    """Engine stage (implements :class:`casr_cli.stages.Backbone`)."""
+    """Engine stage (implements :class:`casr_cli.stages.Backbone`).  ``anchor_sigma``: the
+    colour anchor's Gaussian, in blocks of ``unshuffle`` px (``backbone/anchor.py``); None
+    leaves the network's output as it is."""
 
-    context = 24
+    NET_CONTEXT = 24  # output px around a tile for the network alone (tiles agree to 1/255)
 
-    def __init__(self, net: LiteSRNet):
+    def __init__(self, net: LiteSRNet, anchor_sigma: float | None = None):
         self.net = net
         self.output_align = int(net.config.unshuffle)
+        self.anchor_sigma = anchor_sigma
+        self.context = self.NET_CONTEXT + (0 if anchor_sigma is None else reach(self.output_align, anchor_sigma))
 
     def __call__(self, signals) -> torch.Tensor:
         maps = {"bicubic": signals.bicubic, **signals.maps}
@@ -102,4 +107,7 @@ class LiteBackbone:
             maps["structure"] = signals.bicubic.new_zeros(signals.bicubic.shape[0], 1, *signals.bicubic.shape[-2:])
         g = signals.geometry
         scale = g.out_size[0] / g.in_size[0]
-        return self.net({k: v.contiguous(memory_format=torch.channels_last) for k, v in maps.items()}, scale)
+        out = self.net({k: v.contiguous(memory_format=torch.channels_last) for k, v in maps.items()}, scale)
+        if self.anchor_sigma is None:
+            return out
+        return anchor(out, signals.bicubic, self.output_align, self.anchor_sigma)

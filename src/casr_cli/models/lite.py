@@ -34,8 +34,12 @@ REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 DEFAULT_DETAIL = 0.3
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"
-# Lite's backbone gets 24 px of context around every tile (LiteSRNet.context), so tiles
-# already agree to 1/255 without overlap; a 16 px overlap only blends that rounding away.
+# The colour anchor (backbone/anchor.py): what the backbone adds loses its mean over every
+# 4 x 4 output block, smoothed by a Gaussian of this many blocks.  Chosen on B100 web photos
+# (docs/lite.md): 0.5 gave the lowest colour shift and the best PSNR-Y and NIQE of 0.5 / 1 / 2 / 4.
+ANCHOR_SIGMA = 0.5
+# Lite's backbone gets 24 px of context around every tile (LiteBackbone.NET_CONTEXT), plus the
+# anchor's reach, so tiles agree to 1/255 without overlap; a 16 px overlap only blends that rounding away.
 # Larger tiles than the paper's 512 cut the context overhead (benchmarks/upscale_bench.py).
 TILE = TileSpec(768, 16)
 # SARM runs only when asked (--sarm): the lite SARMs trained so far changed L_corr by
@@ -67,9 +71,11 @@ def detail_of(switches: StageSwitches) -> float:
 
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
-               sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite") -> CasrModel:
+               sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite",
+               anchor_sigma: float | None = None) -> CasrModel:
     """A lite model; with ``generative`` the backbone is ``backbone`` (the fidelity end)
-    blended with ``generative`` at the detail T of ``switches``."""
+    blended with ``generative`` at the detail T of ``switches``; ``anchor_sigma``: the
+    colour anchor (None: off)."""
     from ..backbone.lite import LiteBackbone, load_lite
     from ..sdam.ssn import load_ssn
     from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
@@ -94,14 +100,14 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
 
         refiner = load_sarm_stage(sarm_path, device)
     what = "fidelity" if t is None else f"detail {t:g}"
-    return CasrModel(name=name, backbone=LiteBackbone(net), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
+    return CasrModel(name=name, backbone=LiteBackbone(net, anchor_sigma), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
                      tile=TILE, detail=t,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
 @register("lite")
 def load(device: torch.device, switches: StageSwitches) -> CasrModel:
-    return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE)
+    return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE, anchor_sigma=ANCHOR_SIGMA)
 
 
 @register("lite-clean")

@@ -19,7 +19,11 @@ Loss: L1 + ``perceptual_weight`` x L1 of EfficientNet-Lite0 features (stages 1-3
 the structure map without its bilateral pre-filter) of output and HR (our L_depth) +
 ``gan_weight`` x the generator's loss against a U-Net discriminator (the generative
 stage, paper eq. 4; ESRGAN's recipe: start from a fidelity model with ``init_from``,
-``ema`` of the weights, ``usm_gt`` sharpened targets for the L1 and perceptual terms).
+``ema`` of the weights, ``usm_gt`` sharpened targets for the L1 and perceptual terms) +
+``lattice_weight`` x the 4 px pattern of the error + ``grid_weight`` x the error of the steps
+across the output lines on the LR's 8 px block grid, where a JPEG's block edges land
+(``common.grid_steps``: the lines the block-grid score reads; it teaches the network that a
+step there is the codec's, not the scene's).
 
     python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
 """
@@ -36,13 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
-from ..degrade import degrade, quantize
+from ..degrade import DegradationParams, degrade, quantize
 from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
 from ..weights_io import module_to
-from .common import (Checkpoints, get_lr, lattice_pattern, load_images, random_crop, resume_checkpoint,
+from .common import (Checkpoints, get_lr, grid_steps, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 
@@ -67,16 +72,19 @@ class TrainLiteConfig:
     p_x4: float = 0.5
     drift_prob: float = 0.2
     degrade_prob: float = 0.0  # share of (non-drift) samples with real-world degradations
+    jpeg_last_prob: float = 0.5  # of those, the share whose final JPEG comes after the final resize
     init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
     # loss
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
     lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
+    grid_weight: float = 0.0  # L1 of (output - target)'s steps across the LR's 8 px JPEG block lines (common.grid_steps)
     gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
     disc_channels: int = 16
     disc_lr: float = 1e-4
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off); exported when on
     usm_gt: bool = False  # unsharp-masked HR as the L1 / perceptual target
+    anchor_sigma: float = 0.0  # > 0: train through the colour anchor lite runs with (models/lite.ANCHOR_SIGMA)
     tail_bias: bool = True  # False: the tail conv's bias stays as it is (a bias under the pixel
     # shuffle can only add one fixed 4 x 4 pattern to every block: docs/sarm.md)
     # optimisation
@@ -115,10 +123,12 @@ def lite_config(preset: str = "default", **overrides: Any) -> TrainLiteConfig:
 
 
 class StepRunner:
-    """One chain step on a batch, exactly as the engine runs a tile: SDAM then the net."""
+    """One chain step on a batch, exactly as the engine runs a tile: SDAM then the net, then
+    the colour anchor when ``anchor_sigma`` is set (``backbone/anchor.py``; linear, so it
+    trains through)."""
 
-    def __init__(self, net: LiteSRNet, sdam: SuperpixelAlignment):
-        self.net, self.sdam = net, sdam
+    def __init__(self, net: LiteSRNet, sdam: SuperpixelAlignment, anchor_sigma: float = 0.0):
+        self.net, self.sdam, self.anchor_sigma = net, sdam, anchor_sigma
 
     def maps(self, lr: torch.Tensor, out: tuple[int, int]) -> dict[str, torch.Tensor]:
         h, w = lr.shape[-2:]
@@ -129,7 +139,11 @@ class StepRunner:
         return m
 
     def __call__(self, lr: torch.Tensor, out: tuple[int, int]) -> torch.Tensor:
-        return self.net(self.maps(lr, out), out[0] / lr.shape[-2])
+        maps = self.maps(lr, out)
+        y = self.net(maps, out[0] / lr.shape[-2])
+        if self.anchor_sigma > 0:
+            y = anchor(y, maps["bicubic"], self.net.config.unshuffle, self.anchor_sigma)
+        return y
 
 
 def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: float,
@@ -143,7 +157,8 @@ def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: flo
 
 
 def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunner | None,
-            gen: torch.Generator, degrade_prob: float = 0.0) -> torch.Tensor:
+            gen: torch.Generator, degrade_prob: float = 0.0,
+            params: DegradationParams = DegradationParams()) -> torch.Tensor:
     """The step input for HR crops: an earlier chain output for the whole batch
     (``drift_prob``), else per sample the real-world degradation (``degrade_prob``) or
     the clean bicubic LR."""
@@ -160,7 +175,7 @@ def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunn
         rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
         for i in range(hr.shape[0]):
             if rng.random() < degrade_prob:
-                lr[i] = degrade(hr[i], (n, n), rng)
+                lr[i] = degrade(hr[i], (n, n), rng, params)
     return lr
 
 
@@ -232,7 +247,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             ema.load_state_dict(ck["ema"])
     images = load_images(cfg.data_dirs, cfg.patch)
     val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
-    step_fn = StepRunner(net, sdam)
+    step_fn = StepRunner(net, sdam, cfg.anchor_sigma)
     perceptual = PerceptualLoss() if cfg.perceptual_weight > 0 else None
     structure = EdgeStructure(passes=0)  # the loss compares clean images: plain Sobel edges suffice
     t0 = time.perf_counter()
@@ -252,7 +267,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
         net.eval()
         lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps or cfg.init_from else None,
-                         gen, cfg.degrade_prob)
+                         gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob))
         net.train()
         out = step_fn(lr_img, hr.shape[-2:])
         target = unsharp(hr) if cfg.usm_gt else hr
@@ -267,6 +282,11 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             lt = lattice_pattern(out - target, cfg.unshuffle).abs().mean()
             loss = loss + cfg.lattice_weight * lt
             parts["lattice"] = lt.item()
+        if cfg.grid_weight > 0:
+            err = grid_steps(out, lr_img.shape[-2:]) - grid_steps(target, lr_img.shape[-2:])
+            lgr = err.abs().mean() if err.numel() else out.new_zeros(())  # a crop within one block: no line
+            loss = loss + cfg.grid_weight * lgr
+            parts["grid"] = lgr.item()
         lg, gparts = adversarial_parts(out, adversary, cfg.gan_weight)
         loss, parts = loss + lg, {**parts, **gparts}
         if cfg.structure_weight > 0:

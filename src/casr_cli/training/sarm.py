@@ -46,6 +46,7 @@ class TrainSARMConfig:
     data_dirs: tuple[str, ...] = ("../shared/data/train/t91", "../shared/data/train/bsd200")
     out_dir: str = "runs/sarm"
     backbone_path: str = ""  # "" = the shipped lite backbone
+    anchor_sigma: float = 0.0  # the colour anchor after the frozen backbone, as the model runs it (lite: 0.5)
     ssn_path: str = ""
     # SARM (casr_cli.sarm.module.SARM)
     channels: int = 32
@@ -151,7 +152,7 @@ def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
     net = load_lite(cfg.backbone_path or BACKBONE).requires_grad_(False)
     net.to(memory_format=torch.contiguous_format)
     sdam = SuperpixelAlignment(load_ssn(cfg.ssn_path or SSN, channels_last=False), EdgeStructure())
-    return StepRunner(net, sdam)
+    return StepRunner(net, sdam, cfg.anchor_sigma)
 
 
 def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
