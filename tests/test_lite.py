@@ -172,3 +172,18 @@ def test_jpeg_last_prob_orders_the_final_jpeg(photo):
                         for i in imgs])
 
     assert grid(1.0) > grid(0.0) + 0.05  # JPEG last: its blocks sit on the LR's own grid
+
+
+def test_grid_loss_is_the_step_error_on_the_block_lines():
+    from casr_cli.training.common import grid_loss
+
+    torch.manual_seed(0)
+    hr = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), size=(64, 64), mode="bilinear")  # smooth
+    assert float(grid_loss(hr, hr, (16, 16))) == 0.0
+    stepped = hr.clone()  # a 16 px input at x4: block lines before column and row 32 (8 input px)
+    stepped[..., :, 32:] += 0.05  # a codec step on the column line: 0.05 on 64 of its 128 line pixels
+    assert float(grid_loss(stepped, hr, (16, 16))) == pytest.approx(0.025, abs=1e-6)
+    off = hr.clone()
+    off[..., :, 40:] += 0.05  # the same step off the lines costs nothing here (the pixel L1 sees it)
+    assert float(grid_loss(off, hr, (16, 16))) == pytest.approx(0.0, abs=1e-6)
+    assert float(grid_loss(hr, hr, (4, 4))) == 0.0  # no line inside the crop

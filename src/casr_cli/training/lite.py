@@ -20,10 +20,10 @@ the structure map without its bilateral pre-filter) of output and HR (our L_dept
 ``gan_weight`` x the generator's loss against a U-Net discriminator (the generative
 stage, paper eq. 4; ESRGAN's recipe: start from a fidelity model with ``init_from``,
 ``ema`` of the weights, ``usm_gt`` sharpened targets for the L1 and perceptual terms) +
-``lattice_weight`` x the 4 px pattern of the error + ``grid_weight`` x the error of the steps
-across the output lines on the LR's 8 px block grid, where a JPEG's block edges land
-(``common.grid_steps``: the lines the block-grid score reads; it teaches the network that a
-step there is the codec's, not the scene's).
+``lattice_weight`` x the 4 px pattern of the error + ``grid_weight`` x the L1 of the error of
+the steps across the output lines on the LR's 8 px block grid, where a JPEG's block edges land
+(``common.grid_loss``: the lines the block-grid score reads; a step there is the codec's, not
+the scene's; keep it light, see its docstring).
 
     python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
 """
@@ -47,7 +47,7 @@ from ..resample import Geometry, resize_bicubic
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
 from ..weights_io import module_to
-from .common import (Checkpoints, get_lr, grid_steps, lattice_pattern, load_images, random_crop, resume_checkpoint,
+from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 
@@ -78,7 +78,7 @@ class TrainLiteConfig:
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
     lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
-    grid_weight: float = 0.0  # L1 of (output - target)'s steps across the LR's 8 px JPEG block lines (common.grid_steps)
+    grid_weight: float = 0.0  # L1 of the error of the steps across the LR's 8 px block lines (common.grid_loss)
     gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
     disc_channels: int = 16
     disc_lr: float = 1e-4
@@ -283,8 +283,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             loss = loss + cfg.lattice_weight * lt
             parts["lattice"] = lt.item()
         if cfg.grid_weight > 0:
-            err = grid_steps(out, lr_img.shape[-2:]) - grid_steps(target, lr_img.shape[-2:])
-            lgr = err.abs().mean() if err.numel() else out.new_zeros(())  # a crop within one block: no line
+            lgr = grid_loss(out, target, lr_img.shape[-2:])
             loss = loss + cfg.grid_weight * lgr
             parts["grid"] = lgr.item()
         lg, gparts = adversarial_parts(out, adversary, cfg.gan_weight)
