@@ -15,7 +15,8 @@ For RRDBNet, the .param file lists the network's 351 Convolution layers in RRDBN
 23 RRDB x 3 dense blocks x 5 convs, conv_body, conv_up1, conv_up2, conv_hr, conv_last).  In the
 .bin, each convolution's weight blob starts with a 4-byte little-endian tag (0x01306B47: fp16
 values follow; 0: fp32), the data is padded to 4 bytes, and the bias follows as raw fp32 with
-no tag; a PReLU's slopes are raw fp32 without a tag, too.  The RRDBNet output loads into benchmarks/rrdbnet.py's RRDBNet and spandrel reads it as ESRGAN x4.
+no tag; a PReLU's slopes are raw fp32 without a tag, too.  The RRDBNet output loads into
+benchmarks/rrdbnet.py's RRDBNet and spandrel reads it as ESRGAN x4.
 """
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ class ConvLayer:
     weight_count: int  # out * in * k * k
 
     @property
+    def is_prelu(self) -> bool:
+        return self.kernel == 0
+
+    @property
     def in_ch(self) -> int:
-        if self.kernel == 0:
+        if self.is_prelu:
             return 0
         return self.weight_count // (self.out_ch * self.kernel * self.kernel)
 
@@ -87,7 +92,7 @@ def read_weights(blob: bytes, convs: list[ConvLayer]) -> list[tuple[np.ndarray, 
     """Each convolution's (weight [out, in, k, k] fp32, bias [out] fp32) read from the .bin."""
     out, pos = [], 0
     for conv in convs:
-        if conv.kernel == 0:  # PReLU: raw fp32 slopes, no tag
+        if conv.is_prelu:  # raw fp32 slopes, no tag
             out.append((np.frombuffer(blob, "<f4", conv.out_ch, pos).copy(), None))
             pos += conv.out_ch * 4
             continue
@@ -117,7 +122,7 @@ def read_weights(blob: bytes, convs: list[ConvLayer]) -> list[tuple[np.ndarray, 
 def convert(stem: Path) -> dict[str, np.ndarray]:
     convs = parse_param(stem.with_suffix(".param").read_text())
     weights = read_weights(stem.with_suffix(".bin").read_bytes(), convs)
-    names = compact_names(convs) if any(c.kernel == 0 for c in convs) else basicsr_names(len(convs))
+    names = compact_names(convs) if any(c.is_prelu for c in convs) else basicsr_names(len(convs))
     state = {}
     for name, (w, b) in zip(names, weights):
         state[f"{name}.weight"] = w

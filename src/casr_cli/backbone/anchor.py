@@ -12,7 +12,7 @@ of what the backbone added to bicubic:
 ``lowpass``: the mean of ``r`` over ``block`` x ``block`` output blocks (on the whole
 image's block grid: tiles start at multiples of ``block``), a Gaussian of ``sigma`` blocks
 over those means, and a bilinear return to full resolution.  What it needs around a tile,
-``context(block, sigma)`` output pixels, is added to the backbone's own context, so tiled
+``reach(block, sigma)`` output pixels, is added to the backbone's own context, so tiled
 and untiled outputs still agree.
 """
 
@@ -40,7 +40,7 @@ def _gauss1d(sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Te
 def lowpass(r: torch.Tensor, block: int, sigma: float) -> torch.Tensor:
     """The low-frequency part of ``r`` (B, C, H, W): block means, a Gaussian of ``sigma``
     blocks, bilinear back to (H, W).  H and W need not be multiples of ``block``."""
-    b, c, h, w = r.shape
+    c, (h, w) = r.shape[1], r.shape[-2:]
     ph, pw = (-h) % block, (-w) % block
     x = F.pad(r, (0, pw, 0, ph), mode="replicate") if (ph or pw) else r
     m = F.avg_pool2d(x, block)
@@ -53,6 +53,6 @@ def lowpass(r: torch.Tensor, block: int, sigma: float) -> torch.Tensor:
     return up[..., :h, :w]
 
 
-def anchor(out: torch.Tensor, base: torch.Tensor, block: int = 4, sigma: float = 2.0) -> torch.Tensor:
+def anchor(out: torch.Tensor, base: torch.Tensor, block: int, sigma: float) -> torch.Tensor:
     """``out`` with the low-frequency part of ``out - base`` removed (see the module text)."""
     return out - lowpass(out - base, block, sigma)

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_module import ConfigModule, register_to_config
-from .anchor import anchor, reach
 from ..weights_io import load_model, module_to, save_model
+from .anchor import anchor, reach
 
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
 
