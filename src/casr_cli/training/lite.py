@@ -50,6 +50,7 @@ from ..weights_io import module_to
 from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
+from .grow import grow
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -213,11 +214,15 @@ def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
 
     if cfg.init_from:
         net = load_lite(cfg.init_from)
-        got = (net.config.channels, net.config.blocks, net.config.unshuffle, tuple(net.config.inputs))
-        if got != (cfg.channels, cfg.blocks, cfg.unshuffle, tuple(cfg.inputs)):
-            raise ValueError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) {got}; "
-                             "set the same in the config")
+        nc = net.config
+        if (nc.unshuffle, tuple(nc.inputs)) != (cfg.unshuffle, tuple(cfg.inputs)) or \
+                nc.channels > cfg.channels or nc.blocks > cfg.blocks:
+            raise ValueError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) "
+                             f"{(nc.channels, nc.blocks, nc.unshuffle, tuple(nc.inputs))}; set the same in the config "
+                             "(channels and blocks may be larger: the network is grown, training/grow.py)")
         net = module_to(net, memory_format=torch.contiguous_format)
+        if (nc.channels, nc.blocks) != (cfg.channels, cfg.blocks):
+            net = grow(net, cfg.channels, cfg.blocks, cfg.seed)
     else:
         net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs))
     ssn = load_ssn(cfg.ssn_path or None, channels_last=False)

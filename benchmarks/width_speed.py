@@ -1,0 +1,59 @@
+"""What a wider or deeper lite would cost: x18 of a 256 px photo end to end in the engine
+(SDAM, tiles, anchor, stores), lite's fidelity end grown by ``casr_cli.training.grow`` to each
+(channels, blocks) (growing keeps the function, and the cost does not depend on the weights).
+Runs alternate, the best of ``--repeat`` is kept; the speed bound of issue 13 is 25 s wall for the
+whole ``casr upscale`` process (``benchmarks/upscale_bench.py``), which adds start-up and PNG writing.
+
+    python benchmarks/width_speed.py --variants 48x5,56x5,64x5,48x7 --threads 2 --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from casr_cli.backbone.lite import load_lite, save_lite
+from casr_cli.engine import Upscaler
+from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, build_lite
+from casr_cli.stages import StageSwitches
+from casr_cli.training.grow import grow
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", default="48x5,56x5,64x5,48x7")
+    ap.add_argument("--scale", type=float, default=18)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from skimage import data
+
+    img = data.astronaut()[128:128 + args.size, 128:128 + args.size]
+    small = load_lite(REAL_FIDELITY)
+    tmp = Path(tempfile.mkdtemp())
+    models = {}
+    for v in args.variants.split(","):
+        c, b = (int(x) for x in v.split("x"))
+        path = save_lite(grow(small, c, b), tmp / f"{v}.safetensors")
+        models[v] = Upscaler(build_lite(torch.device("cpu"), StageSwitches(sarm=False), path, anchor_sigma=ANCHOR_SIGMA))
+    times = {v: [] for v in models}
+    for _ in range(args.repeat):
+        for v, up in models.items():
+            t0 = time.perf_counter()
+            up.upscale(img, scale=args.scale)
+            times[v].append(time.perf_counter() - t0)
+    base = min(times[next(iter(times))])
+    for v, t in times.items():
+        print(json.dumps({"variant": v, "seconds": round(min(t), 2), "ratio": round(min(t) / base, 3),
+                          "parameters": sum(p.numel() for p in load_lite(tmp / f"{v}.safetensors").parameters())}))
+
+
+if __name__ == "__main__":
+    main()

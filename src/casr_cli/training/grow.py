@@ -1,0 +1,62 @@
+"""Grow a trained lite network wider or deeper without changing what it computes (Net2Net,
+Chen, Goodfellow and Shlens 2016): the starting point for trying a larger lite (issue 13)
+without training it from scratch.
+
+* **Wider** (``channels``): the new feature channels get the head's usual random weights,
+  but every weight *from* a new channel into an old one, and into the tail, starts at zero:
+  the new channels are computed and trained, yet add nothing until training moves them.
+* **Deeper** (``blocks``): new residual blocks go after the old ones with their second conv at
+  zero, so each starts as the identity.
+
+The grown network's output equals the small one's (tests/test_grow.py); fine-tune it with
+``casr train --stage 1 --set init_from=SMALL --set channels=N --set blocks=M``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..backbone.lite import LiteSRNet, ResBlock
+
+
+def _embed(big: nn.Conv2d, small: nn.Conv2d, zero_new_inputs: bool) -> None:
+    """``small``'s weights into the top-left corner of ``big``'s; weights from ``big``'s extra
+    input channels to its old outputs set to zero when ``zero_new_inputs``."""
+    o, i = small.weight.shape[:2]
+    with torch.no_grad():
+        if zero_new_inputs:
+            big.weight[:o, i:] = 0
+        big.weight[:o, :i] = small.weight
+        if small.bias is not None:
+            big.bias[:o] = small.bias
+
+
+def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0) -> LiteSRNet:
+    """A ``channels`` x ``blocks`` LiteSRNet that computes what ``small`` does."""
+    c = small.config
+    if channels < c.channels or blocks < c.blocks:
+        raise ValueError(f"grow only adds: ({c.channels}, {c.blocks}) -> ({channels}, {blocks})")
+    torch.manual_seed(seed)
+    big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs))
+    _embed(big.head, small.head, zero_new_inputs=False)  # same inputs: new rows are new channels
+    for i, block in enumerate(big.body):
+        if i < len(small.body):
+            _embed(block.conv1, small.body[i].conv1, zero_new_inputs=True)
+            _embed(block.conv2, small.body[i].conv2, zero_new_inputs=True)
+            with torch.no_grad():  # new channels' residuals start at zero: they stay the head's features
+                block.conv2.weight[c.channels:] = 0
+                block.conv2.bias[c.channels:] = 0
+        else:
+            _new_identity(block)
+    with torch.no_grad():
+        big.tail.weight.zero_()
+        big.tail.weight[:, : c.channels] = small.tail.weight
+        big.tail.bias.copy_(small.tail.bias)
+    return big
+
+
+def _new_identity(block: ResBlock) -> None:
+    with torch.no_grad():
+        block.conv2.weight.zero_()
+        block.conv2.bias.zero_()
