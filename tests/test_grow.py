@@ -33,6 +33,18 @@ def test_grown_network_computes_the_same(channels, blocks):
     torch.testing.assert_close(b, a, atol=1e-6, rtol=0)
 
 
+def test_grow_is_seeded_and_leaves_the_global_rng_alone():
+    small = _trained_small()
+    torch.manual_seed(5)
+    before = torch.rand(3)
+    torch.manual_seed(5)
+    a = grow(small, 12, 2, seed=3)
+    torch.testing.assert_close(torch.rand(3), before)  # the caller's stream goes on as if grow had not run
+    b = grow(small, 12, 2, seed=3)
+    torch.testing.assert_close(a.head.weight, b.head.weight)
+    assert not torch.equal(grow(small, 12, 2, seed=4).head.weight, a.head.weight)
+
+
 def test_new_channels_train():
     small = _trained_small()
     big = grow(small, 12, 3)

@@ -110,6 +110,9 @@ def test_tiny_generative_training_from_a_fidelity_model(tiny_files, tmp_path, ph
     assert [r["step"] for r in logs if r["event"] == "log"] == [3]
     with pytest.raises(ValueError, match="init_from"):
         train_lite(lite_config("tiny", **{**kw, "channels": 4, "out_dir": str(tmp_path / "other")}))  # shrinking
+    grown = train_lite(lite_config("tiny", **{**kw, "channels": 12, "out_dir": str(tmp_path / "grown")}))
+    head = torch.load(grown, map_location="cpu", weights_only=False)["model"]["head.weight"]
+    assert head.shape[0] == 12 and head.shape[0] > start.head.weight.shape[0]  # init_from grown (training/grow.py)
 
 
 def test_lite_sarm_runs_only_when_asked(tiny_files, tmp_path):

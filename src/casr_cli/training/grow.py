@@ -37,8 +37,9 @@ def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0) -> LiteSRN
     c = small.config
     if channels < c.channels or blocks < c.blocks:
         raise ValueError(f"grow only adds: ({c.channels}, {c.blocks}) -> ({channels}, {blocks})")
-    torch.manual_seed(seed)
-    big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs))
+    with torch.random.fork_rng(devices=[]):  # seeded new weights, the caller's RNG state left as it was
+        torch.manual_seed(seed)
+        big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs))
     _embed(big.head, small.head, zero_new_inputs=False)  # same inputs: new rows are new channels
     for i, block in enumerate(big.body):
         if i < len(small.body):
