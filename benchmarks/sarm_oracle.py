@@ -34,14 +34,8 @@ from casr_cli.engine import Upscaler
 from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, SSN, build_lite
 from casr_cli.resample import resize_bicubic
 from casr_cli.sarm.bank import gaussian_blur, lowpass_sigma
+from casr_cli.sdam.structure import luminance  # PSNR-Y's luminance up to a factor, which no dB ratio here sees
 from casr_cli.stages import StageSwitches
-
-Y = torch.tensor([65.481, 128.553, 24.966]) / 255  # ITU-R BT.601 luminance (PSNR-Y's, without the offset)
-
-
-def luma(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, h, w) -> (B, 1, h, w)."""
-    return (x * Y.view(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
 
 
 def blocks(x: torch.Tensor, unit: int, stride: int) -> torch.Tensor:
@@ -56,7 +50,7 @@ def bank_patches(lr: torch.Tensor, factor: float, unit: int, tokens: int) -> tup
     detail = lr - low
     energy = F.avg_pool2d(detail.pow(2).sum(1, keepdim=True), unit, stride=2).flatten()
     keep = energy.topk(min(tokens, energy.numel())).indices
-    return blocks(luma(low), unit, 2)[keep], blocks(luma(detail), unit, 2)[keep]
+    return blocks(luminance(low), unit, 2)[keep].double(), blocks(luminance(detail), unit, 2)[keep].double()
 
 
 def oracle_gain(err: torch.Tensor, values: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -77,12 +71,10 @@ def matched(out_blocks: torch.Tensor, low: torch.Tensor, detail: torch.Tensor) -
     return detail[torch.cat([(q[i:i + 4096] @ k.T).argmax(1) for i in range(0, len(q), 4096)])]
 
 
-def fitted_db(err: torch.Tensor, d: torch.Tensor) -> float:
-    """PSNR change from adding a * d per block with the best a >= 0 (the oracle knows only the gain)."""
+def fitted_drop(err: torch.Tensor, d: torch.Tensor) -> float:
+    """SSE drop from adding a * d per block with the best a >= 0 (the oracle knows only the gain)."""
     dot = (err * d).sum(1).clamp_min(0)
-    drop = float((dot.pow(2) / d.pow(2).sum(1).clamp_min(1e-12)).sum())
-    sse = float(err.pow(2).sum())
-    return float(10 * np.log10(sse / (sse - drop)))
+    return float((dot.pow(2) / d.pow(2).sum(1).clamp_min(1e-12)).sum())
 
 
 def to_t(a: np.ndarray) -> torch.Tensor:
@@ -120,13 +112,13 @@ def main() -> None:
         lr_t = (resize_bicubic(hr_t.double(), (h // s, w // s)).clamp(0, 1) * 255).round().float() / 255
         lr = (lr_t[0].permute(1, 2, 0) * 255).byte().numpy()
         out = to_t(Upscaler(model).upscale(lr, scale=s))
-        err = blocks(luma(hr_t - out), u, u).double()
-        data.append({"name": f.name, "lr": lr_t, "out": blocks(luma(out), u, u).double(), "err": err})
+        err = blocks(luminance(hr_t - out), u, u).double()
+        data.append({"name": f.name, "lr": lr_t, "out": blocks(luminance(out), u, u).double(), "err": err})
     gen = torch.Generator().manual_seed(args.seed)
     rows = []
     for i, d in enumerate(data):
-        own_low, own_detail = (t.double() for t in bank_patches(d["lr"], s, u, args.tokens))
-        other = data[(i + 1) % len(data)]
+        own_low, own_detail = bank_patches(d["lr"], s, u, args.tokens)
+        other_low, other_detail = bank_patches(data[(i + 1) % len(data)]["lr"], s, u, args.tokens)
         noise = torch.randn(own_detail.shape, generator=gen, dtype=torch.float64) * own_detail.std()
         sse = float(d["err"].pow(2).sum())
 
@@ -135,15 +127,13 @@ def main() -> None:
 
         row = {"image": d["name"], "blocks": len(d["err"]), "tokens": len(own_detail),
                "oracle_own_db": db(float(oracle_gain(d["err"], own_detail).sum())),
-               "oracle_other_db": db(float(oracle_gain(d["err"], bank_patches(other["lr"], s, u, args.tokens)[1].double()).sum())),
+               "oracle_other_db": db(float(oracle_gain(d["err"], other_detail).sum())),
                "oracle_noise_db": db(float(oracle_gain(d["err"], noise).sum()))}
         own_pick = matched(d["out"], own_low, own_detail)
-        other_low, other_detail = bank_patches(other["lr"], s, u, args.tokens)
-        other_pick = matched(d["out"], other_low.double(), other_detail.double())
-        row["matched_gain_own_db"] = fitted_db(d["err"], own_pick)
-        row["matched_gain_other_db"] = fitted_db(d["err"], other_pick)
+        row["matched_gain_own_db"] = db(fitted_drop(d["err"], own_pick))
+        row["matched_gain_other_db"] = db(fitted_drop(d["err"], matched(d["out"], other_low, other_detail)))
         for g in gains:
-            row[f"paste_{g}_db"] = db(float(d["err"].pow(2).sum() - (d["err"] - g * own_pick).pow(2).sum()))
+            row[f"paste_{g}_db"] = db(sse - float((d["err"] - g * own_pick).pow(2).sum()))
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
     keys = [k for k in rows[0] if k.endswith("_db")]

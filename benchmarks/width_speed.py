@@ -37,12 +37,15 @@ def main() -> None:
 
     img = data.astronaut()[128:128 + args.size, 128:128 + args.size]
     small = load_lite(REAL_FIDELITY)
-    tmp = Path(tempfile.mkdtemp())
-    models = {}
-    for v in args.variants.split(","):
-        c, b = (int(x) for x in v.split("x"))
-        path = save_lite(grow(small, c, b), tmp / f"{v}.safetensors")
-        models[v] = Upscaler(build_lite(torch.device("cpu"), StageSwitches(sarm=False), path, anchor_sigma=ANCHOR_SIGMA))
+    models, params = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for v in args.variants.split(","):
+            c, b = (int(x) for x in v.split("x"))
+            net = grow(small, c, b)
+            params[v] = sum(p.numel() for p in net.parameters())
+            path = save_lite(net, Path(tmp) / f"{v}.safetensors")  # build_lite loads a file, as the product does
+            models[v] = Upscaler(build_lite(torch.device("cpu"), StageSwitches(sarm=False), path,
+                                            anchor_sigma=ANCHOR_SIGMA))
     times = {v: [] for v in models}
     for _ in range(args.repeat):
         for v, up in models.items():
@@ -52,7 +55,7 @@ def main() -> None:
     base = min(times[next(iter(times))])
     for v, t in times.items():
         print(json.dumps({"variant": v, "seconds": round(min(t), 2), "ratio": round(min(t) / base, 3),
-                          "parameters": sum(p.numel() for p in load_lite(tmp / f"{v}.safetensors").parameters())}))
+                          "parameters": params[v]}))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backbone.lite import LiteSRNet, ResBlock
+from ..backbone.lite import LiteSRNet
 
 
 def _embed(big: nn.Conv2d, small: nn.Conv2d, zero_new_inputs: bool) -> None:
@@ -42,22 +42,12 @@ def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0) -> LiteSRN
         big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs))
     _embed(big.head, small.head, zero_new_inputs=False)  # same inputs: new rows are new channels
     for i, block in enumerate(big.body):
-        if i < len(small.body):
+        kept = c.channels if i < len(small.body) else 0  # a new block keeps no output: the identity
+        if kept:
             _embed(block.conv1, small.body[i].conv1, zero_new_inputs=True)
             _embed(block.conv2, small.body[i].conv2, zero_new_inputs=True)
-            with torch.no_grad():  # new channels' residuals start at zero: they stay the head's features
-                block.conv2.weight[c.channels:] = 0
-                block.conv2.bias[c.channels:] = 0
-        else:
-            _new_identity(block)
-    with torch.no_grad():
-        big.tail.weight.zero_()
-        big.tail.weight[:, : c.channels] = small.tail.weight
-        big.tail.bias.copy_(small.tail.bias)
+        with torch.no_grad():  # new channels' residuals start at zero: they stay the head's features
+            block.conv2.weight[kept:] = 0
+            block.conv2.bias[kept:] = 0
+    _embed(big.tail, small.tail, zero_new_inputs=True)  # same outputs: the new channels' weights start at zero
     return big
-
-
-def _new_identity(block: ResBlock) -> None:
-    with torch.no_grad():
-        block.conv2.weight.zero_()
-        block.conv2.bias.zero_()
