@@ -9,7 +9,8 @@ Inputs
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution.
 Methods (``--methods``)
-    ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T), ``cand@T``: a
+    ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
+    as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
     anchor) beside the shipped one, ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from casr_cli.cli._options import parse_detail
 from casr_cli.engine import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
 from casr_cli.eval.metrics import psnr_y
@@ -117,13 +119,13 @@ def make_methods(args) -> dict:
             from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, REAL_GENERATIVE, build_lite
             from casr_cli.stages import StageSwitches
 
-            switches = StageSwitches(sarm=False, detail=float(m.partition("@")[2]))
+            switches = StageSwitches(sarm=False, detail=parse_detail(m.partition("@")[2]))
             methods[m] = Upscaler(build_lite(torch.device("cpu"), switches, Path(args.fidelity or REAL_FIDELITY),
                                              generative=Path(args.generative or REAL_GENERATIVE),
                                              name="candidate", anchor_sigma=ANCHOR_SIGMA))
         else:
             name, _, t = m.partition("@")
-            methods[m] = Upscaler.load(name, device="cpu", detail=float(t) if t else None)
+            methods[m] = Upscaler.load(name, device="cpu", detail=parse_detail(t) if t else None)
     return methods
 
 

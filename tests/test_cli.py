@@ -115,6 +115,8 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     (["-s", "2", "--width", "400"], "not both"), (["-s", "2", "--max-pixels", "0"], "max-pixels"),
     (["-s", "2", "--max-pixels", "nan"], "max-pixels"), (["-s", "2", "--max-pixels", "inf"], "max-pixels"),
     (["-s", "2", "-f", "gif"], "unknown --format 'gif'"),
+    (["-s", "2", "--detail", "0.3,1"], "separated by /"), (["-s", "2", "-m", "lite", "--detail", "0.3/1.5"], "[0, 1]"),
+    (["-s", "2", "--detail", "0.5"], "no detail control"),
 ])
 def test_usage_errors(imgs, args, match, capsys):
     r = run("upscale", imgs / "a.png", *args)

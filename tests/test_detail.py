@@ -10,7 +10,8 @@ from casr_cli.backbone.lite import LiteSRNet, save_lite
 from casr_cli.engine import Upscaler
 from casr_cli.errors import UsageError
 from casr_cli.models import load_model
-from casr_cli.models.lite import SSN, blend, build_lite, detail_of
+from casr_cli.cli._options import parse_detail
+from casr_cli.models.lite import DEFAULT_DETAIL, SSN, blend, build_lite, detail_of, format_detail
 from casr_cli.stages import StageSwitches
 
 
@@ -55,15 +56,57 @@ def test_detail_ends_and_middle(ends):
     np.testing.assert_array_equal(run(1.0), plain_gen)
     mid = run(0.5)
     assert not np.array_equal(mid, plain_fid) and not np.array_equal(mid, plain_gen)
-    np.testing.assert_array_equal(run(None), run(0.3))  # the default T (DEFAULT_DETAIL = 0.3)
+    np.testing.assert_array_equal(run(None), run(0.3))  # one step: the default schedule's first T (0.3)
     m = build_lite(torch.device("cpu"), StageSwitches(detail=0.3), backbone=fid, generative=gen, sarm=None)
-    assert m.detail == pytest.approx(0.3)
+    assert m.detail == (0.3,)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def _lite(ends, detail):
+    fid, gen = ends
+    return Upscaler(build_lite(torch.device("cpu"), StageSwitches(detail=detail), backbone=fid, generative=gen, sarm=None))
+
+
+def test_detail_schedule_runs_each_step_at_its_t(ends):
+    """A schedule (0, 1) on a two-step chain is step 1 at T = 0, then step 2 at T = 1."""
+    img = (np.random.default_rng(1).random((20, 18, 3)) * 255).astype(np.uint8)
+    one = _lite(ends, 0.0).upscale(img, chain=(2.0,))
+    two = _lite(ends, 1.0).upscale(one, chain=(1.5,))
+    np.testing.assert_array_equal(_lite(ends, (0.0, 1.0)).upscale(img, chain=(2.0, 1.5)), two)
+    # the last T repeats: (0, 1) on three steps = (0, 1, 1); one value = that T on every step
+    np.testing.assert_array_equal(_lite(ends, (0.0, 1.0)).upscale(img, chain=(2.0, 1.5, 1.5)),
+                                  _lite(ends, (0.0, 1.0, 1.0)).upscale(img, chain=(2.0, 1.5, 1.5)))
+    np.testing.assert_array_equal(_lite(ends, 0.5).upscale(img, chain=(2.0, 1.5)),
+                                  _lite(ends, (0.5, 0.5)).upscale(img, chain=(2.0, 1.5)))
+    assert not np.array_equal(_lite(ends, (0.0, 0.0)).upscale(img, chain=(2.0, 1.5)), two)
+
+
+def test_default_schedule_and_shared_networks(ends):
+    assert DEFAULT_DETAIL == (0.3, 1.0)  # docs/lite.md: chosen by the B100 web and Urban100 chain measurements
+    img = (np.random.default_rng(2).random((16, 16, 3)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(_lite(ends, None).upscale(img, chain=(2.0, 2.0)),
+                                  _lite(ends, (0.3, 1.0)).upscale(img, chain=(2.0, 2.0)))
+    bb = _lite(ends, (0.3, 1.0, 1.0, 0.3)).model.backbone
+    assert len(bb.nets) == 4 and bb.nets[1] is bb.nets[2] and bb.nets[0] is bb.nets[3]  # one network per distinct T
+    assert bb.net_for(9) is bb.nets[3] and bb.net_for(1) is bb.nets[0]
+    assert _lite(ends, (0.3, 1.0)).model.description.startswith("CASR-Lite (detail 0.3/1)")
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), (0.3, 1.2), (float("nan"), 0.5)])
 def test_detail_out_of_range(bad):
     with pytest.raises(UsageError, match=r"\[0, 1\]"):
         detail_of(StageSwitches(detail=bad))
+
+
+def test_detail_schedule_values():
+    assert detail_of(StageSwitches(detail=0.5)) == (0.5,)
+    assert detail_of(StageSwitches(detail=(0, 1))) == (0.0, 1.0)
+    assert detail_of(StageSwitches()) == DEFAULT_DETAIL
+    assert format_detail((0.3, 1.0)) == "0.3/1"
+    with pytest.raises(UsageError, match="at least one T"):
+        detail_of(StageSwitches(detail=()))
+    assert parse_detail("0.25") == (0.25,) and parse_detail("0.3/1") == (0.3, 1.0)
+    with pytest.raises(UsageError, match="separated by /"):
+        parse_detail("0.3,1")
 
 
 def test_detail_needs_a_blending_model(ends):
@@ -77,6 +120,26 @@ def test_detail_needs_a_blending_model(ends):
 
 def test_shipped_lite_has_detail_and_clean_has_none():
     lite = Upscaler.load("lite", device="cpu", detail=0.0)
-    assert lite.model.detail == 0.0
+    assert lite.model.detail == (0.0,)
+    assert Upscaler.load("lite", device="cpu").model.detail == DEFAULT_DETAIL
     assert Upscaler.load("lite-clean", device="cpu").model.detail is None
     assert SSN.exists()
+
+
+def test_a_chain_run_a_step_at_a_time_keeps_the_schedule(ends):
+    """``run(first_step=k)`` (eval's drift report runs a chain one step at a time) runs step k's
+    network: the drift curve's last cycle is the whole chain's output."""
+    from casr_cli.canvas import MemoryStore
+    from casr_cli.chain import ChainPlan
+    from casr_cli.eval.drift import drift_curve
+    from casr_cli.eval.metrics import psnr_y, shave_border
+
+    img = (np.random.default_rng(3).random((16, 16, 3)) * 255).astype(np.uint8)
+    up = _lite(ends, (0.0, 1.0))
+    store = up.run(MemoryStore.wrap(img), ChainPlan((2.0,), ((16, 16), (32, 32))), first_step=2)
+    np.testing.assert_array_equal(store.read(0, 32), _lite(ends, 1.0).upscale(img, chain=(2.0,)))
+    hr = (np.random.default_rng(4).random((64, 64, 3)) * 255).astype(np.uint8)
+    rows = drift_curve(up, img, hr, (2.0, 2.0), (64, 64))
+    whole = up.upscale(img, chain=(2.0, 2.0))
+    assert rows[-1]["psnr"] == psnr_y(whole, hr, shave_border(4.0, (64, 64)))
+    assert rows[-1]["psnr"] != psnr_y(_lite(ends, 0.0).upscale(img, chain=(2.0, 2.0)), hr, shave_border(4.0, (64, 64)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -167,6 +168,9 @@ def test_methods_generic():
     assert len({m.key for m in ms}) == len(ms)
     with pytest.raises(UsageError, match="unknown ablation"):
         build_methods("bicubic", None, ["depthx"])
+    rows = build_methods("lite", ["casr"], details=[0.5, (0.3, 1.0)])
+    assert [m.label for m in rows] == ["lite", "lite detail 0.5", "lite detail 0.3/1"]
+    assert rows[1].switches.detail == 0.5 and rows[2].switches.detail == (0.3, 1.0)
     with pytest.raises(UsageError, match="unknown model"):
         build_methods("no-such-model")
 
@@ -335,9 +339,11 @@ def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     (["--scales", "8,,12"], "an empty item is not a number"),
     (["--chain", "4,3,"], "--chain must be numbers"),
     (["--drift-chain", "2,y"], "'y' is not a number"),
+    (["--details", "0.3,x/1"], "separated by /"),
+    (["--details", "0,0.3/2", "--model", "lite"], "must be in [0, 1], got 2"),
 ])
 def test_cli_bad_values_are_usage_errors(folder, tmp_path, args, words):
-    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UsageError, match=re.escape(words)):
         _run(["eval", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--limit", "1", *args])
     assert not (tmp_path / "o").exists()
 

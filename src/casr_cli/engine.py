@@ -66,11 +66,12 @@ class Upscaler:
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             detail: float | None = None, **options) -> Upscaler:
+             detail: float | tuple[float, ...] | None = None, **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
         built-in or downloaded model name or a model file (casr export or any spandrel SR
         model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
-        (0..1) is lite's detail control (the same as ``switches.detail``)."""
+        (0..1, or a tuple, one per chain step, the last repeating) is lite's detail control
+        (the same as ``switches.detail``)."""
         from .models import load_model
 
         if detail is not None:
@@ -151,8 +152,10 @@ class Upscaler:
 
     @torch.inference_mode()
     def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,
-            final_memory_limit: int | None = None) -> RowStore:
-        """Run every step of ``plan`` on ``src``; returns the output store (caller closes it)."""
+            final_memory_limit: int | None = None, first_step: int = 1) -> RowStore:
+        """Run every step of ``plan`` on ``src``; returns the output store (caller closes it).
+        ``first_step``: the chain step the plan's first step is, for a chain run one step at a
+        time (the backbone may run another network per step: lite's detail schedule)."""
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
         cur = src
@@ -166,14 +169,14 @@ class Upscaler:
             if self.options.intermediates:
                 self._save_intermediates(cur, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
-            nxt = self._step(cur, size, k, steps, factor, progress, limit)
+            nxt = self._step(cur, size, k, steps, factor, progress, limit, first_step + k - 1)
             if cur is not src:
                 cur.close()
             cur = nxt
         return cur
 
     def _step(self, src: RowStore, out_size: tuple[int, int], k: int, steps: int, factor: float,
-              progress: ProgressFn | None, memory_limit: int) -> RowStore:
+              progress: ProgressFn | None, memory_limit: int, chain_step: int) -> RowStore:
         model, opts = self.model, self.options
         h, w, C = src.shape
         H, W = out_size
@@ -215,7 +218,7 @@ class Upscaler:
                     band = torch.from_numpy(np.require(src.read(*band_rows), requirements=("C", "W"))).to(model.device)
                     band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
                 geom = Geometry((h, w), out_size, ibox, pbox, model.device, model.dtype)
-                out = self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color)
+                out = self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color, chain_step)
                 if memory is not None:
                     out = torch.cat([model.sarm.refine(out[:, :3], memory, geom), out[:, 3:]], dim=1)
                 yield r, c, box, pbox, out
@@ -261,8 +264,8 @@ class Upscaler:
             img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             write_image(d / f"step{k}_{name}.png", img)
 
-    def _tile(self, crop: torch.Tensor, geom: Geometry, color: int) -> torch.Tensor:
-        """One tile through the stages; returns (1, 3 + alpha, h, w) at the tile's output window."""
+    def _tile(self, crop: torch.Tensor, geom: Geometry, color: int, step: int = 1) -> torch.Tensor:
+        """One tile of chain step ``step`` through the stages; returns (1, 3 + alpha, h, w) at the tile's output window."""
         model = self.model
         rgb = crop[:, :color].expand(-1, 3, -1, -1) if color == 1 else crop[:, :3]
         alpha = crop[:, color:]
@@ -271,7 +274,7 @@ class Upscaler:
             out = bic
         else:
             maps = model.sdam(rgb, geom) if model.sdam is not None else {}
-            out = model.backbone(StepSignals(bicubic=bic, lr=rgb, geometry=geom, maps=maps))
+            out = model.backbone(StepSignals(bicubic=bic, lr=rgb, geometry=geom, maps=maps, step=step))
         if alpha.shape[1]:
             out = torch.cat([out, geom.bicubic(alpha)], dim=1)
         return out

@@ -50,6 +50,7 @@ class StepSignals:
     lr: torch.Tensor
     geometry: TileGeometry
     maps: dict[str, torch.Tensor] = field(default_factory=dict)
+    step: int = 1  # the chain step (1-based): a backbone may run another network per step
 
 
 @runtime_checkable
@@ -146,14 +147,15 @@ class StageSwitches:
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
     it to the model (turbo: on when its SARM file exists; lite: off, see docs/sarm.md).
     ``superpixel_size``: the grid cell n.  ``detail``: lite's detail control T in [0, 1]
-    (0: the fidelity end, 1: the generative end; None: the model's default).  ``asked_on``:
+    (0: the fidelity end, 1: the generative end; None: the model's default), one value for
+    every chain step or a tuple, one per step, the last repeating (a detail schedule).  ``asked_on``:
     see below."""
 
     superpixel: bool = True
     structure: bool = True
     sarm: bool | None = None
     superpixel_size: int = 4
-    detail: float | None = None
+    detail: float | tuple[float, ...] | None = None
     #: stages the user switched on by name (``--superpixel``, ``--structure``): models whose
     #: SDAM is off by default (foreign models, docs/models.md) turn on only these
     asked_on: tuple[str, ...] = ()
@@ -177,7 +179,7 @@ class CasrModel:
     dtype: torch.dtype = torch.float32
     description: str = ""
     tile: TileSpec = field(default_factory=TileSpec)  # default tiling (the paper's 512/64); --tile overrides
-    detail: float | None = None  # the detail control T it was built with (None: it has none)
+    detail: tuple[float, ...] | None = None  # the detail schedule it was built with (None: it has none)
     #: a model that only runs at one factor N (a foreign model): the planner uses N and a
     #: remainder step that runs the model and resizes (chain.plan_fixed)
     fixed_scale: int | None = None

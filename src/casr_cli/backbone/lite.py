@@ -87,17 +87,25 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet
 
 
 class LiteBackbone:
-    """Engine stage (implements :class:`casr_cli.stages.Backbone`).  ``anchor_sigma``: the
-    colour anchor's Gaussian, in blocks of ``unshuffle`` px (``backbone/anchor.py``); None
-    leaves the network's output as it is."""
+    """Engine stage (implements :class:`casr_cli.stages.Backbone`).  ``net``: one network for
+    every chain step, or a sequence of them, one per step (step k runs ``net[k - 1]``, the
+    last one repeating: the detail schedule, models/lite.py).  ``anchor_sigma``: the colour
+    anchor's Gaussian, in blocks of ``unshuffle`` px (``backbone/anchor.py``); None leaves the
+    network's output as it is."""
 
     NET_CONTEXT = 24  # output px around a tile for the network alone (tiles agree to 1/255)
 
-    def __init__(self, net: LiteSRNet, anchor_sigma: float | None = None):
-        self.net = net
-        self.output_align = int(net.config.unshuffle)
+    def __init__(self, net: LiteSRNet | Sequence[LiteSRNet], anchor_sigma: float | None = None):
+        self.nets = (net,) if isinstance(net, nn.Module) else tuple(net)
+        if not self.nets or len({n.config.unshuffle for n in self.nets}) != 1:
+            raise ValueError("LiteBackbone needs at least one network, all with the same unshuffle")
+        self.output_align = int(self.nets[0].config.unshuffle)
         self.anchor_sigma = anchor_sigma
         self.context = self.NET_CONTEXT + (0 if anchor_sigma is None else reach(self.output_align, anchor_sigma))
+
+    def net_for(self, step: int) -> LiteSRNet:
+        """The network chain step ``step`` (1-based) runs."""
+        return self.nets[min(step, len(self.nets)) - 1]
 
     def __call__(self, signals) -> torch.Tensor:
         maps = {"bicubic": signals.bicubic, **signals.maps}
@@ -107,7 +115,7 @@ class LiteBackbone:
             maps["structure"] = signals.bicubic.new_zeros(signals.bicubic.shape[0], 1, *signals.bicubic.shape[-2:])
         g = signals.geometry
         scale = g.out_size[0] / g.in_size[0]
-        out = self.net({k: v.contiguous(memory_format=torch.channels_last) for k, v in maps.items()}, scale)
+        out = self.net_for(signals.step)({k: v.contiguous(memory_format=torch.channels_last) for k, v in maps.items()}, scale)
         if self.anchor_sigma is None:
             return out
         return anchor(out, signals.bicubic, self.output_align, self.anchor_sigma)

@@ -22,3 +22,15 @@ TileOverlapOpt = Annotated[int | None, typer.Option(
     min=0)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout (on stderr when the image goes to stdout, -o -), for scripts.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no summary.")]
+
+
+def parse_detail(text: str, what: str = "--detail") -> tuple[float, ...]:
+    """``"0.3"`` -> ``(0.3,)``; ``"0.3/1"`` -> ``(0.3, 1.0)``: a detail schedule, one T per
+    chain step, the last repeating (the range is checked where the model is built)."""
+    from ..errors import UsageError
+
+    try:
+        return tuple(float(x) for x in text.split("/"))
+    except ValueError as e:
+        raise UsageError(f"{what} must be a number or numbers separated by /, got {text!r}",
+                         hint="e.g. 0.5 (every step) or 0.3/1 (0.3 for the first chain step, 1 for the later ones)") from e

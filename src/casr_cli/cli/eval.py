@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ._options import DeviceOpt, QuietOpt, TileOpt, TileOverlapOpt
+from ._options import DeviceOpt, QuietOpt, TileOpt, TileOverlapOpt, parse_detail
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -42,7 +42,7 @@ def eval_command(
     drift_images: Annotated[int, typer.Option("--drift-images", help="How many images the drift report uses.", min=0)] = 1,
     input_crop: Annotated[int, typer.Option("--input-crop", help="No-reference datasets: centre-crop inputs to at most N px (0: whole image).", min=0)] = 0,
     lr_kind: Annotated[str, typer.Option("--lr", help="LR of reference datasets: bicubic (clean, the paper's protocol) or web (noise sigma 3/255 + JPEG 75, fixed seed).")] = "bicubic",
-    details: Annotated[Optional[str], typer.Option("--details", help="Extra rows: the model at these detail settings, e.g. 0,0.5,1 (lite).")] = None,
+    details: Annotated[Optional[str], typer.Option("--details", help="Extra rows: the model at these detail settings, e.g. 0,0.5,1 or a per-step schedule such as 0.3/1 (lite).")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Write comparison.png (a zoomed crop of the first image).")] = True,
     device: DeviceOpt = "cpu",
     tile: TileOpt = None,
@@ -67,7 +67,7 @@ def eval_command(
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet, lr_kind=lr_kind,
-                     details=list(parse_floats(details, "--details")) if details else None)
+                     details=[parse_detail(d.strip(), "--details") for d in details.split(",")] if details else None)
     try:
         result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from ..records import json_line, skipped_record
-from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt
+from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt, parse_detail
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
 
@@ -58,9 +58,11 @@ def upscale(
     sarm: Annotated[bool | None, typer.Option(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
-    detail: Annotated[float | None, typer.Option(
-        "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture "
-        "(default 0.3; docs/lite.md).", show_default=False)] = None,
+    detail: Annotated[str | None, typer.Option(
+        "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture; one value "
+        "for every chain step or one per step separated by / (the last repeats). Default 0.3/1: 0.3 where the photo's "
+        "JPEG and noise are, 1 for the later steps of a chain, which see casr's own clean output (docs/lite.md).",
+        show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -96,7 +98,8 @@ def upscale(
         failed = _run(batch, settings, model_spec, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
                       threads=threads, chain=chain_t, scale=scale, max_pixels=max_pixels, tmp_dir=tmp_dir,
                       switches=StageSwitches(superpixel=superpixel is not False, structure=structure is not False,
-                                             sarm=sarm, superpixel_size=superpixel_size, detail=detail,
+                                             sarm=sarm, superpixel_size=superpixel_size,
+                                             detail=parse_detail(detail) if detail is not None else None,
                                              asked_on=asked_on),
                       progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
     if failed:

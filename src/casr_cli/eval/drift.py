@@ -1,7 +1,7 @@
 """Drift over the cycles of a long chain (the paper's Figure 1).
 
 For each drift image the protocol's LR for the chain's total scale is upscaled one
-step at a time (the same per-step sizes as the whole chain); after every cycle the
+step at a time (the same per-step sizes and per-step networks as the whole chain); after every cycle the
 intermediate image is scored: NIQE (NaN while it is under 96 px on a side) and, for
 full-reference datasets, PSNR/SSIM on Y against the HR crop downscaled (antialiased
 bicubic) to that cycle's size.  Two variants: the model with every stage on and the
@@ -47,7 +47,7 @@ def drift_curve(up, lr: np.ndarray, hr: np.ndarray | None, chain: tuple[float, .
     acc = 1.0
     rows = []
     for k, (f, size) in enumerate(zip(chain, _cycle_sizes(lr.shape[:2], chain, final)), start=1):
-        store = up.run(MemoryStore.wrap(cur), ChainPlan((f,), (cur.shape[:2], size)))
+        store = up.run(MemoryStore.wrap(cur), ChainPlan((f,), (cur.shape[:2], size)), first_step=k)
         try:
             cur = store.read(0, store.shape[0]).copy()
         finally:

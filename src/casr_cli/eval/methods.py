@@ -45,7 +45,8 @@ class Method:
 
 
 def build_methods(model: str, methods: list[str] | None = None, ablate: list[str] | None = None,
-                  superpixel_sizes: list[int] | None = None, details: list[float] | None = None) -> list[Method]:
+                  superpixel_sizes: list[int] | None = None,
+                  details: list[float | tuple[float, ...]] | None = None) -> list[Method]:
     """The rows for one run, in table order, without duplicates."""
     from ..models import available
     from ..models.resolve import known_model
@@ -76,8 +77,9 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
             raise UsageError(f"--superpixel-sizes: a superpixel grid cell is at least 2 px, got {n}",
                              hint="e.g. --superpixel-sizes 3,4,5,8 (the paper's default is 4)")
         out.append(Method(f"{model} superpixel {n}x{n}", model, StageSwitches(superpixel_size=n)))
-    for t in details or []:
-        if not 0.0 <= t <= 1.0:
-            raise UsageError(f"detail must be in [0, 1], got {t:g}")
-        out.append(Method(f"{model} detail {t:g}", model, StageSwitches(detail=t)))
+    for d in details or []:
+        from ..models.lite import detail_of, format_detail
+
+        ts = detail_of(StageSwitches(detail=d))  # checks the range
+        out.append(Method(f"{model} detail {format_detail(ts)}", model, StageSwitches(detail=ts[0] if len(ts) == 1 else ts)))
     return unique_by_label(out)

@@ -62,7 +62,7 @@ class EvalConfig:
     drift_images: int = 1
     sheet: bool = True
     lr_kind: str = "bicubic"  # "web": the web-photo LR (noise + JPEG) instead of clean bicubic
-    details: list[float] | None = None  # extra rows: the model at these detail settings
+    details: list[float | tuple[float, ...]] | None = None  # extra rows: the model at these detail settings (or schedules)
 
 
 @dataclass

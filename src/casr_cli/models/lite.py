@@ -8,7 +8,9 @@ Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet`.  Two members:
                 degradations, the fidelity end (``weights/lite-real-fidelity.safetensors``)
                 and the generative end (``weights/lite-real-gan.safetensors``); the detail
                 control T (``--detail``) blends them, weights = (1 - T) fidelity + T generative
-                (ESRGAN's network interpolation).
+                (ESRGAN's network interpolation), one T per chain step (a detail schedule:
+                the first step meets the photo's JPEG and noise, later steps casr's own clean
+                output, which takes more generated texture).
 ``lite-clean``  the fidelity network for clean (bicubic) inputs and PSNR tables
                 (``weights/lite-backbone.safetensors``).
 
@@ -30,8 +32,9 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
 REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
 REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
-# The detail control's default (docs/lite.md: chosen by the web-photo / chain measurements).
-DEFAULT_DETAIL = 0.3
+# The detail control's default schedule: T = 0.3 for the first chain step, 1 for every later
+# one (docs/lite.md: chosen by the web-photo and clean-chain measurements).
+DEFAULT_DETAIL = (0.3, 1.0)
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"
 # The colour anchor (backbone/anchor.py): what the backbone adds loses its mean over every
@@ -58,24 +61,33 @@ def blend(fidelity, generative, t: float):
     return fidelity
 
 
-def detail_of(switches: StageSwitches) -> float:
-    """The detail T a blending model builds with: the asked one, or DEFAULT_DETAIL; an
-    error for a value outside [0, 1].  (A T given to a model without a detail control is
-    refused by ``models.load_model``.)"""
+def detail_of(switches: StageSwitches) -> tuple[float, ...]:
+    """The detail schedule a blending model builds with (one T per chain step, the last
+    repeating): the asked one, or DEFAULT_DETAIL; an error for a value outside [0, 1].
+    (A T given to a model without a detail control is refused by ``models.load_model``.)"""
     t = switches.detail
     if t is None:
         return DEFAULT_DETAIL
-    if not 0.0 <= t <= 1.0:  # also false for nan
-        raise UsageError(f"--detail must be in [0, 1], got {t}")
-    return float(t)
+    ts = (t,) if isinstance(t, (int, float)) else tuple(t)
+    if not ts:
+        raise UsageError("a detail schedule needs at least one T")
+    for v in ts:
+        if not 0.0 <= v <= 1.0:  # also false for nan
+            raise UsageError(f"a detail T must be in [0, 1], got {v:g}")
+    return tuple(float(v) for v in ts)
+
+
+def format_detail(ts: tuple[float, ...]) -> str:
+    """``(0.3, 1.0)`` -> ``"0.3/1"``: the form ``--detail`` takes."""
+    return "/".join(f"{t:g}" for t in ts)
 
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
                sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite",
                anchor_sigma: float | None = None) -> CasrModel:
     """A lite model; with ``generative`` the backbone is ``backbone`` (the fidelity end)
-    blended with ``generative`` at the detail T of ``switches``; ``anchor_sigma``: the
-    colour anchor (None: off)."""
+    blended with ``generative``, each chain step at its T of the detail schedule of
+    ``switches``; ``anchor_sigma``: the colour anchor (None: off)."""
     from ..backbone.lite import LiteBackbone, load_lite
     from ..sdam.ssn import load_ssn
     from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
@@ -86,9 +98,12 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         if not Path(p).exists():
             raise ModelNotFoundError(f"lite weights missing: {Path(p).name}", path=p,
                                      hint="reinstall casr, or train them: casr train --component ssn / --stage 1")
-    net = load_lite(backbone, device)
-    if generative is not None:
-        net = blend(net, load_lite(generative, device), t)
+    if generative is None:
+        nets = (load_lite(backbone, device),)
+    else:  # one blended network per distinct T, shared by the steps that use it
+        gen = load_lite(generative, device)
+        made = {v: blend(load_lite(backbone, device), gen, v) for v in dict.fromkeys(t)}
+        nets = tuple(made[v] for v in t)
     sdam = SuperpixelAlignment(load_ssn(ssn, device=device), EdgeStructure(),
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
@@ -99,8 +114,8 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         from ..sarm.lite import load_sarm_stage
 
         refiner = load_sarm_stage(sarm_path, device)
-    what = "fidelity" if t is None else f"detail {t:g}"
-    return CasrModel(name=name, backbone=LiteBackbone(net, anchor_sigma), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
+    what = "fidelity" if t is None else f"detail {format_detail(t)}"
+    return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
                      tile=TILE, detail=t,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
