@@ -1,14 +1,13 @@
 """The cyclic engine: a chain of steps, each run tile by tile through SDAM -> backbone -> SARM.
 
-Memory stays bounded: a step reads its input one band of tile rows at a time from a
-:class:`~casr_cli.canvas.RowStore`, blends the tiles of that band into a float
-accumulator only a band high, and writes finished rows, quantised, to the next store.
+Memory stays bounded: a step (:mod:`casr_cli.step`) reads its input one band of tile rows
+at a time from a :class:`~casr_cli.canvas.RowStore`, blends the tiles of that band into a
+float accumulator only a band high, and writes finished rows, quantised, to the next store.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -16,28 +15,15 @@ import torch
 
 from . import chain as chain_mod
 from .alpha import bleed_transparent
-from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore, new_store
+from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore
 from .errors import ImageTooLargeError
-from .resample import Geometry, input_span
-from .stages import CasrModel, StageSwitches, StepInput, StepSignals
-from .tiling import TileGrid, TileSpec, expand, tile_grid
+from .stages import CasrModel, StageSwitches
+from .step import ProgressEvent, ProgressFn, run_step
+from .tiling import TileGrid, TileSpec, tile_grid
+
+__all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
 
 DEFAULT_MAX_PIXELS = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Sent to the progress callback: a step began (``tile == 0``) or a tile finished."""
-
-    step: int  # 1-based
-    steps: int
-    tile: int  # tiles done in this step
-    tiles: int
-    size: tuple[int, int]  # this step's output (height, width)
-    factor: float
-
-
-ProgressFn = Callable[[ProgressEvent], None]
 
 
 @dataclass(frozen=True)
@@ -47,10 +33,6 @@ class EngineOptions:
     tmp_dir: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     intermediates: str | None = None  # directory for per-step pictures (--save-intermediates)
-
-
-def _maxval(dtype: np.dtype) -> float:
-    return float(np.iinfo(dtype).max)
 
 
 class Upscaler:
@@ -169,80 +151,12 @@ class Upscaler:
             if self.options.intermediates:
                 self._save_intermediates(cur, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
-            nxt = self._step(cur, size, k, steps, factor, progress, limit, first_step + k - 1)
+            nxt = run_step(self.model, cur, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
+                           tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
             if cur is not src:
                 cur.close()
             cur = nxt
         return cur
-
-    def _step(self, src: RowStore, out_size: tuple[int, int], k: int, steps: int, factor: float,
-              progress: ProgressFn | None, memory_limit: int, chain_step: int) -> RowStore:
-        model, opts = self.model, self.options
-        h, w, C = src.shape
-        H, W = out_size
-        color = 1 if C in (1, 2) else 3
-        maxval = _maxval(src.dtype)
-        dst = new_store(H, W, C, src.dtype, memory_limit=memory_limit, directory=opts.tmp_dir)
-        grid = tile_grid(out_size, self.tile)
-        wy, wx = grid.rows.windows(), grid.cols.windows()
-        ctx = self._context()
-        out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1
-        align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
-        if model.backbone is not None:  # e.g. a window-attention model's multiple_of
-            align = math.lcm(align, getattr(model.backbone, "input_align", 1))
-        margin = getattr(model.sdam, "input_margin", 0) if model.sdam is not None else 0
-        total = grid.count
-        done = 0
-        if progress:
-            progress(ProgressEvent(k, steps, 0, total, out_size, factor))
-        # SARM: its memory (a bounded exemplar bank + the global embedding) from the whole step
-        # input, read in bands, once per step; then each tile is refined right after its backbone
-        memory = model.sarm.prepare(_step_input(src, out_size, color, model)) if model.sarm is not None else None
-
-        def boxes():
-            """(band-row index, col index, tile box, processed box, input box) of every tile."""
-            for r, yspan in enumerate(grid.rows.spans):
-                py = expand(yspan, ctx, H, out_align)
-                iy = expand(input_span(h, H, *py), margin, h, align)
-                for c, xspan in enumerate(grid.cols.spans):
-                    px = expand(xspan, ctx, W, out_align)
-                    ix = expand(input_span(w, W, *px), margin, w, align)
-                    yield r, c, (*yspan, *xspan), (*py, *px), (*iy, *ix)
-
-        def tiles():
-            """Every tile's box and its stage output, reading the input one band at a time."""
-            band, band_rows = None, None
-            for r, c, box, pbox, ibox in boxes():
-                if ibox[:2] != band_rows:
-                    band_rows = ibox[:2]
-                    band = torch.from_numpy(np.require(src.read(*band_rows), requirements=("C", "W"))).to(model.device)
-                    band = band.permute(2, 0, 1).unsqueeze(0).to(model.dtype) / maxval
-                geom = Geometry((h, w), out_size, ibox, pbox, model.device, model.dtype)
-                out = self._tile(band[:, :, :, ibox[2]:ibox[3]], geom, color, chain_step)
-                if memory is not None:
-                    out = torch.cat([model.sarm.refine(out[:, :3], memory, geom), out[:, 3:]], dim=1)
-                yield r, c, box, pbox, out
-
-        acc = torch.zeros(C, 0, W)
-        acc0 = 0
-        starts = [s for s, _ in grid.rows.spans[1:]] + [H]
-        for r, c, (oy0, oy1, ox0, ox1), (py0, _, px0, _), out in tiles():
-            if color == 1:
-                out = torch.cat([out[:, :3].mean(dim=1, keepdim=True), out[:, 3:]], dim=1)
-            core = out[0, :, oy0 - py0:oy1 - py0, ox0 - px0:ox1 - px0].float().cpu()
-            if oy1 - acc0 > acc.shape[1]:
-                acc = torch.cat([acc, torch.zeros(C, oy1 - acc0 - acc.shape[1], W)], dim=1)
-            weight = torch.from_numpy(np.outer(wy[r], wx[c]))
-            acc[:, oy0 - acc0:oy1 - acc0, ox0:ox1] += core * weight
-            done += 1
-            if progress:
-                progress(ProgressEvent(k, steps, done, total, out_size, factor))
-            if c == len(grid.cols.spans) - 1:  # band finished: rows above the next band are final
-                n = starts[r] - acc0
-                rows = (acc[:, :n].permute(1, 2, 0).clamp_(0, 1) * maxval).round_().numpy().astype(src.dtype)
-                dst.write(acc0, rows)
-                acc, acc0 = acc[:, n:], starts[r]
-        return dst
 
     def _save_intermediates(self, src: RowStore, k: int) -> None:
         """Write step ``k``'s input and, when the model has SDAM, what SDAM makes of it."""
@@ -263,36 +177,3 @@ class Upscaler:
         for name, pic in analyse(lr).items():
             img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             write_image(d / f"step{k}_{name}.png", img)
-
-    def _tile(self, crop: torch.Tensor, geom: Geometry, color: int, step: int = 1) -> torch.Tensor:
-        """One tile of chain step ``step`` through the stages; returns (1, 3 + alpha, h, w) at the tile's output window."""
-        model = self.model
-        rgb = crop[:, :color].expand(-1, 3, -1, -1) if color == 1 else crop[:, :3]
-        alpha = crop[:, color:]
-        bic = geom.bicubic(rgb)
-        if model.backbone is None:
-            out = bic
-        else:
-            maps = model.sdam(rgb, geom) if model.sdam is not None else {}
-            out = model.backbone(StepSignals(bicubic=bic, lr=rgb, geometry=geom, maps=maps, step=step))
-        if alpha.shape[1]:
-            out = torch.cat([out, geom.bicubic(alpha)], dim=1)
-        return out
-
-
-def _step_input(src: RowStore, out_size: tuple[int, int], color: int, model: CasrModel) -> StepInput:
-    """The whole step input for a refinement stage, read from the store in bands."""
-    h, w, _ = src.shape
-    maxval = _maxval(src.dtype)
-
-    def as_tensor(arr: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(arr[:, :, :color], dtype=np.float32) / maxval)
-        t = t.permute(2, 0, 1).unsqueeze(0).to(model.device, model.dtype)
-        return t.expand(-1, 3, -1, -1) if color == 1 else t
-
-    def thumbnail(side: int) -> torch.Tensor:
-        k = max(1, math.ceil(max(h, w) / side))
-        rows = [src.read(y, min(h, y + 256 * k))[::k, ::k] for y in range(0, h, 256 * k)]
-        return as_tensor(np.concatenate(rows, axis=0))
-
-    return StepInput((h, w), tuple(out_size), lambda y0, y1: as_tensor(src.read(y0, y1)), thumbnail)
