@@ -235,3 +235,11 @@ def test_animated_input_warns_that_one_frame_is_used(tmp_path, photo):
     frames[0].save(src, save_all=True, append_images=frames[1:], lossless=True)
     r = run("upscale", src, "-s", 2, "--json")
     assert r.exit_code == 0 and "first of 2 frames" in json.loads(r.stdout)["warnings"][0]
+
+
+def test_dry_run_names_lites_detail_per_step(imgs):
+    r = run("upscale", imgs / "a.png", "-s", 18, "-m", "lite", "--detail", "0.2/0.9", "--dry-run", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["detail"] == [0.2, 0.9, 0.9]
+    r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")
+    assert "chain 4 x 2, detail per step 0.3/1," in r.stdout
+    assert "detail" not in json.loads(run("upscale", imgs / "a.png", "-s", 8, "--dry-run", "--json").stdout)
