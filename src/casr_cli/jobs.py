@@ -160,9 +160,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if s.dry_run:
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
-            if upscaler.model.detail is not None:  # lite's detail T of every step (the schedule's last T repeats)
-                d = upscaler.model.detail
-                rec["detail"] = [d[min(k, len(d)) - 1] for k in range(1, len(plan.factors) + 1)]
+            if upscaler.model.detail is not None:  # lite's detail T of every step
+                rec["detail"] = upscaler.model.step_details(len(plan.factors))
             if not job.to_stdout and job.output.exists() and not s.overwrite:
                 rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]
             return rec

@@ -184,3 +184,9 @@ class CasrModel:
     #: remainder step that runs the model and resizes (chain.plan_fixed)
     fixed_scale: int | None = None
     info: object | None = None  # what the model file is (models.model_file.ModelFileInfo), for display
+
+    def step_details(self, steps: int) -> list[float] | None:
+        """The detail T of each of ``steps`` chain steps (the schedule's last T repeats);
+        None for a model without a detail control."""
+        d = self.detail
+        return None if d is None else [d[min(k, len(d)) - 1] for k in range(1, steps + 1)]

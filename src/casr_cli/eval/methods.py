@@ -81,5 +81,6 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
         from ..models.lite import detail_of, format_detail
 
         ts = detail_of(StageSwitches(detail=d))  # checks the range
+        # one T stays a float, so the rows (and cache keys) of earlier runs keep their names
         out.append(Method(f"{model} detail {format_detail(ts)}", model, StageSwitches(detail=ts[0] if len(ts) == 1 else ts)))
     return unique_by_label(out)
