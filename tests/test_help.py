@@ -64,6 +64,17 @@ def test_model_help_lists_the_models():
     assert f"bicubic, {DEFAULT_MODEL} (the default) or turbo" in text
 
 
+def test_casr_models_lists_every_built_in():
+    from casr_cli.cli._options import MODEL_NAMES
+    from casr_cli.models.catalog import BUILTINS
+    from casr_cli.models.lite import DEFAULT_DETAIL, format_detail
+
+    assert set(BUILTINS) == set(MODEL_NAMES)
+    out = runner.invoke(app, ["models"]).output
+    assert all(f"  {name} " in out for name in MODEL_NAMES)
+    assert f"(default {format_detail(DEFAULT_DETAIL)})" in out  # the listing follows the code's default
+
+
 def test_defaults_are_shown():
     text = " ".join(runner.invoke(app, ["upscale", "--help"]).output.split())
     for piece in ("[default: auto]", "[default: 95;", "[default: _x{scale}]", "[default: 4;", "[default: 2000000000.0]"):
