@@ -116,7 +116,7 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     (["-s", "2", "--max-pixels", "nan"], "max-pixels"), (["-s", "2", "--max-pixels", "inf"], "max-pixels"),
     (["-s", "2", "-f", "gif"], "unknown --format 'gif'"),
     (["-s", "2", "--detail", "0.3,1"], "separated by /"), (["-s", "2", "-m", "lite", "--detail", "0.3/1.5"], "[0, 1]"),
-    (["-s", "2", "--detail", "0.5"], "no detail control"),
+    (["-s", "2", "--detail", "0.5"], "model 'bicubic' has no detail control (--detail)"),
 ])
 def test_usage_errors(imgs, args, match, capsys):
     r = run("upscale", imgs / "a.png", *args)
@@ -243,3 +243,10 @@ def test_dry_run_names_lites_detail_per_step(imgs):
     r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")
     assert "chain 4 x 2, detail per step 0.3/1," in r.stdout
     assert "detail" not in json.loads(run("upscale", imgs / "a.png", "-s", 8, "--dry-run", "--json").stdout)
+
+
+def test_a_lite_record_says_each_steps_detail(imgs, tmp_path):
+    r = run("upscale", imgs / "b.jpg", "-s", 2.5, "-m", "lite", "--chain", "2,1.25", "--detail", "0/1",
+            "-o", tmp_path / "o.png", "--json")
+    rec = json.loads(r.stdout)
+    assert r.exit_code == 0 and rec["status"] == "ok" and rec["detail"] == [0.0, 1.0]

@@ -104,6 +104,11 @@ def test_detail_schedule_values():
     assert format_detail((0.3, 1.0)) == "0.3/1"
     with pytest.raises(UsageError, match="at least one T"):
         detail_of(StageSwitches(detail=()))
+    for bad in ("0.3/1", True, (0.3, "1"), {0.3}):  # the API takes numbers; the "/" form is the CLI's
+        with pytest.raises(UsageError, match="a number or a tuple of numbers"):
+            detail_of(StageSwitches(detail=bad))
+    assert detail_of(StageSwitches(detail=[0.3, 1])) == (0.3, 1.0)
+    assert str(detail_of(StageSwitches(detail=-0.0))[0]) == "0.0"
     assert parse_detail("0.25") == (0.25,) and parse_detail("0.3/1") == (0.3, 1.0)
     with pytest.raises(UsageError, match="separated by /"):
         parse_detail("0.3,1")

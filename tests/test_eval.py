@@ -339,7 +339,8 @@ def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     (["--scales", "8,,12"], "an empty item is not a number"),
     (["--chain", "4,3,"], "--chain must be numbers"),
     (["--drift-chain", "2,y"], "'y' is not a number"),
-    (["--details", "0.3,x/1"], "separated by /"),
+    (["--details", "0.3,x/1"], "--details item 'x/1' of '0.3,x/1' must be a number or numbers separated by /"),
+    (["--details", "0.3,,1"], "--details has an empty item: '0.3,,1'"),
     (["--details", "0,0.3/2", "--model", "lite"], "must be in [0, 1], got 2"),
 ])
 def test_cli_bad_values_are_usage_errors(folder, tmp_path, args, words):

@@ -156,12 +156,12 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         plan = upscaler.plan(in_size, scale=s.scale, width=s.width, height=s.height, chain=s.chain)
         rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
                    size=[plan.out_size[1], plan.out_size[0]])
+        if upscaler.model.detail is not None:  # lite's detail T of every step
+            rec["detail"] = upscaler.model.step_details(len(plan.factors))
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         if s.dry_run:
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
-            if upscaler.model.detail is not None:  # lite's detail T of every step
-                rec["detail"] = upscaler.model.step_details(len(plan.factors))
             if not job.to_stdout and job.output.exists() and not s.overwrite:
                 rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]
             return rec

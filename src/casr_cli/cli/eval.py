@@ -13,6 +13,16 @@ from ..errors import UsageError
 from ._options import DeviceOpt, QuietOpt, TileOpt, TileOverlapOpt, parse_detail
 
 
+def _details(text: str | None) -> list[tuple[float, ...]] | None:
+    """``--details 0,0.5,0.3/1``: one row per item, each a T or a per-step schedule."""
+    if text is None:
+        return None
+    items = [d.strip() for d in text.split(",")]
+    if not all(items):
+        raise UsageError(f"--details has an empty item: {text!r}", hint="e.g. --details 0,0.5,0.3/1")
+    return [parse_detail(d, f"--details item {d!r} of {text!r}") for d in items]
+
+
 def _names(text: str | None) -> list[str] | None:
     return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
@@ -67,7 +77,7 @@ def eval_command(
                      settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet, lr_kind=lr_kind,
-                     details=[parse_detail(d.strip(), "--details") for d in details.split(",")] if details else None)
+                     details=_details(details))
     try:
         result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
     except KeyboardInterrupt:

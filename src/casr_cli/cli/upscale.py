@@ -60,7 +60,8 @@ def upscale(
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
     detail: Annotated[str | None, typer.Option(
         "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture; one value "
-        "for every chain step or one per step separated by / (the last repeats). Default 0.3/1: 0.3 where the photo's "
+        "for every chain step or one per step separated by / (the last repeats; values past the chain's steps are "
+        "not used). Default 0.3/1: 0.3 where the photo's "
         "JPEG and noise are, 1 for the later steps of a chain, which see casr's own clean output (docs/lite.md).",
         show_default=False)] = None,
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,

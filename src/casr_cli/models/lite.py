@@ -68,13 +68,16 @@ def detail_of(switches: StageSwitches) -> tuple[float, ...]:
     t = switches.detail
     if t is None:
         return DEFAULT_DETAIL
-    ts = (t,) if isinstance(t, (int, float)) else tuple(t)
+    ts = (t,) if isinstance(t, (int, float)) else tuple(t) if isinstance(t, (tuple, list)) else None
+    if ts is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ts):
+        raise UsageError(f"detail must be a number or a tuple of numbers, one per chain step, got {t!r}",
+                         hint="e.g. detail=0.5 or detail=(0.3, 1.0) (--detail 0.5, --detail 0.3/1 on the command line)")
     if not ts:
         raise UsageError("a detail schedule needs at least one T")
     for v in ts:
         if not 0.0 <= v <= 1.0:  # also false for nan
             raise UsageError(f"a detail T must be in [0, 1], got {v:g}")
-    return tuple(float(v) for v in ts)
+    return tuple(float(v) + 0.0 for v in ts)  # + 0.0: -0 is 0
 
 
 def format_detail(ts: tuple[float, ...]) -> str:
