@@ -18,7 +18,7 @@ from .alpha import bleed_transparent
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore
 from .errors import ImageTooLargeError
 from .stages import CasrModel, StageSwitches
-from .step import ProgressEvent, ProgressFn, run_step
+from .step import ProgressEvent, ProgressFn, context_of, run_step
 from .tiling import TileGrid, TileSpec, tile_grid
 
 __all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
@@ -95,7 +95,7 @@ class Upscaler:
 
     def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int) -> int:
         """Bytes the stores and tile bands of the largest step need (model weights not counted)."""
-        ctx = self._context()
+        ctx = context_of(self.model)
         peak = 0
         for (h, w), (H, W) in zip(plan.sizes[:-1], plan.sizes[1:]):
             g = tile_grid((H, W), self.tile)  # the step's real tiles (small images: smaller than --tile)
@@ -106,9 +106,6 @@ class Upscaler:
             band_out = 2 * th * W * channels * 4
             peak = max(peak, stores + band_in + band_out + 24 * th * tw * 4 * 4)
         return peak
-
-    def _context(self) -> int:
-        return getattr(self.model.backbone, "context", 0) if self.model.backbone is not None else 0
 
     # -- running --------------------------------------------------------------------
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,

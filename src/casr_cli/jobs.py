@@ -156,8 +156,9 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         plan = upscaler.plan(in_size, scale=s.scale, width=s.width, height=s.height, chain=s.chain)
         rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
                    size=[plan.out_size[1], plan.out_size[0]])
-        if upscaler.model.detail is not None:  # lite's detail T of every step
-            rec["detail"] = upscaler.model.step_details(len(plan.factors))
+        details = upscaler.model.step_details(len(plan.factors))  # lite's detail T of every step
+        if details is not None:
+            rec["detail"] = details
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         if s.dry_run:
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),

@@ -13,13 +13,15 @@ Tensors are float32 (or the model's dtype), NCHW, RGB in [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
 from .tiling import TileSpec
+
+T = TypeVar("T")
 
 
 class TileGeometry(Protocol):
@@ -51,6 +53,11 @@ class StepSignals:
     geometry: TileGeometry
     maps: dict[str, torch.Tensor] = field(default_factory=dict)
     step: int = 1  # the chain step (1-based): a backbone may run another network per step
+
+
+def at_step(schedule: Sequence[T], step: int) -> T:
+    """Chain step ``step``'s (1-based) entry of a per-step schedule whose last entry repeats."""
+    return schedule[min(step, len(schedule)) - 1]
 
 
 @runtime_checkable
@@ -188,5 +195,4 @@ class CasrModel:
     def step_details(self, steps: int) -> list[float] | None:
         """The detail T of each of ``steps`` chain steps (the schedule's last T repeats);
         None for a model without a detail control."""
-        d = self.detail
-        return None if d is None else [d[min(k, len(d)) - 1] for k in range(1, steps + 1)]
+        return None if self.detail is None else [at_step(self.detail, k) for k in range(1, steps + 1)]

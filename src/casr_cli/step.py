@@ -115,6 +115,11 @@ class BandBlender:
             self.acc, self.acc0 = acc[:, n:], self.starts[t.row]
 
 
+def context_of(model: CasrModel) -> int:
+    """Output px of context the model's backbone needs around a tile."""
+    return getattr(model.backbone, "context", 0) if model.backbone is not None else 0
+
+
 def maxval_of(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max)
 
@@ -130,7 +135,7 @@ def run_step(model: CasrModel, src: RowStore, out_size: tuple[int, int], spec: T
     maxval = maxval_of(src.dtype)
     dst = new_store(*out_size, C, src.dtype, memory_limit=memory_limit, directory=tmp_dir)
     grid = tile_grid(out_size, spec)
-    context = getattr(model.backbone, "context", 0) if model.backbone is not None else 0
+    context = context_of(model)
     out_align = getattr(model.backbone, "output_align", 1) if model.backbone is not None else 1
     in_align = getattr(model.sdam, "input_align", 1) if model.sdam is not None else 1
     if model.backbone is not None:  # e.g. a window-attention model's multiple_of

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config_module import ConfigModule, register_to_config
+from ..stages import at_step
 from ..weights_io import load_model, module_to, save_model
 from .anchor import anchor, reach
 
@@ -105,7 +106,7 @@ class LiteBackbone:
 
     def net_for(self, step: int) -> LiteSRNet:
         """The network chain step ``step`` (1-based) runs."""
-        return self.nets[min(step, len(self.nets)) - 1]
+        return at_step(self.nets, step)
 
     def __call__(self, signals) -> torch.Tensor:
         maps = {"bicubic": signals.bicubic, **signals.maps}

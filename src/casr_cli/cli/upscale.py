@@ -191,7 +191,9 @@ def _emitter(json_mode: bool, quiet: bool, out):
             tiles = ", ".join(str(t) for t in rec["tiles"])
             if any("(" in s for s in rec.get("steps", [])):  # a fixed-scale model's resized steps
                 chain += " [" + ", ".join(rec["steps"]) + "]"
-            detail = f", detail per step {'/'.join(f'{t:g}' for t in rec['detail'])}" if rec.get("detail") else ""
+            from ..models.lite import format_detail  # the model is loaded: torch is imported already
+
+            detail = f", detail per step {format_detail(rec['detail'])}" if rec.get("detail") else ""
             say(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}{detail}, tiles per step [{tiles}], "
                 f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:

@@ -19,6 +19,7 @@ SARM: ``weights/lite-sarm.safetensors`` when present and asked for (``--sarm``).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -101,11 +102,12 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         if not Path(p).exists():
             raise ModelNotFoundError(f"lite weights missing: {Path(p).name}", path=p,
                                      hint="reinstall casr, or train them: casr train --component ssn / --stage 1")
+    net = load_lite(backbone, device)
     if generative is None:
-        nets = (load_lite(backbone, device),)
+        nets = (net,)
     else:  # one blended network per distinct T, shared by the steps that use it
         gen = load_lite(generative, device)
-        made = {v: blend(load_lite(backbone, device), gen, v) for v in dict.fromkeys(t)}
+        made = {v: blend(copy.deepcopy(net), gen, v) for v in dict.fromkeys(t)}
         nets = tuple(made[v] for v in t)
     sdam = SuperpixelAlignment(load_ssn(ssn, device=device), EdgeStructure(),
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
