@@ -4,7 +4,9 @@ side by side on the same inputs (issue 13's measurement).  Hand-run, not a test.
 Inputs
     ``--data DIR`` reference images (first ``--limit``, centre-cropped to ``--crop`` px so the
     peer fits the CPU), LR = clean antialiased bicubic (``--lr bicubic``) or the fixed "web
-    photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.degrade);
+    photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.degrade),
+    which casr is told is a decoded JPEG with its block grid at (0, 0) as reading a .jpg file
+    tells it (``--jpeg auto``; ``--jpeg off``: not told);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution.
@@ -43,6 +45,7 @@ import numpy as np
 import torch
 
 from casr_cli.cli._options import parse_detail
+from casr_cli.deblock import BlockGrid
 from casr_cli.engine import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
 from casr_cli.eval.metrics import psnr_y
@@ -129,11 +132,12 @@ def make_methods(args) -> dict:
     return methods
 
 
-def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str) -> tuple[np.ndarray, float]:
+def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
+            block_grid: BlockGrid | None = None) -> tuple[np.ndarray, float]:
     if isinstance(method, RealESRGAN):
         return method(lr, size, key)
     t0 = time.perf_counter()
-    out = method.upscale(lr, width=size[1], height=size[0])
+    out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid)
     return out, time.perf_counter() - t0
 
 
@@ -170,6 +174,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--crop", type=int, default=256, help="centre-crop reference images to this many px (0: whole)")
     ap.add_argument("--lr", default="web", choices=["web", "bicubic"])
+    ap.add_argument("--jpeg", default="auto", choices=["auto", "off"],
+                    help="auto: casr is told the web LR is a decoded JPEG, as a .jpg file tells it "
+                         "(its block lines are smoothed before later steps); off: it is not")
     ap.add_argument("--photos", action="store_true")
     ap.add_argument("--photo-crop", type=int, default=128)
     ap.add_argument("--scales", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0])
@@ -193,7 +200,8 @@ def main() -> int:
         outs = {}
         for m, method in methods.items():
             key = f"{Path(args.data).name if args.data and hr is not None else 'photo'}-{args.lr}-{name}-x{scale:g}-{args.crop}"
-            out, secs = run_one(method, name, lr, size, key)
+            jpeg = BlockGrid() if hr is not None and args.lr == "web" and args.jpeg == "auto" else None
+            out, secs = run_one(method, name, lr, size, key, jpeg)
             rec = {"image": name, "method": m, "scale": scale, "seconds": round(secs, 3),
                    "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale)}
             records.append(rec)

@@ -117,6 +117,7 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     (["-s", "2", "-f", "gif"], "unknown --format 'gif'"),
     (["-s", "2", "--detail", "0.3,1"], "separated by /"), (["-s", "2", "-m", "lite", "--detail", "0.3/1.5"], "[0, 1]"),
     (["-s", "2", "--detail", "0.5"], "model 'bicubic' has no detail control (--detail)"),
+    (["-s", "2", "--deblock", "maybe"], "unknown --deblock 'maybe'"),
 ])
 def test_usage_errors(imgs, args, match, capsys):
     r = run("upscale", imgs / "a.png", *args)
@@ -241,7 +242,7 @@ def test_dry_run_names_lites_detail_per_step(imgs):
     r = run("upscale", imgs / "a.png", "-s", 18, "-m", "lite", "--detail", "0.2/0.9", "--dry-run", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["detail"] == [0.2, 0.9, 0.9]
     r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")
-    assert "chain 4 x 2, detail per step 0.3/1," in r.stdout
+    assert "chain 4 x 2, detail per step 0.33/1," in r.stdout
     assert "detail" not in json.loads(run("upscale", imgs / "a.png", "-s", 8, "--dry-run", "--json").stdout)
 
 

@@ -395,3 +395,17 @@ def test_cli_ctrl_c_says_the_cache_goes_on(folder, tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["eval", "--dataset", str(folder), "--out", str(tmp_path / "o"), "--quiet"])
     assert r.exit_code == 130
     assert f"interrupted: what was computed is cached in {tmp_path / 'o' / 'cache'}" in r.stderr
+
+
+@pytest.mark.parametrize("lr_kind,grid", [("web", (0, 0)), ("bicubic", None)])
+def test_web_lr_is_deblocked_as_a_jpeg_file(folder, tmp_path, monkeypatch, lr_kind, grid):
+    from casr_cli.eval import EvalConfig, run_eval
+    from casr_cli.eval import runner
+
+    seen, real = [], runner.upscale_to
+    monkeypatch.setattr(runner, "upscale_to", lambda up, lr, size, setting, block_grid=None:
+                        seen.append(block_grid) or real(up, lr, size, setting, block_grid))
+    run_eval(EvalConfig(dataset=str(folder), out=tmp_path / "o", limit=1, methods=["bicubic"], lr_kind=lr_kind,
+                        settings=protocol.settings("8", None), drift_chain=None, input_crop=64))
+    assert [g.phase if g else None for g in seen] == [grid]
+    assert [p.name.endswith("-web-deblock") for p in (tmp_path / "o" / "cache").iterdir()] == [grid is not None]

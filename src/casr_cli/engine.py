@@ -16,6 +16,7 @@ import torch
 from . import chain as chain_mod
 from .alpha import bleed_transparent
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore
+from .deblock import BlockGrid, DeblockedStore
 from .errors import ImageTooLargeError
 from .stages import CasrModel, StageSwitches
 from .step import ProgressEvent, ProgressFn, context_of, run_step
@@ -109,7 +110,8 @@ class Upscaler:
 
     # -- running --------------------------------------------------------------------
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
-                chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None):
+                chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
+                block_grid: BlockGrid | None = None):
         """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
 
         Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
@@ -117,12 +119,15 @@ class Upscaler:
         PIL's 16-bit grey modes (``I;16``, ``I``: 0..65535) and ``F`` ([0, 1]) are 16-bit grey.
         Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
         (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
-        naming the offending property; see :mod:`casr_cli.pixels`."""
+        naming the offending property; see :mod:`casr_cli.pixels`.
+        ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
+        for an upright one): every step after the first gets its residual block lines
+        smoothed (:mod:`casr_cli.deblock`)."""
         from .pixels import to_pixels
 
         arr, restore = to_pixels(image)
         plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
-        result = self.run(MemoryStore.wrap(arr), plan, progress=progress)
+        result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid)
         try:
             out = result.read(0, result.shape[0]).copy()
         finally:
@@ -131,10 +136,13 @@ class Upscaler:
 
     @torch.inference_mode()
     def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,
-            final_memory_limit: int | None = None, first_step: int = 1) -> RowStore:
+            final_memory_limit: int | None = None, first_step: int = 1,
+            block_grid: BlockGrid | None = None) -> RowStore:
         """Run every step of ``plan`` on ``src``; returns the output store (caller closes it).
         ``first_step``: the chain step the plan's first step is, for a chain run one step at a
-        time (the backbone may run another network per step: lite's detail schedule)."""
+        time (the backbone may run another network per step: lite's detail schedule).
+        ``block_grid``: ``src`` is a decoded JPEG with its blocks there; each later step's
+        input is read through :class:`~casr_cli.deblock.DeblockedStore`."""
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
         cur = src
@@ -148,7 +156,11 @@ class Upscaler:
             if self.options.intermediates:
                 self._save_intermediates(cur, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
-            nxt = run_step(self.model, cur, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
+            step_src = cur
+            if block_grid is not None and k > 1 and self.model.backbone is not None:
+                step_src = DeblockedStore(cur, block_grid, (cur.shape[0] / src.shape[0], cur.shape[1] / src.shape[1]),
+                                          1 if cur.shape[2] in (1, 2) else 3)
+            nxt = run_step(self.model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
                            tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
             if cur is not src:
                 cur.close()

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .canvas import MemoryStore, RowStore
+from .deblock import BlockGrid, jpeg_grid
 from .errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
@@ -61,6 +62,7 @@ class Picture:
     exif: bytes | None = None
     format: str | None = None
     frames: int = 1  # frames or pages in the file; only the first is read
+    block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.deblock)
 
     @property
     def mode(self) -> str:
@@ -162,8 +164,9 @@ def _read(path: Path) -> Picture:
             if im.mode == "CMYK":
                 icc = None  # a CMYK profile does not describe the RGB we make
             pixels = from_pil(im)[0]
+        grid = jpeg_grid(pixels.shape[:2], orientation) if fmt == "JPEG" else None
         pixels = apply_orientation(pixels, orientation)
-        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames)
+        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames, block_grid=grid)
 
 
 def _orientation(im: Image.Image) -> int:

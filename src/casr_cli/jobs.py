@@ -18,6 +18,19 @@ from .batch import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs
 from .errors import CasrError, UsageError
 
 
+DEBLOCK_MODES = ("auto", "on", "off")
+
+
+def block_grid_for(pic, mode: str):
+    """The block grid the engine smooths before later steps: a JPEG file's own (``auto``),
+    an upright JPEG's for every input (``on``: a PNG that was a JPEG), or none (``off``)."""
+    from .deblock import BlockGrid
+
+    if mode == "off":
+        return None
+    return pic.block_grid if mode == "auto" else (pic.block_grid or BlockGrid())
+
+
 @dataclass(frozen=True)
 class JobSettings:
     """What every file of a batch is asked for (the CLI's per-file options)."""
@@ -33,6 +46,7 @@ class JobSettings:
     skip_existing: bool = False
     dry_run: bool = False  # plan only: the record gets tiles per step and a memory estimate
     intermediates: str | None = None  # --save-intermediates DIR (one sub-folder per image)
+    deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG files), on (every input), off
 
     def __post_init__(self):
         from .chain import check_scale
@@ -46,6 +60,8 @@ class JobSettings:
         for v, name in ((self.width, "--width"), (self.height, "--height")):
             if v is not None and v <= 0:
                 raise UsageError(f"{name} must be positive, got {v}")
+        if self.deblock not in DEBLOCK_MODES:
+            raise UsageError(f"unknown --deblock {self.deblock!r}", hint="use auto, on or off")
         if self.skip_existing and self.overwrite:
             raise UsageError("--skip-existing and --overwrite contradict each other")
 
@@ -174,8 +190,11 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         runner = upscaler
         if s.intermediates:
             runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
+        grid = block_grid_for(pic, s.deblock)
+        if grid is not None and len(plan.factors) > 1 and upscaler.model.backbone is not None:
+            rec["deblock"] = list(grid.phase)
         with _one_thread_if_small(plan, small_work_one_thread):
-            result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress)
+            result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid)
         try:
             kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level)
             if job.to_stdout:

@@ -61,9 +61,13 @@ def upscale(
     detail: Annotated[str | None, typer.Option(
         "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture; one value "
         "for every chain step or one per step separated by / (the last repeats; values past the chain's steps are "
-        "not used). Default 0.3/1: 0.3 where the photo's "
+        "not used). Default 0.33/1: 0.33 where the photo's "
         "JPEG and noise are, 1 for the later steps of a chain, which see casr's own clean output (docs/lite.md).",
         show_default=False)] = None,
+    deblock: Annotated[str, typer.Option(
+        "--deblock", help="A JPEG's 8x8 block lines, faint after the first step, smoothed where they are flat before "
+        "every later step (which would sharpen them into a grid): auto = for JPEG files, on = for every input (a PNG "
+        "that was a JPEG), off = never (docs/lite.md).")] = "auto",
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -84,7 +88,7 @@ def upscale(
         raise UsageError(f"--max-pixels must be a positive number, got {max_pixels:g}")
     settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
                            compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
-                           dry_run=dry_run, intermediates=save_intermediates)
+                           dry_run=dry_run, intermediates=save_intermediates, deblock=deblock)
     model_spec = model or DEFAULT_MODEL
     model_name = display_name(model_spec, DEFAULT_MODEL)  # a model file's stem in {model} and records
     to_stdout = output == STDIO

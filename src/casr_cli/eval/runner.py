@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..deblock import BlockGrid
 from ..errors import UsageError
 from ..stages import StageSwitches
 from . import protocol
@@ -110,8 +111,9 @@ def sheet_box(hr_shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return y0, y0 + side, x0, x0 + side
 
 
-def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting) -> np.ndarray:
-    """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain."""
+def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting, block_grid=None) -> np.ndarray:
+    """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain;
+    ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a .jpg file."""
     from ..canvas import MemoryStore
     from ..chain import ChainPlan
 
@@ -130,7 +132,7 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
             acc *= f
             sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
         plan = ChainPlan(tuple(setting.chain), tuple(sizes) + (tuple(size),))
-    store = up.run(MemoryStore.wrap(lr), plan)
+    store = up.run(MemoryStore.wrap(lr), plan, block_grid=block_grid)
     try:
         return store.read(0, store.shape[0]).copy()
     finally:
@@ -196,7 +198,10 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     items = list(ds.items[:cfg.limit] if cfg.limit else ds.items)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = ResultCache(out / "cache" / (ds.name if cfg.lr_kind == "bicubic" else f"{ds.name}-{cfg.lr_kind}"))
+    # the web LR is a decoded JPEG (grid at (0, 0)); its rows are cached apart from the rows
+    # made before casr smoothed its block lines (session 16)
+    web_grid = BlockGrid() if cfg.lr_kind == "web" else None
+    cache = ResultCache(out / "cache" / (ds.name if web_grid is None else f"{ds.name}-{cfg.lr_kind}-deblock"))
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
     engines = _Engines(cfg.device, cfg.tile)
     notes: list[str] = []
@@ -230,7 +235,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                         pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
                     t0 = time.perf_counter()
-                    sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting)
+                    sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid)
                     secs = time.perf_counter() - t0
                     rec = {"image": item.key, "method": m.label, "setting": setting.label,
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),

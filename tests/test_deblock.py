@@ -1,0 +1,147 @@
+"""A JPEG's residual block lines smoothed before every later chain step (casr_cli.deblock)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from casr_cli.canvas import MemoryStore
+from casr_cli.deblock import SIDE_MAX, STEP_MAX, BlockGrid, DeblockedStore, block_lines, deblock, jpeg_grid, support
+from casr_cli.engine import Upscaler
+from casr_cli.eval.artefacts import block_grid_score
+from casr_cli.images import apply_orientation, read_image
+
+
+def _blocky(h: int, w: int, scale: float, phase=(0, 0), seed: int = 0, levels: float = 6.0) -> np.ndarray:
+    """A smooth gradient with a random step of up to ``levels`` on every 8 x 8 block (grid at
+    ``phase``), bicubic-upscaled ``scale`` times to (h, w): what a first chain step leaves of a
+    JPEG's blocks, each step spread over about ``scale`` px."""
+    rng = np.random.default_rng(seed)
+    lh, lw = round(h / scale), round(w / scale)
+    yy, xx = np.mgrid[0:lh, 0:lw]
+    by, bx = (yy - phase[0]) // 8, (xx - phase[1]) // 8
+    offsets = rng.uniform(-levels, levels, size=(by.max() - by.min() + 1, bx.max() - bx.min() + 1))
+    lr = 100 + 0.8 * xx + 0.4 * yy + offsets[by - by.min(), bx - bx.min()]
+    lr = Image.fromarray(np.clip(np.round(lr), 0, 255).astype(np.uint8))
+    img = np.asarray(lr.resize((w, h), Image.BICUBIC)) if (lh, lw) != (h, w) else np.asarray(lr)
+    return np.repeat(img[:, :, None], 3, 2)
+
+
+def test_block_lines_golden():
+    assert block_lines(100, 4.0, 0).tolist() == [32, 64, 96]
+    assert block_lines(30, 1.0, 3).tolist() == [3, 11, 19, 27]
+    assert block_lines(50, 1.5, 2).tolist() == [3, 15, 27, 39]  # round((2 + 8 k) * 1.5)
+    assert support(1.0) == 8 and support(4.0) == 29 and STEP_MAX == 32 / 255 and SIDE_MAX == 16 / 255
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_grid_follows_the_exif_turn(orientation):
+    h, w = 21, 35  # neither a multiple of 8: a flip moves the grid
+    marks = np.zeros((h, w, 1), np.uint8)
+    marks[::8] += 1  # the stored block grid: rows and columns 0, 8, 16, ...
+    marks[:, ::8] += 2
+    up = apply_orientation(marks, orientation)[:, :, 0]
+    g = jpeg_grid((h, w), orientation)
+    # the grid's lines lie between px p - 1 and p, p = phase + 8 k; a block's first stored px is
+    # p on an unflipped axis and p - 1 on a flipped one
+    rows = np.nonzero((up & 1).any(axis=1) if orientation < 5 else (up & 2).any(axis=1))[0]
+    cols = np.nonzero((up & 2).any(axis=0) if orientation < 5 else (up & 1).any(axis=0))[0]
+    flip_y, flip_x = orientation in (3, 4, 7, 8), orientation in (2, 3, 6, 7)
+    assert {(r + flip_y) % 8 for r in rows} == {g.phase[0]}
+    assert {(c + flip_x) % 8 for c in cols} == {g.phase[1]}
+
+
+def test_deblock_flattens_block_steps_and_keeps_edges():
+    scale = 4.0
+    grain = np.random.default_rng(5).normal(0, 2, (96, 160, 1))  # texture: steps off the lines too
+    img = np.clip(_blocky(96, 160, scale) + grain, 0, 255).round().astype(np.uint8)
+    out = deblock(img, BlockGrid(), (scale, scale))
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    before, after = block_grid_score(img, (24, 40)), block_grid_score(out, (24, 40))
+    assert before > 1.15 and abs(after - 1) < 0.3 * (before - 1)  # issue 13's yardstick: the grid mostly gone
+    assert abs(out.astype(float).mean() - img.astype(float).mean()) < 0.5  # no brightness drift
+    # a real edge (over STEP_MAX) on a line is left alone; smoothing other lines leaves the grid
+    edge = img.copy()
+    edge[:, 64:] = np.clip(edge[:, 64:].astype(int) + 60, 0, 255)
+    out_e = deblock(edge, BlockGrid(), (scale, scale))
+    assert abs(int(out_e[40, 64, 0]) - int(out_e[40, 63, 0])) >= 55
+    off_grid = deblock(img, BlockGrid((4, 4)), (scale, scale))  # lines half a block away: the grid stays
+    assert block_grid_score(off_grid, (24, 40)) - 1 > 0.7 * (before - 1)
+    # a textured side (4 px cells of +-30: every side step over SIDE_MAX) is no block step
+    yy, xx = np.mgrid[0:96, 0:160]
+    checker = np.where((yy // 4 + xx // 4) % 2 == 0, 30, -30)[:, :, None]
+    tex = np.clip(_blocky(96, 160, scale).astype(int) + checker, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(deblock(tex, BlockGrid(), (scale, scale)), tex)
+
+
+def test_deblock_uint16_and_float():
+    img = _blocky(64, 64, 2.0).astype(np.uint16) * 257
+    out = deblock(img, BlockGrid(), (2.0, 2.0), maxval=65535.0)
+    assert out.dtype == np.uint16
+    np.testing.assert_allclose(out / 257, deblock(img // 257, BlockGrid(), (2.0, 2.0)), atol=1)
+
+
+@pytest.mark.parametrize("scale,phase,band", [((4.0, 4.0), (0, 0), 13), ((3.0, 6.0), (3, 5), 1), ((12.0, 12.0), (2, 0), 40)])
+def test_any_band_equals_the_whole(scale, phase, band):
+    img = _blocky(150, 140, scale[0], phase, seed=3)
+    rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 200, np.uint8)], axis=2)
+    whole = deblock(img, BlockGrid(phase), scale)
+    store = DeblockedStore(MemoryStore.wrap(rgba), BlockGrid(phase), scale, color=3)
+    bands = np.concatenate([store.read(y, min(150, y + band)) for y in range(0, 150, band)])
+    np.testing.assert_array_equal(bands[:, :, :3], whole)
+    assert (bands[:, :, 3] == 200).all()  # alpha untouched
+
+
+def test_engine_deblocks_later_steps_only():
+    img = _blocky(32, 40, 1.0, levels=10)
+    up = Upscaler.load("lite", device="cpu", detail=0.5)
+    grid = BlockGrid()
+    np.testing.assert_array_equal(up.upscale(img, chain=(4.0,), block_grid=grid), up.upscale(img, chain=(4.0,)))
+    two = up.upscale(img, chain=(4.0, 2.0), block_grid=grid)
+    assert not np.array_equal(two, up.upscale(img, chain=(4.0, 2.0)))
+    mid = deblock(up.upscale(img, chain=(4.0,)), grid, (4.0, 4.0))  # what step 2 reads
+    np.testing.assert_array_equal(two, up.upscale(mid, chain=(2.0,)))
+    bic = Upscaler.load("bicubic", device="cpu")  # no backbone: nothing to sharpen the lines
+    np.testing.assert_array_equal(bic.upscale(img, chain=(4.0, 2.0), block_grid=grid), bic.upscale(img, chain=(4.0, 2.0)))
+
+
+def test_read_image_knows_a_jpeg_grid(tmp_path):
+    px = _blocky(21, 35, 1.0)
+    Image.fromarray(px).save(tmp_path / "a.png")
+    assert read_image(tmp_path / "a.png").block_grid is None
+    im = Image.fromarray(px)
+    ex = im.getexif()
+    ex[0x0112] = 6  # stored turned: upright = transpose + flip x
+    im.save(tmp_path / "a.jpg", quality=75, exif=ex)
+    pic = read_image(tmp_path / "a.jpg")
+    assert pic.pixels.shape[:2] == (35, 21) and pic.block_grid == BlockGrid((0, 21 % 8))
+
+
+def test_cli_deblock_modes(tmp_path):
+    from typer.testing import CliRunner
+
+    from casr_cli.cli import app
+
+    def run_casr(*args):
+        return CliRunner().invoke(app, list(args))
+
+    px = _blocky(32, 32, 1.0, levels=10)
+    Image.fromarray(px).save(tmp_path / "a.jpg", quality=75)
+    Image.fromarray(px).save(tmp_path / "a.png")
+    outs = {}
+    for name, extra in (("jpg-auto", ["a.jpg"]), ("jpg-off", ["a.jpg", "--deblock", "off"]),
+                        ("png-auto", ["a.png"]), ("png-on", ["a.png", "--deblock", "on"]), ("jpg-x4", ["a.jpg", "-s", "4"])):
+        o = tmp_path / f"{name}.png"
+        r = run_casr("upscale", str(tmp_path / extra[0]), *(["-s", "8"] if "-s" not in extra else []), *extra[1:],
+                     "-o", str(o), "--json")
+        assert r.exit_code == 0, r.output
+        outs[name] = (json.loads(r.stdout.splitlines()[-1]), np.asarray(Image.open(o)))
+    assert outs["jpg-auto"][0]["deblock"] == [0, 0] and outs["png-on"][0]["deblock"] == [0, 0]
+    assert "deblock" not in outs["jpg-off"][0] and "deblock" not in outs["png-auto"][0]
+    assert "deblock" not in outs["jpg-x4"][0]  # one step: nothing after it to smooth for
+    assert not np.array_equal(outs["jpg-auto"][1], outs["jpg-off"][1])
+    assert not np.array_equal(outs["png-on"][1], outs["png-auto"][1])
+    # a bad mode: tests/test_cli.py::test_usage_errors
