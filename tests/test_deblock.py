@@ -34,7 +34,27 @@ def test_block_lines_golden():
     assert block_lines(100, 4.0, 0).tolist() == [32, 64, 96]
     assert block_lines(30, 1.0, 3).tolist() == [3, 11, 19, 27]
     assert block_lines(50, 1.5, 2).tolist() == [3, 15, 27, 39]  # round((2 + 8 k) * 1.5)
-    assert support(1.0) == 8 and support(4.0) == 29 and STEP_MAX == 32 / 255 and SIDE_MAX == 16 / 255
+    assert support(1.0) == 8 and support(4.0) == 29 and STEP_MAX == 40 / 255 and SIDE_MAX == 20 / 255
+    assert BlockGrid((3, 0)).has_lines((4, 4)) and not BlockGrid().has_lines((7, 8))
+
+
+@pytest.mark.parametrize("bad", [dict(block=0), dict(phase=(8, 0)), dict(phase=(0, -1)), dict(phase=(1,)),
+                                 dict(phase=(0.5, 0))])
+def test_block_grid_is_checked(bad):
+    with pytest.raises(ValueError, match="BlockGrid"):
+        BlockGrid(**bad)
+
+
+def test_a_step_that_drifts_across_the_gate_gets_no_new_edge():
+    # a step that grows from 28 to 45 levels down a block line: where it crosses the gate the
+    # correction must fade, not switch off (which would draw a new edge across the line)
+    h, w = 40, 64
+    a = np.full((h, w, 1), 100.0)
+    a[:, 32:, 0] += np.linspace(28, 45, h)[:, None]
+    img = np.rint(a).astype(np.uint8)
+    out = deblock(img, BlockGrid(), (4.0, 4.0)).astype(int)
+    assert np.abs(np.diff(out, axis=0)).max() <= 2  # down the picture it stays as smooth as it was
+    assert np.abs(np.diff(img.astype(int), axis=0)).max() <= 1
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -110,14 +130,16 @@ def test_engine_deblocks_later_steps_only():
 
 def test_read_image_knows_a_jpeg_grid(tmp_path):
     px = _blocky(21, 35, 1.0)
-    Image.fromarray(px).save(tmp_path / "a.png")
-    assert read_image(tmp_path / "a.png").block_grid is None
     im = Image.fromarray(px)
     ex = im.getexif()
     ex[0x0112] = 6  # stored turned: upright = transpose + flip x
+    im.save(tmp_path / "a.png", exif=ex)
     im.save(tmp_path / "a.jpg", quality=75, exif=ex)
-    pic = read_image(tmp_path / "a.jpg")
-    assert pic.pixels.shape[:2] == (35, 21) and pic.block_grid == BlockGrid((0, 21 % 8))
+    im.save(tmp_path / "m.jpg", format="MPO", save_all=True, append_images=[im.resize((16, 12))], quality=75, exif=ex)
+    png, jpg, mpo = (read_image(tmp_path / n) for n in ("a.png", "a.jpg", "m.jpg"))
+    assert png.block_grid is None and png.stored_grid == BlockGrid((0, 21 % 8))  # what --deblock on uses
+    assert jpg.pixels.shape[:2] == (35, 21) and jpg.block_grid == BlockGrid((0, 21 % 8))
+    assert mpo.format == "MPO" and mpo.block_grid == BlockGrid((0, 21 % 8))  # a camera JPEG with a preview
 
 
 def test_cli_deblock_modes(tmp_path):
@@ -142,6 +164,17 @@ def test_cli_deblock_modes(tmp_path):
     assert outs["jpg-auto"][0]["deblock"] == [0, 0] and outs["png-on"][0]["deblock"] == [0, 0]
     assert "deblock" not in outs["jpg-off"][0] and "deblock" not in outs["png-auto"][0]
     assert "deblock" not in outs["jpg-x4"][0]  # one step: nothing after it to smooth for
+    Image.fromarray(px[:6, :7]).save(tmp_path / "tiny.jpg", quality=75)  # no block edge inside
+    r = run_casr("upscale", str(tmp_path / "tiny.jpg"), "-s", "8", "-o", str(tmp_path / "t.png"), "--json")
+    assert r.exit_code == 0 and "deblock" not in json.loads(r.stdout.splitlines()[-1])
     assert not np.array_equal(outs["jpg-auto"][1], outs["jpg-off"][1])
     assert not np.array_equal(outs["png-on"][1], outs["png-auto"][1])
+    # the saved step inputs are what the steps read
+    d = tmp_path / "dbg"
+    for mode in ("auto", "off"):
+        r = run_casr("upscale", str(tmp_path / "a.jpg"), "-s", "8", "--deblock", mode, "-o", str(tmp_path / f"i{mode}.png"),
+                     "--save-intermediates", str(d / mode))
+        assert r.exit_code == 0, r.output
+    step2 = {m: np.asarray(Image.open(next((d / m).rglob("step2_input.png")))) for m in ("auto", "off")}
+    assert not np.array_equal(step2["auto"], step2["off"])
     # a bad mode: tests/test_cli.py::test_usage_errors

@@ -9,9 +9,12 @@ smooths the excess step at exactly those lines, where it is a block step and not
 * the step across a line, measured between the means of the ``n = round(s)`` px on either
   side, minus the gradient of the neighbouring ``n`` px windows (what a smooth ramp would
   have), is the *excess* ``e``;
-* where ``|e| < STEP_MAX`` and both sides are flat (each side's own step ``< SIDE_MAX``),
-  ``e`` is spread as a ramp over ``4 n`` px on each side (half on each side, falling
-  linearly to 0) and the ramp blurred by an ``n`` px box, so the correction itself has no edge;
+* where ``|e|`` is small and both sides are flat (each side's own step small), ``e`` is
+  spread as a ramp over ``4 n`` px on each side (half on each side, falling linearly to 0)
+  and the ramp blurred by an ``n`` px box, so the correction itself has no edge; "small" is a
+  soft gate, not a cut: the full ``e`` up to half of ``STEP_MAX`` / ``SIDE_MAX``, fading
+  linearly to nothing at them, so a step whose size drifts along a line across a threshold
+  gets a correction that drifts too (a cut would draw a new edge across the line);
 * every excess is measured on the uncorrected picture, columns first, then rows: a pixel's
   result depends only on pixels within :func:`support` of it, so a band read with that
   margin is deblocked exactly as the whole picture (:class:`DeblockedStore`).
@@ -27,10 +30,11 @@ import numpy as np
 
 from .canvas import RowStore
 
-#: Largest excess step treated as a block step, and largest step of a "flat" side, as a
-#: share of full scale (32 and 16 levels of 255); measured on B100 web photos (docs/lite.md).
-STEP_MAX = 32 / 255
-SIDE_MAX = 16 / 255
+#: Where the soft gate closes: the excess step and a side's own step, as a share of full
+#: scale (40 and 20 levels of 255; fully open below half); measured on B100 web photos
+#: (docs/lite.md, session 16).
+STEP_MAX = 40 / 255
+SIDE_MAX = 20 / 255
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,16 @@ class BlockGrid:
 
     phase: tuple[int, int] = (0, 0)
     block: int = 8
+
+    def __post_init__(self):
+        if not (isinstance(self.block, int) and self.block >= 1):
+            raise ValueError(f"BlockGrid.block must be a positive int, got {self.block!r}")
+        if not (len(self.phase) == 2 and all(isinstance(p, int) and 0 <= p < self.block for p in self.phase)):
+            raise ValueError(f"BlockGrid.phase must be two ints in [0, {self.block}), got {self.phase!r}")
+
+    def has_lines(self, size: tuple[int, int]) -> bool:
+        """Whether any block edge lies inside a picture of (height, width) ``size``."""
+        return any(block_lines(n, 1.0, p, self.block).size for n, p in zip(size, self.phase))
 
 
 def jpeg_grid(stored_size: tuple[int, int], orientation: int = 1) -> BlockGrid:
@@ -81,6 +95,11 @@ def _profile(n: int) -> tuple[np.ndarray, int]:
     return prof, -r - (n - 1) // 2
 
 
+def _gate(v: np.ndarray, limit: float) -> np.ndarray:
+    """1 where ``|v| <= limit / 2``, falling linearly to 0 at ``|v| = limit``."""
+    return np.clip(2.0 - 2.0 * np.abs(v) / limit, 0.0, 1.0)
+
+
 def _deblock_columns(x: np.ndarray, lines: np.ndarray, n: int, step_max: float, side_max: float) -> np.ndarray:
     """The vertical lines at ``lines`` of float ``x`` (h, w, c) deblocked, in place: every
     excess is measured before the first correction lands."""
@@ -93,8 +112,7 @@ def _deblock_columns(x: np.ndarray, lines: np.ndarray, n: int, step_max: float, 
 
     p1, p0, q0, q1 = mean(lines - 2 * n), mean(lines - n), mean(lines), mean(lines + n)
     excess = (q0 - p0) - 0.5 * ((p0 - p1) + (q1 - q0))
-    flat = (np.abs(excess) < step_max) & (np.abs(p0 - p1) < side_max) & (np.abs(q1 - q0) < side_max)
-    excess = np.where(flat, excess, 0.0)  # (h, lines, c)
+    excess *= _gate(excess, step_max) * _gate(p0 - p1, side_max) * _gate(q1 - q0, side_max)  # (h, lines, c)
     prof, start = _profile(n)
     for i, b in enumerate(lines):
         a0, a1 = b + start, b + start + prof.size

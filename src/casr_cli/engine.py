@@ -141,8 +141,9 @@ class Upscaler:
         """Run every step of ``plan`` on ``src``; returns the output store (caller closes it).
         ``first_step``: the chain step the plan's first step is, for a chain run one step at a
         time (the backbone may run another network per step: lite's detail schedule).
-        ``block_grid``: ``src`` is a decoded JPEG with its blocks there; each later step's
-        input is read through :class:`~casr_cli.deblock.DeblockedStore`."""
+        ``block_grid``: ``src`` is a decoded JPEG with its blocks there; each step of this call
+        after its first reads its input through :class:`~casr_cli.deblock.DeblockedStore`, at
+        the scale of that input to ``src`` (a chain run one step per call is never deblocked)."""
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
         cur = src
@@ -153,13 +154,13 @@ class Upscaler:
                 cur = MemoryStore.wrap(bled)
         steps = len(plan.factors)
         for k, (factor, size) in enumerate(zip(plan.factors, plan.sizes[1:]), start=1):
-            if self.options.intermediates:
-                self._save_intermediates(cur, k)
-            limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
             step_src = cur
             if block_grid is not None and k > 1 and self.model.backbone is not None:
                 step_src = DeblockedStore(cur, block_grid, (cur.shape[0] / src.shape[0], cur.shape[1] / src.shape[1]),
                                           1 if cur.shape[2] in (1, 2) else 3)
+            if self.options.intermediates:
+                self._save_intermediates(step_src, k)
+            limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
             nxt = run_step(self.model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
                            tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
             if cur is not src:

@@ -31,6 +31,9 @@ from .errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
 
+#: Pillow's names for a JPEG file (MPO: a camera JPEG with an embedded preview image)
+JPEG_FORMATS = ("JPEG", "MPO")
+
 #: The one list of formats casr reads: Pillow's format name -> the file extensions that
 #: folder scans and globs pick.  A file given by name is read by its content, whatever its
 #: extension, and must be one of these formats too (Pillow is asked for these only, so no
@@ -63,6 +66,7 @@ class Picture:
     format: str | None = None
     frames: int = 1  # frames or pages in the file; only the first is read
     block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.deblock)
+    stored_grid: BlockGrid = BlockGrid()  # the grid the pixels would have had as a JPEG (EXIF turn applied)
 
     @property
     def mode(self) -> str:
@@ -164,9 +168,10 @@ def _read(path: Path) -> Picture:
             if im.mode == "CMYK":
                 icc = None  # a CMYK profile does not describe the RGB we make
             pixels = from_pil(im)[0]
-        grid = jpeg_grid(pixels.shape[:2], orientation) if fmt == "JPEG" else None
+        grid = jpeg_grid(pixels.shape[:2], orientation)
         pixels = apply_orientation(pixels, orientation)
-        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames, block_grid=grid)
+        return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames,
+                       block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid)
 
 
 def _orientation(im: Image.Image) -> int:

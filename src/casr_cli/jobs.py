@@ -23,12 +23,11 @@ DEBLOCK_MODES = ("auto", "on", "off")
 
 def block_grid_for(pic, mode: str):
     """The block grid the engine smooths before later steps: a JPEG file's own (``auto``),
-    an upright JPEG's for every input (``on``: a PNG that was a JPEG), or none (``off``)."""
-    from .deblock import BlockGrid
-
+    for every input the grid it would have as a JPEG stored as it is, EXIF turn and all
+    (``on``: a PNG that was a JPEG), or none (``off``)."""
     if mode == "off":
         return None
-    return pic.block_grid if mode == "auto" else (pic.block_grid or BlockGrid())
+    return pic.block_grid if mode == "auto" else pic.stored_grid
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,10 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if s.intermediates:
             runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
         grid = block_grid_for(pic, s.deblock)
-        if grid is not None and len(plan.factors) > 1 and upscaler.model.backbone is not None:
+        if grid is not None and not (len(plan.factors) > 1 and upscaler.model.backbone is not None
+                                     and grid.has_lines(pic.pixels.shape[:2])):
+            grid = None  # one step, no backbone or no block edge inside: nothing to smooth
+        if grid is not None:
             rec["deblock"] = list(grid.phase)
         with _one_thread_if_small(plan, small_work_one_thread):
             result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid)

@@ -65,9 +65,11 @@ def upscale(
         "JPEG and noise are, 1 for the later steps of a chain, which see casr's own clean output (docs/lite.md).",
         show_default=False)] = None,
     deblock: Annotated[str, typer.Option(
-        "--deblock", help="A JPEG's 8x8 block lines, faint after the first step, smoothed where they are flat before "
-        "every later step (which would sharpen them into a grid): auto = for JPEG files, on = for every input (a PNG "
-        "that was a JPEG), off = never (docs/lite.md).")] = "auto",
+        "--deblock", metavar="auto|on|off",
+        help="Smooth a JPEG's 8x8 block lines before every chain step after the first (the first step cleans most "
+        "of them; later steps would sharpen what is left into a grid). auto: for JPEG inputs (by content, EXIF turn "
+        "followed); on: for every input (a PNG that was a JPEG, its grid where a JPEG stored like it has it); off: "
+        "never. Runs of one step and the bicubic model have nothing to smooth (docs/lite.md).")] = "auto",
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,
     quiet: QuietOpt = False,
