@@ -5,7 +5,7 @@ Inputs
     ``--data DIR`` reference images (first ``--limit``, centre-cropped to ``--crop`` px so the
     peer fits the CPU), LR = clean antialiased bicubic (``--lr bicubic``) or the fixed "web
     photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.degrade),
-    which casr is told is a decoded JPEG with its block grid at (0, 0) as reading a .jpg file
+    which casr is told is a decoded JPEG with its block grid at (0, 0) as reading a JPEG file
     tells it (``--jpeg auto``; ``--jpeg off``: not told);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
@@ -175,7 +175,7 @@ def main() -> int:
     ap.add_argument("--crop", type=int, default=256, help="centre-crop reference images to this many px (0: whole)")
     ap.add_argument("--lr", default="web", choices=["web", "bicubic"])
     ap.add_argument("--jpeg", default="auto", choices=["auto", "off"],
-                    help="auto: casr is told the web LR is a decoded JPEG, as a .jpg file tells it "
+                    help="auto: casr is told the web LR is a decoded JPEG, as a JPEG file tells it "
                          "(its block lines are smoothed before later steps); off: it is not")
     ap.add_argument("--photos", action="store_true")
     ap.add_argument("--photo-crop", type=int, default=128)

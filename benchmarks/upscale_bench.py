@@ -6,6 +6,7 @@ model, engine, stores and the image writer.
 
     python benchmarks/upscale_bench.py --model bicubic --scale 18 --size 1024
     python benchmarks/upscale_bench.py --model bicubic --scale 18 --size 256 --repeat 3
+    python benchmarks/upscale_bench.py --model lite --scale 18 --size 256 --input jpg   # a JPEG 75 input
 
 Prints one line per run and a JSON summary line; nothing here is a pass/fail test.
 """
@@ -30,7 +31,7 @@ def make_input(size: int, path: Path) -> None:
 
     a = data.astronaut()
     reps = -(-size // a.shape[0])
-    Image.fromarray(np.tile(a, (reps, reps, 1))[:size, :size]).save(path)
+    Image.fromarray(np.tile(a, (reps, reps, 1))[:size, :size]).save(path, **({"quality": 75} if path.suffix == ".jpg" else {}))
 
 
 def main() -> None:
@@ -40,11 +41,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024, help="input side in pixels (square)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--format", default="png")
+    ap.add_argument("--input", default="png", choices=["png", "jpg"], help="the input file's format (jpg: quality 75)")
     ap.add_argument("--extra", default="", help="extra casr upscale arguments, quoted")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("CASR_BENCH_TMP")) as d:
-        src, out = Path(d) / "in.png", Path(d) / f"out.{args.format}"
+        src, out = Path(d) / f"in.{args.input}", Path(d) / f"out.{args.format}"
         make_input(args.size, src)
         runs = []
         for i in range(args.repeat):
@@ -60,7 +62,8 @@ def main() -> None:
             rec = json.loads(stdout.splitlines()[-1])
             w, h = rec["size"]
             mp = w * h / 1e6
-            run = {"model": args.model, "scale": args.scale, "input": f"{args.size}x{args.size}", "output": f"{w}x{h}",
+            run = {"model": args.model, "scale": args.scale, "input": f"{args.size}x{args.size} {args.input}",
+                   "deblock": rec.get("deblock"), "output": f"{w}x{h}",
                    "chain": rec["chain"], "output_mp": round(mp, 2), "file_seconds": rec["seconds"],
                    "wall_seconds": round(wall, 2), "mp_per_s_file": round(mp / rec["seconds"], 3),
                    "mp_per_s_wall": round(mp / wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),

@@ -45,7 +45,7 @@ class JobSettings:
     skip_existing: bool = False
     dry_run: bool = False  # plan only: the record gets tiles per step and a memory estimate
     intermediates: str | None = None  # --save-intermediates DIR (one sub-folder per image)
-    deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG files), on (every input), off
+    deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG inputs), on (every input), off
 
     def __post_init__(self):
         from .chain import check_scale
