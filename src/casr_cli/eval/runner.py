@@ -113,7 +113,7 @@ def sheet_box(hr_shape: tuple[int, int]) -> tuple[int, int, int, int]:
 
 def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting, block_grid=None) -> np.ndarray:
     """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain;
-    ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a .jpg file."""
+    ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input."""
     from ..canvas import MemoryStore
     from ..chain import ChainPlan
 
