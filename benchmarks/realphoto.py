@@ -198,9 +198,9 @@ def main() -> int:
     for name, hr, lr, scale in inputs(args):
         size = hr.shape[:2] if hr is not None else (round(lr.shape[0] * scale), round(lr.shape[1] * scale))
         outs = {}
+        jpeg = BlockGrid() if hr is not None and args.lr == "web" and args.jpeg == "auto" else None
         for m, method in methods.items():
             key = f"{Path(args.data).name if args.data and hr is not None else 'photo'}-{args.lr}-{name}-x{scale:g}-{args.crop}"
-            jpeg = BlockGrid() if hr is not None and args.lr == "web" and args.jpeg == "auto" else None
             out, secs = run_one(method, name, lr, size, key, jpeg)
             rec = {"image": name, "method": m, "scale": scale, "seconds": round(secs, 3),
                    "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale)}

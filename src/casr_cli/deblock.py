@@ -145,7 +145,7 @@ class DeblockedStore(RowStore):
         super().__init__(*src.shape, src.dtype)
         self.src, self.grid, self.scale, self.color = src, grid, scale, color
         self.margin = support(max(scale))
-        self.maxval = float(np.iinfo(src.dtype).max) if np.issubdtype(src.dtype, np.integer) else 1.0
+        self.maxval = float(np.iinfo(src.dtype).max)  # stores hold uint8 or uint16
 
     def read(self, y0: int, y1: int) -> np.ndarray:
         h = self.shape[0]

@@ -108,6 +108,15 @@ class Upscaler:
             peak = max(peak, stores + band_in + band_out + 24 * th * tw * 4 * 4)
         return peak
 
+    def smoothing_grid(self, plan: chain_mod.ChainPlan, block_grid: BlockGrid | None,
+                       in_size: tuple[int, int]) -> BlockGrid | None:
+        """The block grid :meth:`run` smooths for ``plan`` on an input of ``in_size``, or None
+        when nothing would be: no grid, one step, no backbone, or no block edge inside."""
+        if (block_grid is None or len(plan.factors) < 2 or self.model.backbone is None
+                or not block_grid.has_lines(in_size)):
+            return None
+        return block_grid
+
     # -- running --------------------------------------------------------------------
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
@@ -153,9 +162,10 @@ class Upscaler:
             if bled is not whole:
                 cur = MemoryStore.wrap(bled)
         steps = len(plan.factors)
+        block_grid = self.smoothing_grid(plan, block_grid, src.shape[:2])
         for k, (factor, size) in enumerate(zip(plan.factors, plan.sizes[1:]), start=1):
             step_src = cur
-            if block_grid is not None and k > 1 and self.model.backbone is not None:
+            if block_grid is not None and k > 1:
                 step_src = DeblockedStore(cur, block_grid, (cur.shape[0] / src.shape[0], cur.shape[1] / src.shape[1]),
                                           1 if cur.shape[2] in (1, 2) else 3)
             if self.options.intermediates:

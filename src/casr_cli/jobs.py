@@ -189,10 +189,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         runner = upscaler
         if s.intermediates:
             runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
-        grid = block_grid_for(pic, s.deblock)
-        if grid is not None and not (len(plan.factors) > 1 and upscaler.model.backbone is not None
-                                     and grid.has_lines(pic.pixels.shape[:2])):
-            grid = None  # one step, no backbone or no block edge inside: nothing to smooth
+        grid = upscaler.smoothing_grid(plan, block_grid_for(pic, s.deblock), pic.pixels.shape[:2])
         if grid is not None:
             rec["deblock"] = list(grid.phase)
         with _one_thread_if_small(plan, small_work_one_thread):

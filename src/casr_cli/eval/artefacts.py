@@ -16,14 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..deblock import block_lines
 from .metrics import to_y
-
-
-def block_boundaries(out_len: int, scale: float, block: int = 8) -> np.ndarray:
-    """Indices p (1 <= p < out_len) whose step Y[p] - Y[p-1] crosses an input block boundary."""
-    k = np.arange(1, int(out_len / (block * scale)) + 2)
-    p = np.round(k * block * scale).astype(np.int64)
-    return np.unique(p[(p >= 1) & (p < out_len)])
 
 
 def block_grid_score(img: np.ndarray, in_size: tuple[int, int], block: int = 8) -> float:
@@ -36,7 +30,7 @@ def block_grid_score(img: np.ndarray, in_size: tuple[int, int], block: int = 8) 
         steps = np.abs(np.diff(y, axis=axis))  # steps[..., p - 1] = |Y[p] - Y[p - 1]|
         steps = steps if axis == 1 else steps.T
         mask = np.zeros(n - 1, dtype=bool)
-        mask[block_boundaries(n, n / n_in, block) - 1] = True
+        mask[block_lines(n, n / n_in, 0, block) - 1] = True
         on.append(steps[:, mask].ravel())
         off.append(steps[:, ~mask].ravel())
     on_mean, off_mean = np.concatenate(on).mean(), np.concatenate(off).mean()

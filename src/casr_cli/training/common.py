@@ -261,11 +261,11 @@ def grid_steps(x: torch.Tensor, in_size: tuple[int, int], block: int = 8) -> tor
     """The steps of (B, C, H, W) ``x`` across the output lines that fall on the ``block`` px
     grid of an input of ``in_size`` (where a JPEG's block boundaries land; the lines of
     ``eval.artefacts.block_grid_score``): column steps then row steps, flattened per sample."""
-    from ..eval.artefacts import block_boundaries
+    from ..deblock import block_lines
 
     h, w = x.shape[-2:]
-    cols = torch.from_numpy(block_boundaries(w, w / in_size[1], block)).to(x.device)
-    rows = torch.from_numpy(block_boundaries(h, h / in_size[0], block)).to(x.device)
+    cols = torch.from_numpy(block_lines(w, w / in_size[1], 0, block)).to(x.device)
+    rows = torch.from_numpy(block_lines(h, h / in_size[0], 0, block)).to(x.device)
     dc = x.index_select(-1, cols) - x.index_select(-1, cols - 1)
     dr = x.index_select(-2, rows) - x.index_select(-2, rows - 1)
     return torch.cat([dc.flatten(1), dr.flatten(1)], dim=1)
