@@ -17,7 +17,7 @@ Parts (each prints one JSON line; all go to --out):
   /usr/bin/time): by default Real-ESRGAN on a tiny input, a random Compact of
   realesr-general-x4v3's shape (64 features, 32 convs, x4), and a tiny random ESRGAN on a
   larger input for the memory path; ``--case NAME=PATH:SIDE:SCALES`` (repeatable) runs given
-  models on a SIDE x SIDE crop of an Urban100 photo instead (session 13's runs:
+  models on a SIDE x SIDE crop of an Urban100 photo instead (docs/models.md's idle-machine runs:
   ``--case x4plus=...:64:8,16,18,30 --case animevideov3=...:1024:18`` for 340 megapixels).
 * ``sdam``: Urban100 HR crops -> bicubic LR -> x8 with Real-ESRGAN, naive (SDAM off) vs
   ``--superpixel`` vs ``--superpixel --structure``: PSNR-Y and NIQE against the HR crop.

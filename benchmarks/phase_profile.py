@@ -1,4 +1,4 @@
-"""Is a grid score a deblocking or a position effect?  (session 13, docs/lite.md; run by hand)
+"""Is a grid score a deblocking or a position effect?  (run by hand; results in CHANGELOG 0.1.4)
 
 For lite built from a given fidelity end (the shipped generative end, the colour anchor on) at
 the given detail values, on the first ``--limit`` B100 images (256 px centre crops, LR clean

@@ -32,7 +32,7 @@ from .canvas import RowStore
 
 #: Where the soft gate closes: the excess step and a side's own step, as a share of full
 #: scale (40 and 20 levels of 255; fully open below half); measured on B100 web photos
-#: (docs/lite.md, session 16).
+#: (docs/lite.md, "Deblocking between chain steps").
 STEP_MAX = 40 / 255
 SIDE_MAX = 20 / 255
 

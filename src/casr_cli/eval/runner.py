@@ -199,7 +199,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     # the web LR is a decoded JPEG (grid at (0, 0)); its rows are cached apart from the rows
-    # made before casr smoothed its block lines (session 16)
+    # made before casr smoothed its block lines (0.1.7)
     web_grid = BlockGrid() if cfg.lr_kind == "web" and ds.reference else None  # no reference: no web LR
     cache = ResultCache(out / "cache" / (ds.name if web_grid is None else f"{ds.name}-{cfg.lr_kind}-deblock"))
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)

@@ -275,7 +275,7 @@ def grid_loss(out: torch.Tensor, target: torch.Tensor, in_size: tuple[int, int],
     """L1 between the steps of ``out`` and ``target`` across the block lines (``grid_steps``);
     0 when no line falls inside the crop.  Weight it lightly: at weight 1 (against the L1 of
     the pixels) it drove the steps on the lines to 0.8x the steps elsewhere (an over-smoothed
-    grid, NIQE +0.7).  Two other forms were worse (session 13, docs/lite.md): matching the
+    grid, NIQE +0.7).  Two other forms were worse (lite-real-fidelity's model card): matching the
     lines' mean step to the HR's drew a 1.5x grid in (the output is softer than the HR
     everywhere), and matching the block-grid ratio was met by a 4 px texture off the lines."""
     on_out = grid_steps(out, in_size, block)
