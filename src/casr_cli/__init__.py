@@ -9,7 +9,7 @@ A bad image raises an InvalidImageError subclass (casr_cli.errors) naming what i
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .chain import ChainPlan, plan_chain
 from .errors import CasrError, InvalidImageError
