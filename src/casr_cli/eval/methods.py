@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..stages import StageSwitches
+from ..engine.stages import StageSwitches
 from .protocol import unique_by_label
 
 BASE_METHODS = ("casr", "bicubic", "naive")

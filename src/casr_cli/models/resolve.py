@@ -1,4 +1,4 @@
-"""``--model SPEC`` -> a :class:`~casr_cli.stages.CasrModel`.
+"""``--model SPEC`` -> a :class:`~casr_cli.engine.stages.CasrModel`.
 
 SPEC is, in this order:
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelFileError, ModelNotFoundError
-from ..stages import CasrModel, StageSwitches
+from ..engine.stages import CasrModel, StageSwitches
 
 #: weights-manager groups whose components are foreign model files (one file each)
 FOREIGN_GROUPS = ("realesrgan",)
