@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.config_module import ConfigModule, register_to_config
 from ..engine.stages import at_step
+from ..nn.config_module import ConfigModule, register_to_config
 from ..nn.weights_io import load_model, module_to, save_model
 from .anchor import anchor, reach
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CasrError
-from .run import JobSettings, plan_batch, upscale_job
 from .records import clean
+from .run import JobSettings, plan_batch, upscale_job
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -97,9 +97,9 @@ def run_upscale(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from ..cli.upscale import _parse_chain
-    from ..upscaler import Upscaler
-    from ..models import DEFAULT_MODEL
     from ..engine.tiling import tile_spec
+    from ..models import DEFAULT_MODEL
+    from ..upscaler import Upscaler
 
     state = PartialState(cpu=args.device == "cpu")
     if args.threads:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 from ..errors import CasrError, UsageError
+from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 
 
 DEBLOCK_MODES = ("auto", "on", "off")

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ..errors import ImageTooLargeError
 from . import chain as chain_mod
 from .alpha import bleed_transparent
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore
-from ..errors import ImageTooLargeError
 from .deblock import BlockGrid, DeblockedStore
 from .stages import CasrModel
 from .step import ProgressEvent, ProgressFn, context_of, run_step

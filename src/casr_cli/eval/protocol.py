@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UsageError
 from ..engine.resample import resize_bicubic
+from ..errors import UsageError
 
 DEFAULT_SCALES = (8.0, 12.0, 18.0, 24.0, 30.0)
 

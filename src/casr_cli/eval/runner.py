@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.deblock import BlockGrid
-from ..errors import UsageError
 from ..engine.stages import StageSwitches
+from ..errors import UsageError
 from . import protocol
 from .cache import ResultCache
 from .datasets import Dataset, resolve_dataset
@@ -75,8 +75,8 @@ class _Engines:
         self._cache: dict = {}
 
     def get(self, model: str, switches: StageSwitches):
-        from ..upscaler import Upscaler
         from ..engine.tiling import tile_spec
+        from ..upscaler import Upscaler
 
         key = (model, switches)
         if key not in self._cache:

@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
-from ..errors import ModelNotFoundError, UsageError
 from ..engine.stages import CasrModel, StageSwitches
+from ..errors import ModelNotFoundError, UsageError
 
 DEFAULT_MODEL = "lite"
 

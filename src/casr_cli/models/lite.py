@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelNotFoundError, UsageError
 from ..engine.stages import CasrModel, StageSwitches
 from ..engine.tiling import TileSpec
+from ..errors import ModelNotFoundError, UsageError
 from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"

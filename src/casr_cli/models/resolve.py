@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelFileError, ModelNotFoundError
 from ..engine.stages import CasrModel, StageSwitches
+from ..errors import ModelFileError, ModelNotFoundError
 
 #: weights-manager groups whose components are foreign model files (one file each)
 FOREIGN_GROUPS = ("realesrgan",)

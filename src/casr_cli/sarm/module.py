@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbone.lite import ResBlock
-from ..nn.config_module import ConfigModule, register_to_config
-from ..errors import ModelNotFoundError
 from ..engine.stages import StepInput, TileGeometry
+from ..errors import ModelNotFoundError
+from ..nn.config_module import ConfigModule, register_to_config
 from ..nn.weights_io import load_model, read_config, save_model
 from .bank import Bank, blur_radius, build_bank, gaussian_blur, index_bank, lowpass_sigma, retrieve
 

@@ -42,11 +42,11 @@ import torch.nn.functional as F
 
 from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
-from .degrade import DegradationParams, degrade, quantize
 from ..engine.resample import Geometry, resize_bicubic
+from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from ..nn.weights_io import module_to
+from .degrade import DegradationParams, degrade, quantize
 from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp

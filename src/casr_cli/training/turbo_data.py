@@ -10,9 +10,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .degrade import quantize
 from ..engine.resample import Geometry, resize_bicubic
 from .common import random_crop
+from .degrade import quantize
 
 
 def synthetic_images(n: int, side: int, seed: int = 0) -> list[torch.Tensor]:
