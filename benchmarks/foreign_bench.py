@@ -58,7 +58,7 @@ def part_equal(args, out: list) -> None:
     from rrdbnet import RRDBNet
     from safetensors.torch import load_file
 
-    from casr_cli.engine import Upscaler
+    from casr_cli.upscaler import Upscaler
 
     img = np.asarray(Image.open(sorted(Path(args.urban100).glob("*.png"))[0]).convert("RGB"))[100:148, 100:164].copy()
     net = RRDBNet()
@@ -74,7 +74,7 @@ def part_equal(args, out: list) -> None:
     got = up.upscale(img, scale=4)
     t_casr = time.perf_counter() - t
     mp = got.shape[0] * got.shape[1] / 1e6
-    from casr_cli.tiling import TileSpec
+    from casr_cli.engine.tiling import TileSpec
 
     tiled_up = up.with_options(tile=TileSpec(96, 16))
     tiled = tiled_up.upscale(img, scale=4)
@@ -180,11 +180,11 @@ def part_speed(args, out: list, tmp: Path) -> None:
 
 
 def part_sdam(args, out: list) -> None:
-    from casr_cli.engine import Upscaler
+    from casr_cli.upscaler import Upscaler
     from casr_cli.eval.metrics import psnr_y
     from casr_cli.eval.niqe import niqe
-    from casr_cli.resample import resize_bicubic
-    from casr_cli.stages import StageSwitches
+    from casr_cli.engine.resample import resize_bicubic
+    from casr_cli.engine.stages import StageSwitches
 
     scale, side = 8, args.hr_crop
     files = sorted(Path(args.urban100).glob("*.png"))[: args.crops]

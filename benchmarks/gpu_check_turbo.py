@@ -163,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             import numpy as np
 
             from casr_cli.encoders.sam import SamGlobalEncoder
-            from casr_cli.engine import EngineOptions, Upscaler
+            from casr_cli.upscaler import EngineOptions, Upscaler
             from casr_cli.sdam.ssn import SuperpixelNet
             from casr_cli.sdam.stage import SuperpixelAlignment
-            from casr_cli.stages import CasrModel
-            from casr_cli.tiling import TileSpec
+            from casr_cli.engine.stages import CasrModel
+            from casr_cli.engine.tiling import TileSpec
 
             ssn = (SuperpixelNet(widths=(4, 8), train_cell=4) if a.tiny else SuperpixelNet()).eval().to(dev)
             model = CasrModel(name="turbo-random", backbone=TurboBackbone(net, dtype=amp),

@@ -24,7 +24,7 @@ Methods
 Protocol
     HR images from each ``--data`` folder (sorted, first ``--limit``), as RGB uint8; the HR is
     cropped (top-left) to a multiple of the scale, the LR is the antialiased bicubic
-    downscale (``casr_cli.resample.resize_bicubic``, Pillow/MATLAB-style a = -0.5 kernel
+    downscale (``casr_cli.engine.resample.resize_bicubic``, Pillow/MATLAB-style a = -0.5 kernel
     widened by the scale) computed on the float image and rounded to uint8 once.  When
     realesrgan is among the methods, LR images larger than ``--realesrgan-max-side`` are
     centre-cropped to it (and the HR to the matching box) for *every* method, so all rows
@@ -161,11 +161,11 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def bicubic_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Antialiased bicubic resize (casr_cli.resample.resize_bicubic) of uint8 HxWx3 on float64,
+    """Antialiased bicubic resize (casr_cli.engine.resample.resize_bicubic) of uint8 HxWx3 on float64,
     rounded to uint8 once."""
     import torch
 
-    from casr_cli.resample import resize_bicubic
+    from casr_cli.engine.resample import resize_bicubic
 
     if tuple(img.shape[:2]) == tuple(size):
         return img
@@ -255,7 +255,7 @@ class Method:
 
 
 def casr_method(name: str, threads: int) -> Method:
-    from casr_cli.engine import Upscaler
+    from casr_cli.upscaler import Upscaler
 
     up = Upscaler.load(name, device="cpu")
 
@@ -424,7 +424,7 @@ def markdown(result: dict) -> str:
     lines.append(f"Versions: {vers}.")
     lines.append("")
     lines.append("Protocol: HR cropped to a multiple of the scale; LR = antialiased bicubic downscale "
-                 "(`casr_cli.resample.resize_bicubic` on float, rounded to uint8). PSNR/SSIM on BT.601 Y "
+                 "(`casr_cli.engine.resample.resize_bicubic` on float, rounded to uint8). PSNR/SSIM on BT.601 Y "
                  "(float64), border shave = ceil(scale); SSIM = skimage gaussian sigma 1.5, data_range 255"
                  + ("; NIQE (lower is better) on the shaved output" if has_niqe else "") +
                  ". Time = the upscaling call only (peers: all x4 passes and the final resize), after one "

@@ -20,11 +20,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import realphoto as rp  # noqa: E402
 
-from casr_cli.engine import Upscaler  # noqa: E402
+from casr_cli.upscaler import Upscaler  # noqa: E402
 from casr_cli.eval.artefacts import block_grid_score  # noqa: E402
 from casr_cli.eval.metrics import to_y  # noqa: E402
 from casr_cli.models.lite import ANCHOR_SIGMA, REAL_GENERATIVE, build_lite  # noqa: E402
-from casr_cli.stages import StageSwitches  # noqa: E402
+from casr_cli.engine.stages import StageSwitches  # noqa: E402
 
 
 def main() -> int:

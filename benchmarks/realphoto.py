@@ -4,7 +4,7 @@ side by side on the same inputs (issue 13's measurement).  Hand-run, not a test.
 Inputs
     ``--data DIR`` reference images (first ``--limit``, centre-cropped to ``--crop`` px so the
     peer fits the CPU), LR = clean antialiased bicubic (``--lr bicubic``) or the fixed "web
-    photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.degrade),
+    photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.training.degrade),
     which casr is told is a decoded JPEG with its block grid at (0, 0) as reading a JPEG file
     tells it (``--jpeg auto``; ``--jpeg off``: not told);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
@@ -45,13 +45,13 @@ import numpy as np
 import torch
 
 from casr_cli.cli._options import parse_detail
-from casr_cli.deblock import BlockGrid
-from casr_cli.engine import Upscaler
+from casr_cli.engine.deblock import BlockGrid
+from casr_cli.upscaler import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
 from casr_cli.eval.metrics import psnr_y
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair
-from casr_cli.images import read_image
+from casr_cli.io.images import read_image
 
 HERE = Path(__file__).resolve().parent
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -120,7 +120,7 @@ def make_methods(args) -> dict:
             methods[m] = Upscaler.load("bicubic", device="cpu")
         elif m.startswith("cand@"):
             from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, REAL_GENERATIVE, build_lite
-            from casr_cli.stages import StageSwitches
+            from casr_cli.engine.stages import StageSwitches
 
             switches = StageSwitches(sarm=False, detail=parse_detail(m.partition("@")[2]))
             methods[m] = Upscaler(build_lite(torch.device("cpu"), switches, Path(args.fidelity or REAL_FIDELITY),

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.models.lite import BACKBONE, SARM, SSN, build_lite
-from casr_cli.resample import resize_bicubic
+from casr_cli.engine.resample import resize_bicubic
 from casr_cli.sarm.loss import corr_loss
-from casr_cli.stages import StageSwitches
-from casr_cli.tiling import TileSpec, tile_grid
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.engine.tiling import TileSpec, tile_grid
 
 
 def to_t(a: np.ndarray) -> torch.Tensor:
@@ -88,7 +88,7 @@ def main() -> None:
     from casr_cli.encoders.efficientnet_lite import load_efficientnet_lite0
     from casr_cli.eval.metrics import psnr_y
     from casr_cli.eval.niqe import niqe
-    from casr_cli.images import read_image
+    from casr_cli.io.images import read_image
 
     feat = load_efficientnet_lite0(depth=3)
     dev = torch.device("cpu")

@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sarm_speed import random_sarm  # noqa: E402
 
-from casr_cli.engine import Upscaler  # noqa: E402
+from casr_cli.upscaler import Upscaler  # noqa: E402
 from casr_cli.models.lite import BACKBONE, SSN, build_lite  # noqa: E402
-from casr_cli.stages import StageSwitches  # noqa: E402
+from casr_cli.engine.stages import StageSwitches  # noqa: E402
 
 
 def main() -> None:

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from casr_cli.engine import Upscaler
+from casr_cli.upscaler import Upscaler
 from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, SSN, build_lite
-from casr_cli.resample import resize_bicubic
+from casr_cli.engine.resample import resize_bicubic
 from casr_cli.sarm.bank import gaussian_blur, lowpass_sigma
 from casr_cli.sdam.structure import luminance  # PSNR-Y's luminance up to a factor, which no dB ratio here sees
-from casr_cli.stages import StageSwitches
+from casr_cli.engine.stages import StageSwitches
 
 
 def blocks(x: torch.Tensor, unit: int, stride: int) -> torch.Tensor:
@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/sarm_oracle_x4.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from casr_cli.images import read_image
+    from casr_cli.io.images import read_image
 
     s, u = args.scale, args.unit
     gains = tuple(float(g) for g in args.gains.split(","))

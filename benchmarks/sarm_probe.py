@@ -24,13 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.eval.artefacts import lattice_share
 from casr_cli.models.lite import BACKBONE, SSN, build_lite
-from casr_cli.resample import resize_bicubic
+from casr_cli.engine.resample import resize_bicubic
 from casr_cli.sarm.loss import corr_loss
-from casr_cli.stages import StageSwitches
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.engine.tiling import TileSpec
 
 
 def to_t(a: np.ndarray) -> torch.Tensor:
@@ -39,7 +39,7 @@ def to_t(a: np.ndarray) -> torch.Tensor:
 
 def pairs(data: str, limit: int, scale: int):
     """(HR, LR) uint8 arrays of the first ``limit`` images, LR by antialiased bicubic."""
-    from casr_cli.images import read_image
+    from casr_cli.io.images import read_image
 
     for f in sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[:limit]:
         hr = read_image(f).pixels[:, :, :3]

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from casr_cli.engine import Upscaler
+from casr_cli.upscaler import Upscaler
 from casr_cli.models.lite import BACKBONE, SSN, build_lite
 from casr_cli.sarm.module import SARM, save_sarm
-from casr_cli.stages import StageSwitches
+from casr_cli.engine.stages import StageSwitches
 
 
 def random_sarm(path: Path, seed: int = 0, **config) -> Path:
@@ -47,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from skimage import data
 
-    from casr_cli.tiling import TileSpec
+    from casr_cli.engine.tiling import TileSpec
 
     img = np.ascontiguousarray(data.astronaut()[:args.size, :args.size])
     dev = torch.device("cpu")

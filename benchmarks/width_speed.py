@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from casr_cli.backbone.lite import load_lite, save_lite
-from casr_cli.engine import Upscaler
+from casr_cli.upscaler import Upscaler
 from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, build_lite
-from casr_cli.stages import StageSwitches
+from casr_cli.engine.stages import StageSwitches
 from casr_cli.training.grow import grow
 
 

@@ -5,9 +5,9 @@ import torch
 
 from casr_cli.backbone.anchor import anchor, lowpass, reach
 from casr_cli.backbone.lite import LiteBackbone, LiteSRNet
-from casr_cli.engine import EngineOptions, Upscaler
-from casr_cli.stages import CasrModel
-from casr_cli.tiling import TileSpec
+from casr_cli.upscaler import EngineOptions, Upscaler
+from casr_cli.engine.stages import CasrModel
+from casr_cli.engine.tiling import TileSpec
 
 
 def test_reach_golden():
@@ -51,7 +51,7 @@ def test_tiles_agree_with_the_anchor(photo, sigma):
 
 
 def test_anchor_keeps_the_mean_colour(photo):
-    from casr_cli.resample import resize_bicubic
+    from casr_cli.engine.resample import resize_bicubic
 
     bic = resize_bicubic(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, (192, 256))[0]
     bic = bic.permute(1, 2, 0).numpy() * 255

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from casr_cli.chain import plan, plan_chain, target_size, validate_chain
+from casr_cli.engine.chain import plan, plan_chain, target_size, validate_chain
 from casr_cli.errors import UsageError
 
 TABLE = {

@@ -1,4 +1,4 @@
-"""A JPEG's residual block lines smoothed before every later chain step (casr_cli.deblock)."""
+"""A JPEG's residual block lines smoothed before every later chain step (casr_cli.engine.deblock)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from casr_cli.canvas import MemoryStore
-from casr_cli.deblock import SIDE_MAX, STEP_MAX, BlockGrid, DeblockedStore, block_lines, deblock, jpeg_grid, support
-from casr_cli.engine import Upscaler
+from casr_cli.engine.canvas import MemoryStore
+from casr_cli.engine.deblock import SIDE_MAX, STEP_MAX, BlockGrid, DeblockedStore, block_lines, deblock, jpeg_grid, support
+from casr_cli.upscaler import Upscaler
 from casr_cli.eval.artefacts import block_grid_score
-from casr_cli.images import apply_orientation, read_image
+from casr_cli.io.images import apply_orientation, read_image
 
 
 def _blocky(h: int, w: int, scale: float, phase=(0, 0), seed: int = 0, levels: float = 6.0) -> np.ndarray:

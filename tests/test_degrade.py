@@ -1,4 +1,4 @@
-"""Real-world degradations (casr_cli.degrade), the discriminator, the GAN helpers and the
+"""Real-world degradations (casr_cli.training.degrade), the discriminator, the GAN helpers and the
 block-grid score."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from casr_cli import degrade as dg
-from casr_cli.discriminator import UNetDiscriminator, gan_loss
+from casr_cli.training import degrade as dg
+from casr_cli.training.discriminator import UNetDiscriminator, gan_loss
 from casr_cli.eval.artefacts import block_grid_score
 
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from casr_cli.backbone.lite import LiteSRNet, save_lite
-from casr_cli.engine import Upscaler
+from casr_cli.upscaler import Upscaler
 from casr_cli.errors import UsageError
 from casr_cli.models import load_model
 from casr_cli.cli._options import parse_detail
 from casr_cli.models.lite import DEFAULT_DETAIL, SSN, blend, build_lite, detail_of, format_detail
-from casr_cli.stages import StageSwitches
+from casr_cli.engine.stages import StageSwitches
 
 
 def _net(seed: int) -> LiteSRNet:
@@ -134,8 +134,8 @@ def test_shipped_lite_has_detail_and_clean_has_none():
 def test_a_chain_run_a_step_at_a_time_keeps_the_schedule(ends):
     """``run(first_step=k)`` (eval's drift report runs a chain one step at a time) runs step k's
     network: the drift curve's last cycle is the whole chain's output."""
-    from casr_cli.canvas import MemoryStore
-    from casr_cli.chain import ChainPlan
+    from casr_cli.engine.canvas import MemoryStore
+    from casr_cli.engine.chain import ChainPlan
     from casr_cli.eval.drift import drift_curve
     from casr_cli.eval.metrics import psnr_y, shave_border
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from casr_cli.engine import EngineOptions, ProgressEvent, Upscaler
+from casr_cli.upscaler import EngineOptions, ProgressEvent, Upscaler
 from casr_cli.errors import ImageTooLargeError, ModelNotFoundError, UsageError
-from casr_cli.stages import CasrModel, StepSignals
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import CasrModel, StepSignals
+from casr_cli.engine.tiling import TileSpec
 
 
 def test_api_arrays_and_pil(photo):
@@ -61,7 +61,7 @@ def test_colour_hidden_under_alpha_does_not_fringe(photo, model):
 
 
 def test_bleed_transparent():
-    from casr_cli.alpha import bleed_transparent
+    from casr_cli.engine.alpha import bleed_transparent
 
     px = np.zeros((20, 30, 4), np.uint16)
     px[:, :10] = (1000, 2000, 3000, 65535)

@@ -300,7 +300,7 @@ def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     """A registered model with an SDAM stage: naive and the no-SDAM drift curve really differ."""
     from casr_cli import models
     from casr_cli.eval import EvalConfig, run_eval
-    from casr_cli.stages import CasrModel
+    from casr_cli.engine.stages import CasrModel
 
     class Sdam:
         input_align, input_margin = 1, 0

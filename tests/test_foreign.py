@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.errors import ModelFileError
-from casr_cli.stages import StageSwitches
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.engine.tiling import TileSpec
 
 
 def _spandrel_or_skip():

@@ -6,9 +6,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from casr_cli.canvas import DiskStore, MemoryStore
+from casr_cli.engine.canvas import DiskStore, MemoryStore
 from casr_cli.errors import ImageReadError, ImageTooLargeError, UsageError
-from casr_cli.images import apply_orientation, probe, read_image, write_image
+from casr_cli.io.images import apply_orientation, probe, read_image, write_image
 
 
 def _srgb_icc() -> bytes:
@@ -228,7 +228,7 @@ def test_written_files_get_normal_permissions(tmp_path, photo, suffix):
 def test_parallel_deflate_is_one_valid_zlib_stream(threads):
     import zlib
 
-    from casr_cli.pngstream import _DEFLATE_BLOCK, parallel_deflate
+    from casr_cli.io.pngstream import _DEFLATE_BLOCK, parallel_deflate
 
     rng = np.random.default_rng(threads)
     data = rng.integers(0, 6, int(2.5 * _DEFLATE_BLOCK), dtype=np.uint8).tobytes()

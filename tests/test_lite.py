@@ -6,11 +6,11 @@ import torch
 from PIL import Image
 
 from casr_cli.backbone.lite import LiteSRNet, load_lite, save_lite
-from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.models.lite import build_lite
 from casr_cli.sdam.ssn import SuperpixelNet, save_ssn
-from casr_cli.stages import StageSwitches
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.engine.tiling import TileSpec
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_grid_steps_reads_the_block_lines():
 
 
 def test_jpeg_last_prob_orders_the_final_jpeg(photo):
-    from casr_cli.degrade import DegradationParams, degrade
+    from casr_cli.training.degrade import DegradationParams, degrade
     from casr_cli.eval.artefacts import block_grid_score
 
     hr = torch.from_numpy(photo).permute(2, 0, 1).float() / 255

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from casr_cli.chain import describe_steps, plan, plan_fixed, validate_chain
+from casr_cli.engine.chain import describe_steps, plan, plan_fixed, validate_chain
 from casr_cli.errors import ModelFileError, UsageError
 from casr_cli.models import lite, load_model
 from casr_cli.models.model_file import read_state_dict
@@ -61,7 +61,7 @@ def test_lite_backbone_export_is_lite_with_that_backbone(tmp_path, photo):
     m = load_model(str(f), device="cpu")
     assert m.name == "my-backbone" and m.sdam is not None and m.fixed_scale is None
     ref = load_model("lite-clean", device="cpu")  # lite.BACKBONE is lite-clean's network
-    from casr_cli.engine import Upscaler
+    from casr_cli.upscaler import Upscaler
 
     a = Upscaler(m).upscale(photo[:32, :40], scale=3)
     b = Upscaler(ref).upscale(photo[:32, :40], scale=3)

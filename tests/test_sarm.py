@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from casr_cli.backbone.lite import LiteBackbone, LiteSRNet, save_lite
-from casr_cli.engine import EngineOptions, Upscaler
+from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.errors import ModelNotFoundError
 from casr_cli.sarm.bank import Bank, gaussian_blur
 from casr_cli.sarm.loss import corr_loss, self_correlation
 from casr_cli.sarm.module import SARM, SARMStage, load_sarm, save_sarm
 from casr_cli.sdam.ssn import SuperpixelNet, save_ssn
-from casr_cli.stages import CasrModel, StepInput
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import CasrModel, StepInput
+from casr_cli.engine.tiling import TileSpec
 
 
 class TinyEncoder:
@@ -259,7 +259,7 @@ def test_corr_loss():
 
 @pytest.mark.parametrize("kw", [{}, {"blocks": 1, "levels": (1, 2), "clusters": 1, "bank_stride": 4}])
 def test_save_load_round_trip(tmp_path, kw):
-    from casr_cli.weights_io import config_dict
+    from casr_cli.nn.weights_io import config_dict
 
     s = _sarm(**kw)
     with torch.no_grad():
@@ -276,7 +276,7 @@ def test_save_load_round_trip(tmp_path, kw):
 
 
 def test_earlier_pooled_token_sarm_file_is_refused(tmp_path):
-    from casr_cli.weights_io import save_tensors
+    from casr_cli.nn.weights_io import save_tensors
 
     p = save_tensors(tmp_path / "old.safetensors", {"w": torch.zeros(1)}, "sarm",
                      json.dumps({"channels": 8, "tile_tokens": 4, "query_pool": 4}))

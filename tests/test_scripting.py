@@ -82,7 +82,7 @@ def test_config_module_keeps_the_diffusers_interface(tmp_path):
         torch.testing.assert_close(LiteSRNet.from_pretrained(tmp_path / "d")(x, 2.0), net.eval()(x, 2.0))
     shipped = load_lite(BACKBONE)  # the shipped file loads unchanged (strict)
     save_lite(shipped, tmp_path / "again.safetensors")
-    from casr_cli.weights_io import read_config
+    from casr_cli.nn.weights_io import read_config
 
     assert json.loads(read_config(tmp_path / "again.safetensors", "lite")) == json.loads(read_config(BACKBONE, "lite"))
 
@@ -90,7 +90,7 @@ def test_config_module_keeps_the_diffusers_interface(tmp_path):
 def test_small_outputs_run_on_one_thread_unless_threads_are_given():
     from types import SimpleNamespace
 
-    from casr_cli.jobs import SMALL_WORK_PIXELS, _one_thread_if_small
+    from casr_cli.batch.run import SMALL_WORK_PIXELS, _one_thread_if_small
 
     torch.set_num_threads(2)
     try:
@@ -166,7 +166,7 @@ def test_not_an_image_on_stdin_is_a_file_error(tmp_path, photo):
 
 
 def test_stdout_reserved_sends_other_output_to_stderr():
-    code = ("import os, sys\nfrom casr_cli.stdio import stdout_reserved\n"
+    code = ("import os, sys\nfrom casr_cli.io.stdio import stdout_reserved\n"
             "with stdout_reserved() as out:\n"
             "    print('python noise')\n    os.write(1, b'C noise\\n')\n    out.write(b'IMAGE')\n"
             "print('after')\n")
@@ -277,7 +277,7 @@ def test_non_utf8_names_give_valid_json(latin1, tmp_path):
 
 
 def test_clean_text_escapes_only_what_is_not_utf8():
-    from casr_cli.records import clean, clean_text, json_line
+    from casr_cli.batch.records import clean, clean_text, json_line
 
     assert clean_text("café/ü.png") == "café/ü.png"
     assert clean_text(os.fsdecode(b"a\xff\xe9.png")) == "a\\xff\\xe9.png"
@@ -288,7 +288,7 @@ def test_clean_text_escapes_only_what_is_not_utf8():
 
 def test_a_stdout_job_without_a_stream_is_a_record_error(tmp_path, photo):
     from casr_cli import Upscaler
-    from casr_cli.jobs import JobSettings, plan_batch, upscale_job
+    from casr_cli.batch.run import JobSettings, plan_batch, upscale_job
 
     Image.fromarray(photo).save(tmp_path / "a.png")
     s = JobSettings(scale=2, fmt="png")

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from casr_cli.engine import EngineOptions, Upscaler
-from casr_cli.resample import Geometry
+from casr_cli.upscaler import EngineOptions, Upscaler
+from casr_cli.engine.resample import Geometry
 from casr_cli.sdam.ssn import SuperpixelNet
 from casr_cli.sdam.stage import SDAMSwitches, SuperpixelAlignment
 from casr_cli.sdam.structure import DepthStructure, EdgeStructure, bilateral, sobel_magnitude
 from casr_cli.sdam.superpixel import region_means, superpixel_labels
-from casr_cli.stages import CasrModel, StepSignals
-from casr_cli.tiling import TileSpec
+from casr_cli.engine.stages import CasrModel, StepSignals
+from casr_cli.engine.tiling import TileSpec
 
 
 @pytest.fixture

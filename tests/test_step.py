@@ -1,4 +1,4 @@
-"""One chain step's pieces (casr_cli/step.py): tile boxes, the band blender."""
+"""One chain step's pieces (casr_cli/engine/step.py): tile boxes, the band blender."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from casr_cli.canvas import MemoryStore
-from casr_cli.resample import input_span
-from casr_cli.step import BandBlender, TileBox, tile_boxes
-from casr_cli.tiling import TileSpec, tile_grid
+from casr_cli.engine.canvas import MemoryStore
+from casr_cli.engine.resample import input_span
+from casr_cli.engine.step import BandBlender, TileBox, tile_boxes
+from casr_cli.engine.tiling import TileSpec, tile_grid
 
 
 @pytest.mark.parametrize("in_size,out_size,context,out_align,in_align,margin", [

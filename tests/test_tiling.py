@@ -3,10 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from casr_cli.engine import EngineOptions, Upscaler
-from casr_cli.resample import Geometry, bicubic_matrix, resize_bicubic
-from casr_cli.stages import CasrModel, StepSignals
-from casr_cli.tiling import TileSpec, axis_spans, axis_windows, tile_grid
+from casr_cli.upscaler import EngineOptions, Upscaler
+from casr_cli.engine.resample import Geometry, bicubic_matrix, resize_bicubic
+from casr_cli.engine.stages import CasrModel, StepSignals
+from casr_cli.engine.tiling import TileSpec, axis_spans, axis_windows, tile_grid
 
 
 @pytest.mark.parametrize("length", [1, 17, 100, 512, 513, 1000, 2047, 5000])
@@ -123,7 +123,7 @@ def test_geometry_nearest_aligned():
 
 
 def test_tile_spec_overrides_the_model_default():
-    from casr_cli.tiling import tile_spec
+    from casr_cli.engine.tiling import tile_spec
 
     model_default = TileSpec(640, 16)
     assert tile_spec(model_default) == model_default

@@ -103,7 +103,7 @@ def test_save_and_reload_same_output(tmp_path):
 
 def test_sam_global_encoder():
     from casr_cli.encoders.sam import SamGlobalEncoder
-    from casr_cli.stages import GlobalEncoder
+    from casr_cli.engine.stages import GlobalEncoder
 
     enc = SamGlobalEncoder(random_sam_vision(), grid=8)
     assert isinstance(enc, GlobalEncoder) and enc.dim == 16 and enc.image_size == 64
@@ -122,7 +122,7 @@ def _tiny_model(tmp_path, sarm=True):
     from casr_cli.sarm.module import SARM, save_sarm
     from casr_cli.sdam.ssn import SuperpixelNet
     from casr_cli.encoders.sam import SamGlobalEncoder
-    from casr_cli.stages import StageSwitches
+    from casr_cli.engine.stages import StageSwitches
 
     net = tiny_net()
     train_one_step(net)
@@ -139,8 +139,8 @@ def _tiny_model(tmp_path, sarm=True):
 
 
 def test_turbo_model_in_the_engine(tmp_path):
-    from casr_cli.engine import EngineOptions, Upscaler
-    from casr_cli.tiling import TileSpec
+    from casr_cli.upscaler import EngineOptions, Upscaler
+    from casr_cli.engine.tiling import TileSpec
 
     model = _tiny_model(tmp_path)
     assert isinstance(model.backbone, TurboBackbone) and model.sarm is not None and model.dtype == torch.float32

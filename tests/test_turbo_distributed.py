@@ -1,5 +1,5 @@
 """Two CPU processes (torchrun, gloo): the accelerate training path of CASR-Turbo and the
-sharded batch upscaling of ``casr_cli.distributed`` with a tiny turbo model.
+sharded batch upscaling of ``casr_cli.batch.distributed`` with a tiny turbo model.
 
 The test launches this same file as the worker (one launch, to pay the import cost once):
 
@@ -30,7 +30,7 @@ def worker(work: Path) -> None:
     torch.set_num_threads(1)
     from accelerate import PartialState
 
-    from casr_cli import distributed
+    from casr_cli.batch import distributed
     from casr_cli.models import register
     from casr_cli.training.turbo import train_turbo, turbo_config
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from .chain import ChainPlan, plan_chain
+from .engine.chain import ChainPlan, plan_chain
 from .errors import CasrError, InvalidImageError
 
 __all__ = ["CasrError", "InvalidImageError", "ChainPlan", "Upscaler", "plan_chain", "__version__"]
@@ -20,7 +20,7 @@ __all__ = ["CasrError", "InvalidImageError", "ChainPlan", "Upscaler", "plan_chai
 def __getattr__(name: str):
     # The engine imports torch; keep `import casr_cli` light for the CLI's --help.
     if name == "Upscaler":
-        from .engine import Upscaler
+        from .upscaler import Upscaler
 
         return Upscaler
     raise AttributeError(name)

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config_module import ConfigModule, register_to_config
-from ..stages import at_step
-from ..weights_io import load_model, module_to, save_model
+from ..engine.stages import at_step
+from ..nn.config_module import ConfigModule, register_to_config
+from ..nn.weights_io import load_model, module_to, save_model
 from .anchor import anchor, reach
 
 MAP_CHANNELS = {"bicubic": 3, "superpixel": 3, "structure": 1}
@@ -88,7 +88,7 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet
 
 
 class LiteBackbone:
-    """Engine stage (implements :class:`casr_cli.stages.Backbone`).  ``net``: one network for
+    """Engine stage (implements :class:`casr_cli.engine.stages.Backbone`).  ``net``: one network for
     every chain step, or a sequence of them, one per step (step k runs ``net[k - 1]``, the
     last one repeating: the detail schedule, models/lite.py).  ``anchor_sigma``: the colour
     anchor's Gaussian, in blocks of ``unshuffle`` px (``backbone/anchor.py``); None leaves the

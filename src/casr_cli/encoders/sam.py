@@ -1,7 +1,7 @@
 """SAM's image encoder as SARM's global encoder and as the L_corr feature extractor
 (paper sec. 3.2: "we extract a global semantic embedding g ... using SAM").
 
-:class:`SamGlobalEncoder` implements :class:`casr_cli.stages.GlobalEncoder` on a
+:class:`SamGlobalEncoder` implements :class:`casr_cli.engine.stages.GlobalEncoder` on a
 transformers ``SamVisionModel`` (or the ``vision_encoder`` of a ``SamModel``), doing in
 torch what ``SamImageProcessor`` does (reference notes 3.2): resize the longest side to
 the model's ``image_size`` (1024 for ViT-B), ImageNet normalisation, zero padding at the

@@ -10,7 +10,8 @@ generation, scale settings), :mod:`.methods` (rows: casr, bicubic, naive, ablati
 
 from __future__ import annotations
 
+from .events import EvalEvent
 from .protocol import Setting, settings
-from .runner import EvalConfig, EvalEvent, EvalResult, run_eval
+from .runner import EvalConfig, EvalResult, run_eval
 
 __all__ = ["EvalConfig", "EvalEvent", "EvalResult", "Setting", "run_eval", "settings"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..deblock import block_lines
+from ..engine.deblock import block_lines
 from .metrics import to_y
 
 

@@ -17,8 +17,9 @@ import math
 
 import numpy as np
 
-from ..stages import StageSwitches
+from ..engine.stages import StageSwitches
 from . import protocol
+from .events import EvalEvent
 from .metrics import psnr_y, shave_border, ssim_y
 from .niqe import niqe
 
@@ -40,8 +41,8 @@ def _cycle_sizes(lr_size: tuple[int, int], chain: tuple[float, ...], final: tupl
 def drift_curve(up, lr: np.ndarray, hr: np.ndarray | None, chain: tuple[float, ...],
                 final: tuple[int, int]) -> list[dict]:
     """Per-cycle metrics of ``up`` run one chain step at a time from ``lr``."""
-    from ..canvas import MemoryStore
-    from ..chain import ChainPlan
+    from ..engine.canvas import MemoryStore
+    from ..engine.chain import ChainPlan
 
     cur = lr
     acc = 1.0
@@ -65,13 +66,11 @@ def drift_curve(up, lr: np.ndarray, hr: np.ndarray | None, chain: tuple[float, .
 
 def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> list[dict]:
     """Curves for every drift image and variant; cached like the per-image results."""
-    from .runner import EvalEvent, _read
-
     chain = tuple(float(f) for f in cfg.drift_chain)
     scale = math.prod(chain)
     label = "x" + "x".join(f"{f:g}" for f in chain)
     vs = variants(cfg.model)
-    from ..chain import validate_chain
+    from ..engine.chain import validate_chain
 
     full = engines.get(cfg.model, StageSwitches())
     validate_chain(chain, None, full.model.s_max)  # UsageError for a step above the model's s_max
@@ -93,7 +92,7 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
             rec = cache.load(path, [], lambda n: False)
             if rec is None:
                 if img is None:
-                    img = _read(item)
+                    img = protocol.read_rgb8(item)
                 if pair is None:
                     if ds.reference:
                         hr, lr = protocol.make_pair(img, scale)

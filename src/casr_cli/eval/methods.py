@@ -19,8 +19,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ..engine.stages import StageSwitches
 from ..errors import UsageError
-from ..stages import StageSwitches
 from .protocol import unique_by_label
 
 BASE_METHODS = ("casr", "bicubic", "naive")

@@ -6,7 +6,7 @@ Full-reference images (LIIF's ``sr-implicit-downsampled`` convention):
   ``round(h_lr * s) x round(w_lr * s)``: a multiple of the scale for integer scales;
 * the LR is the antialiased bicubic downscale of that crop (Pillow's ``BICUBIC`` =
   torch ``interpolate(mode="bicubic", antialias=True)``, a = -0.5, kernel widened by
-  the scale; ``casr_cli.resample.resize_bicubic``) computed on the float image and
+  the scale; ``casr_cli.engine.resample.resize_bicubic``) computed on the float image and
   rounded to uint8 once;
 * the SR output is produced at exactly the HR crop's size.
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..engine.resample import resize_bicubic
 from ..errors import UsageError
-from ..resample import resize_bicubic
 
 DEFAULT_SCALES = (8.0, 12.0, 18.0, 24.0, 30.0)
 
@@ -129,9 +129,9 @@ WEB_SEED = 0  # the web-photo LR's noise is fixed: every run and method sees the
 
 
 def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) -> np.ndarray:
-    """The "web photo" LR (``casr_cli.degrade.web_photo``: antialiased bicubic downscale,
+    """The "web photo" LR (``casr_cli.training.degrade.web_photo``: antialiased bicubic downscale,
     Gaussian noise sigma 3/255, JPEG quality 75) of a uint8 HxWx3 image."""
-    from ..degrade import web_photo
+    from ..training.degrade import web_photo
 
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32) / 255.0
     out = web_photo(t, size, seed)
@@ -156,3 +156,10 @@ def center_crop(img: np.ndarray, side: int) -> np.ndarray:
     h, w = img.shape[:2]
     y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return np.ascontiguousarray(img[y:y + min(h, side), x:x + min(w, side)])
+
+
+def read_rgb8(item) -> np.ndarray:
+    """A dataset item's image as (H, W, 3) uint8 RGB."""
+    from ..io.images import read_image
+
+    return as_rgb8(read_image(item.path).pixels)

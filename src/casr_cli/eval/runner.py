@@ -10,16 +10,16 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from ..deblock import BlockGrid
+from ..engine.deblock import BlockGrid
+from ..engine.stages import StageSwitches
 from ..errors import UsageError
-from ..stages import StageSwitches
 from . import protocol
 from .cache import ResultCache
 from .datasets import Dataset, resolve_dataset
+from .events import EvalEvent, ProgressFn
 from .iqa import SPECS as IQA_SPECS, IqaMetrics
 from .methods import Method, build_methods
 from .metrics import psnr_y, shave_border, ssim_y
@@ -28,20 +28,6 @@ from .niqe import niqe
 FR_METRICS = ("psnr", "ssim", "lpips")
 ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi", "grid")  # grid: eval/artefacts.py
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi")
-
-
-@dataclass(frozen=True)
-class EvalEvent:
-    """Progress: ``phase`` is "images" or "drift"; ``done`` of ``total`` units."""
-
-    phase: str
-    done: int
-    total: int
-    detail: str = ""
-    cached: bool = False
-
-
-ProgressFn = Callable[[EvalEvent], None]
 
 
 @dataclass
@@ -89,8 +75,8 @@ class _Engines:
         self._cache: dict = {}
 
     def get(self, model: str, switches: StageSwitches):
-        from ..engine import Upscaler
-        from ..tiling import tile_spec
+        from ..engine.tiling import tile_spec
+        from ..upscaler import Upscaler
 
         key = (model, switches)
         if key not in self._cache:
@@ -114,8 +100,8 @@ def sheet_box(hr_shape: tuple[int, int]) -> tuple[int, int, int, int]:
 def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting, block_grid=None) -> np.ndarray:
     """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain;
     ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input."""
-    from ..canvas import MemoryStore
-    from ..chain import ChainPlan
+    from ..engine.canvas import MemoryStore
+    from ..engine.chain import ChainPlan
 
     scale = setting.scale
     if setting.chain is None:
@@ -123,7 +109,7 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
         if plan.out_size != tuple(size):
             plan = ChainPlan(plan.factors, plan.sizes[:-1] + (tuple(size),))
     else:
-        from ..chain import validate_chain
+        from ..engine.chain import validate_chain
 
         validate_chain(setting.chain, None, up.model.s_max)
         h, w = lr.shape[:2]
@@ -158,12 +144,6 @@ def compute_metrics(names: list[str], sr: np.ndarray, hr: np.ndarray | None, sca
         elif n in IQA_SPECS:
             out[n] = iqa.compute(n, sr, hr)
     return out
-
-
-def _read(item) -> np.ndarray:
-    from ..images import read_image
-
-    return protocol.as_rgb8(read_image(item.path).pixels)
 
 
 def _check_config(cfg: EvalConfig) -> list[str]:
@@ -230,7 +210,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     rec = None
                 if rec is None:
                     if img is None:
-                        img = _read(item)
+                        img = protocol.read_rgb8(item)
                     if pair is None:
                         pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
@@ -241,7 +221,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
                            "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa, lr.shape[:2])}
                     if want_sheet:
-                        from ..images import write_image
+                        from ..io.images import write_image
 
                         crop_path.parent.mkdir(parents=True, exist_ok=True)
                         write_image(crop_path, figures.crop_region(sr, sheet_box(size)))
@@ -308,7 +288,7 @@ def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_
 
 def _save_aux(folder: Path, key: str, lr: np.ndarray, hr: np.ndarray | None, size) -> None:
     """The LR region (and HR region) of the sheet box, for the sheet's extra rows."""
-    from ..images import write_image
+    from ..io.images import write_image
     from . import figures
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Model registry: a name becomes a :class:`~casr_cli.stages.CasrModel` on a device.
+"""Model registry: a name becomes a :class:`~casr_cli.engine.stages.CasrModel` on a device.
 
 ``bicubic``  antialiased bicubic in one step: the baseline every SR table compares against.
 ``lite``     CASR-Lite for real photos (with the detail control), trained on the CPU and shipped.
@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
+from ..engine.stages import CasrModel, StageSwitches
 from ..errors import ModelNotFoundError, UsageError
-from ..stages import CasrModel, StageSwitches
 
 DEFAULT_MODEL = "lite"
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..stages import CasrModel, StageSwitches
+from ..engine.stages import CasrModel, StageSwitches
 from . import register
 
 

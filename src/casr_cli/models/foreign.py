@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..stages import CasrModel, StageSwitches
-from ..tiling import TileSpec
+from ..engine.stages import CasrModel, StageSwitches
+from ..engine.tiling import TileSpec
 from .model_file import describe, load_descriptor
 
 CONTEXT_TOL = 0.1 / 255  # a crop's centre must match the whole probe this closely
@@ -177,7 +177,7 @@ def cached_context(path: Path, run: ModelRunner, device: torch.device, dtype: to
 
 
 class ForeignBackbone:
-    """Engine stage (implements :class:`casr_cli.stages.Backbone`) around a :class:`ModelRunner`."""
+    """Engine stage (implements :class:`casr_cli.engine.stages.Backbone`) around a :class:`ModelRunner`."""
 
     def __init__(self, run: ModelRunner, context_lr: int, sdam=None):
         self.run = run
@@ -211,7 +211,7 @@ class ForeignBackbone:
         if (H, W) == (s * h, s * w):  # the model's own factor: the output window is a crop
             y = y[..., oy - s * iy:oy - s * iy + oh, ox - s * ix:ox - s * ix + ow]
         else:
-            from ..resample import Geometry
+            from ..engine.resample import Geometry
 
             geo = Geometry((s * h, s * w), (H, W), (s * iy, s * (iy + ih), s * ix, s * (ix + iw)),
                            (oy, oy + oh, ox, ox + ow), y.device, y.dtype)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+from ..engine.stages import CasrModel, StageSwitches
+from ..engine.tiling import TileSpec
 from ..errors import ModelNotFoundError, UsageError
-from ..stages import CasrModel, StageSwitches
-from ..tiling import TileSpec
 from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -35,7 +35,7 @@ REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
 REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 # The detail control's default schedule: T = 0.33 for the first chain step, 1 for every later
 # one (docs/lite.md: chosen on all 100 B100 web-photo crops, with a JPEG's block lines smoothed
-# before the later steps, casr_cli.deblock, and by the clean-chain measurements).
+# before the later steps, casr_cli.engine.deblock, and by the clean-chain measurements).
 DEFAULT_DETAIL = (0.33, 1.0)
 SSN = WEIGHTS / "ssn-lite.safetensors"
 SARM = WEIGHTS / "lite-sarm.safetensors"

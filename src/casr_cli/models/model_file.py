@@ -3,7 +3,7 @@
 A file given as ``--model PATH`` is one of:
 
 * one of casr's own exports (safetensors whose metadata holds ``casr_<kind>_config``,
-  see :mod:`casr_cli.weights_io`): ``lite`` (a backbone from ``casr train --stage 1
+  see :mod:`casr_cli.nn.weights_io`): ``lite`` (a backbone from ``casr train --stage 1
   --export``), ``ssn``, ``sarm`` or ``turbo``;
 * a foreign super-resolution model that spandrel recognises (ESRGAN/Real-ESRGAN, SRVGG
   Compact, SPAN, SwinIR, HAT, DAT, ...), as ``.safetensors`` or a pickled ``.pth``;
@@ -61,7 +61,7 @@ def casr_kind(path: Path) -> str | None:
     """``lite``/``ssn``/``sarm``/``turbo`` for one of casr's own safetensors, else None."""
     if path.suffix.lower() not in SAFETENSORS:
         return None
-    from ..weights_io import read_metadata
+    from ..nn.weights_io import read_metadata
 
     try:
         meta = read_metadata(path)
@@ -178,6 +178,6 @@ def casr_file_error(kind: str, path: Path) -> ModelFileError:
 
 
 def casr_config(path: Path, kind: str) -> dict:
-    from ..weights_io import read_config
+    from ..nn.weights_io import read_config
 
     return json.loads(read_config(path, kind))

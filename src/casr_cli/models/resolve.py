@@ -1,4 +1,4 @@
-"""``--model SPEC`` -> a :class:`~casr_cli.stages.CasrModel`.
+"""``--model SPEC`` -> a :class:`~casr_cli.engine.stages.CasrModel`.
 
 SPEC is, in this order:
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..engine.stages import CasrModel, StageSwitches
 from ..errors import ModelFileError, ModelNotFoundError
-from ..stages import CasrModel, StageSwitches
 
 #: weights-manager groups whose components are foreign model files (one file each)
 FOREIGN_GROUPS = ("realesrgan",)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ..engine.stages import CasrModel, StageSwitches
 from ..errors import ModelNotFoundError
-from ..stages import CasrModel, StageSwitches
 from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"

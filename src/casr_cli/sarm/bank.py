@@ -32,7 +32,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from ..stages import StepInput
+from ..engine.stages import StepInput
 
 
 @dataclass

@@ -16,7 +16,7 @@ detailed).  Then every tile's backbone output is refined right after the backbon
   output's scale: Glasner and Irani's single-image SR, CSNLN's cross-scale attention);
 * the features, average-pooled by ``global_pool``, also attend (``heads``-head
   cross-attention) to the global embedding g of the whole step input from a frozen
-  encoder (any :class:`~casr_cli.stages.GlobalEncoder`: EfficientNet-Lite0 for lite, SAM
+  encoder (any :class:`~casr_cli.engine.stages.GlobalEncoder`: EfficientNet-Lite0 for lite, SAM
   for turbo); g is coarse, so is this context (upsampled back, nearest);
 * a zero-initialised head (no bias) turns features, retrieved and global context into a
   residual, so an untrained SARM is the identity.
@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbone.lite import ResBlock
-from ..config_module import ConfigModule, register_to_config
+from ..engine.stages import StepInput, TileGeometry
 from ..errors import ModelNotFoundError
-from ..stages import StepInput, TileGeometry
-from ..weights_io import load_model, read_config, save_model
+from ..nn.config_module import ConfigModule, register_to_config
+from ..nn.weights_io import load_model, read_config, save_model
 from .bank import Bank, blur_radius, build_bank, gaussian_blur, index_bank, lowpass_sigma, retrieve
 
 
@@ -231,7 +231,7 @@ class SarmMemory:
 
 
 class SARMStage:
-    """Engine stage (implements :class:`casr_cli.stages.RefinementStage`): a SARM plus the
+    """Engine stage (implements :class:`casr_cli.engine.stages.RefinementStage`): a SARM plus the
     frozen encoder that gives the global embedding."""
 
     thumbnail_side = 1024

@@ -28,7 +28,7 @@ Differences from the original (all in the config, so they travel with the weight
 
 Weights are stored as one safetensors file whose metadata holds the config json;
 :func:`save_ssn` / :func:`load_ssn` are the canonical pair.  ``save_pretrained`` /
-``from_pretrained`` (:mod:`casr_cli.config_module`, diffusers' directory layout) also work
+``from_pretrained`` (:mod:`casr_cli.nn.config_module`, diffusers' directory layout) also work
 on directories.
 """
 
@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config_module import ConfigModule, register_to_config
-from ..weights_io import load_model, module_to, read_config, save_model
+from ..nn.config_module import ConfigModule, register_to_config
+from ..nn.weights_io import load_model, module_to, read_config, save_model
 
 #: the shipped weights (trained by ``casr_cli.training.ssn``; see ssn-lite.md)
 DEFAULT_SSN_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "ssn-lite.safetensors"

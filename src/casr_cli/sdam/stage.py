@@ -31,7 +31,7 @@ class SDAMSwitches:
 
 
 class SuperpixelAlignment:
-    """Implements :class:`casr_cli.stages.AlignmentStage`."""
+    """Implements :class:`casr_cli.engine.stages.AlignmentStage`."""
 
     def __init__(self, ssn, structure=None, switches: SDAMSwitches | None = None):
         self.ssn = ssn

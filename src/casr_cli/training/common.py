@@ -261,7 +261,7 @@ def grid_steps(x: torch.Tensor, in_size: tuple[int, int], block: int = 8) -> tor
     """The steps of (B, C, H, W) ``x`` across the output lines that fall on the ``block`` px
     grid of an input of ``in_size`` (where a JPEG's block boundaries land; the lines of
     ``eval.artefacts.block_grid_score``): column steps then row steps, flattened per sample."""
-    from ..deblock import block_lines
+    from ..engine.deblock import block_lines
 
     h, w = x.shape[-2:]
     cols = torch.from_numpy(block_lines(w, w / in_size[1], 0, block)).to(x.device)

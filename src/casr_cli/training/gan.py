@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..degrade import blur, gaussian_kernel
-from ..discriminator import UNetDiscriminator, gan_loss
+from .degrade import blur, gaussian_kernel
+from .discriminator import UNetDiscriminator, gan_loss
 
 
 class Adversary:

@@ -10,7 +10,7 @@ output: a smaller LR upscaled to the LR size by the current model (no gradient),
 network learns to take its own outputs as input (the drift the paper fights).
 
 Real photos: with probability ``degrade_prob`` a sample's LR is instead the HR crop
-after the high-order real-world degradations of ``casr_cli.degrade`` (blur, resize,
+after the high-order real-world degradations of ``casr_cli.training.degrade`` (blur, resize,
 noise, JPEG, twice); drift batches stay as they are (later chain steps see casr's own
 outputs, not a camera's).
 
@@ -42,11 +42,11 @@ import torch.nn.functional as F
 
 from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
-from ..degrade import DegradationParams, degrade, quantize
-from ..resample import Geometry, resize_bicubic
+from ..engine.resample import Geometry, resize_bicubic
+from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
-from ..weights_io import module_to
+from .degrade import DegradationParams, degrade, quantize
 from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp

@@ -27,13 +27,13 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..degrade import quantize
+from ..engine.stages import StepInput
 from ..sarm.bank import Bank
 from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
-from ..stages import StepInput
+from .degrade import quantize
 from .common import (Checkpoints, get_lr, inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4,
                      start_run, stop_requested)
 from .lite import StepRunner, get_batch, make_lr, psnr_y

@@ -10,9 +10,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..degrade import quantize
-from ..resample import Geometry, resize_bicubic
+from ..engine.resample import Geometry, resize_bicubic
 from .common import random_crop
+from .degrade import quantize
 
 
 def synthetic_images(n: int, side: int, seed: int = 0) -> list[torch.Tensor]:
@@ -55,7 +55,7 @@ def make_lr(hr: torch.Tensor, scale: float) -> torch.Tensor:
 @torch.no_grad()
 def sdam_maps(sdam, lr: torch.Tensor, out_size: tuple[int, int]) -> dict[str, torch.Tensor]:
     """SDAM's ``superpixel`` and ``structure`` maps of ``lr`` at ``out_size`` (the whole
-    crop as one tile, through the engine's :class:`~casr_cli.resample.Geometry`)."""
+    crop as one tile, through the engine's :class:`~casr_cli.engine.resample.Geometry`)."""
     h, w = lr.shape[-2:]
     geom = Geometry((h, w), tuple(out_size), (0, h, 0, w), (0, out_size[0], 0, out_size[1]), device=lr.device,
                     dtype=lr.dtype)
@@ -74,7 +74,7 @@ class SarmTiles(torch.nn.Module):
         self.sarm = sarm
 
     def forward(self, tiles: torch.Tensor, step_input: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        from ..stages import StepInput
+        from ..engine.stages import StepInput
 
         out_size = (2 * tiles.shape[-2], 2 * tiles.shape[-1])
         bank = self.sarm.bank(StepInput.from_tensor(step_input, out_size))

@@ -9,7 +9,7 @@ Three pieces, each one idea:
 * :class:`BandBlender`: the window-weighted sum of the tiles of one band of tile rows; the
   rows above the next band are final, so they are written and dropped (memory stays a band high).
 
-:func:`run_step` strings them together; :mod:`casr_cli.engine` runs the steps of a chain.
+:func:`run_step` strings them together; :mod:`casr_cli.engine.core` runs the steps of a chain.
 """
 
 from __future__ import annotations

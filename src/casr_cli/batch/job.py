@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import OutputExistsError, UsageError
-from .images import EXTENSION, FORMATS, READ_EXTENSIONS, READABLE, output_format
-from .stdio import STDIO
+from ..errors import OutputExistsError, UsageError
+from ..io.images import EXTENSION, FORMATS, READ_EXTENSIONS, READABLE, output_format
+from ..io.stdio import STDIO
 
 DEFAULT_SUFFIX = "_x{scale}"
 WRITE_EXTENSIONS = frozenset(f".{k}" for k in FORMATS)  # an input of another format gets a .png output
@@ -42,7 +42,7 @@ class Scan:
 
 
 def readable_name(path: Path) -> bool:
-    """Whether a folder scan or glob picks ``path``: a :data:`~casr_cli.images.READ_FORMATS`
+    """Whether a folder scan or glob picks ``path``: a :data:`~casr_cli.io.images.READ_FORMATS`
     extension (any case)."""
     return path.suffix.lower() in READ_EXTENSIONS
 
@@ -96,11 +96,6 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
         more = f"; {len(skipped)} file(s) skipped, not {READABLE}" if skipped else ""
         raise UsageError(f"no input images found{more}", hint=f"give files, directories or globs of {READABLE} images")
     return Scan(unique, skipped)
-
-
-def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[Path, Path]]:
-    """:func:`scan_inputs`' files alone."""
-    return scan_inputs(items, recursive).files
 
 
 SUFFIX_FIELDS = ("scale", "model", "width", "height")

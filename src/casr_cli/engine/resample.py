@@ -12,7 +12,6 @@ resize is a handful of gathers and multiply-adds per pixel, whatever the tile si
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -93,7 +92,7 @@ def nearest_index(in_size: int, out_size: int, out_start: int, out_stop: int) ->
 
 class Geometry:
     """One tile's mapping from its step-input crop to its output window
-    (implements :class:`casr_cli.stages.TileGeometry`)."""
+    (implements :class:`casr_cli.engine.stages.TileGeometry`)."""
 
     def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int],
                  in_box: tuple[int, int, int, int], out_box: tuple[int, int, int, int],
@@ -120,7 +119,3 @@ def resize_bicubic(x: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     g = Geometry((h, w), out_size, (0, h, 0, w), (0, out_size[0], 0, out_size[1]), x.device, x.dtype)
     return g.bicubic(x)
-
-
-def scale_of(in_size: int, out_size: int) -> float:
-    return out_size / in_size if in_size else math.nan

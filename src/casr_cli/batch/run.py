@@ -1,5 +1,5 @@
 """One file through the engine: the per-file pipeline that ``casr upscale`` and
-``casr_cli.distributed`` share (plan, output checks, read, run, atomic write), returning
+``casr_cli.batch.distributed`` share (plan, output checks, read, run, atomic write), returning
 the ``--json`` record.  A failure on one file is recorded, never raised, so a batch goes on
 (``CASR_DEBUG=1`` re-raises model and disk failures with their traceback)."""
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .batch import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
-from .errors import CasrError, UsageError
+from ..errors import CasrError, UsageError
+from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 
 
 DEBLOCK_MODES = ("auto", "on", "off")
@@ -48,7 +48,7 @@ class JobSettings:
     deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG inputs), on (every input), off
 
     def __post_init__(self):
-        from .chain import check_scale
+        from ..engine.chain import check_scale
 
         if self.scale is None and self.width is None and self.height is None and self.chain is None:
             raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
@@ -75,8 +75,8 @@ def _suffix_for(template: str, s: JobSettings, model_name: str):
         return fixed
 
     def per_file(path: Path) -> str:
-        from .chain import target_size
-        from .images import probe
+        from ..engine.chain import target_size
+        from ..io.images import probe
 
         try:
             (h, w), scale = target_size(probe(path), scale=nominal or None, width=s.width, height=s.height)
@@ -155,8 +155,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     ``on_start(name)`` is called once the input is read, ``progress`` gets the engine's events;
     ``stdout``: the stream a ``to_stdout`` job writes its image to; ``small_work_one_thread``:
     run an image whose output is at most :data:`SMALL_WORK_PIXELS` on one torch thread."""
-    from .canvas import MemoryStore
-    from .images import probe, read_image, write_image
+    from ..engine.canvas import MemoryStore
+    from ..io.images import probe, read_image, write_image
 
     s = settings
     rec = new_record(job, model_name)
@@ -197,7 +197,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         try:
             kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level)
             if job.to_stdout:
-                from .stdio import write_image_to
+                from ..io.stdio import write_image_to
 
                 warnings = write_image_to(stdout, result, fmt=s.fmt, tmp_dir=tmp_dir, **kw)
             else:

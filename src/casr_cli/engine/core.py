@@ -1,7 +1,7 @@
 """The cyclic engine: a chain of steps, each run tile by tile through SDAM -> backbone -> SARM.
 
-Memory stays bounded: a step (:mod:`casr_cli.step`) reads its input one band of tile rows
-at a time from a :class:`~casr_cli.canvas.RowStore`, blends the tiles of that band into a
+Memory stays bounded: a step (:mod:`casr_cli.engine.step`) reads its input one band of tile rows
+at a time from a :class:`~casr_cli.engine.canvas.RowStore`, blends the tiles of that band into a
 float accumulator only a band high, and writes finished rows, quantised, to the next store.
 """
 
@@ -10,19 +10,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 
+from ..errors import ImageTooLargeError
 from . import chain as chain_mod
 from .alpha import bleed_transparent
 from .canvas import DEFAULT_MEMORY_LIMIT, MemoryStore, RowStore
 from .deblock import BlockGrid, DeblockedStore
-from .errors import ImageTooLargeError
-from .stages import CasrModel, StageSwitches
+from .stages import CasrModel
 from .step import ProgressEvent, ProgressFn, context_of, run_step
 from .tiling import TileGrid, TileSpec, tile_grid
 
-__all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
+__all__ = ["DEFAULT_MAX_PIXELS", "Engine", "EngineOptions", "ProgressEvent", "ProgressFn"]
 
 DEFAULT_MAX_PIXELS = 2_000_000_000
 
@@ -36,33 +35,19 @@ class EngineOptions:
     intermediates: str | None = None  # directory for per-step pictures (--save-intermediates)
 
 
-class Upscaler:
-    """Load a model once, upscale many images.
+class Engine:
+    """A loaded model and its options: plans a chain and runs it over row stores.
 
-    >>> up = Upscaler.load("bicubic")
-    >>> out = up.upscale(np_image, scale=18)      # or a PIL image; same type back
+    Loading a model by name and converting PIL images / arrays live above the core, in
+    :class:`casr_cli.upscaler.Upscaler`.
     """
 
     def __init__(self, model: CasrModel, options: EngineOptions | None = None):
         self.model = model
         self.options = options or EngineOptions()
 
-    @classmethod
-    def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             detail: float | tuple[float, ...] | None = None, **options) -> Upscaler:
-        """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
-        built-in or downloaded model name or a model file (casr export or any spandrel SR
-        model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
-        (0..1, or a tuple, one per chain step, the last repeating) is lite's detail control
-        (the same as ``switches.detail``)."""
-        from .models import load_model
-
-        if detail is not None:
-            switches = replace(switches or StageSwitches(), detail=detail)
-        return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
-
     def with_options(self, **changes) -> Upscaler:
-        return Upscaler(self.model, replace(self.options, **changes))
+        return type(self)(self.model, replace(self.options, **changes))
 
     # -- planning -------------------------------------------------------------------
     def plan(self, in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
@@ -118,31 +103,6 @@ class Upscaler:
         return block_grid
 
     # -- running --------------------------------------------------------------------
-    def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
-                chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
-                block_grid: BlockGrid | None = None):
-        """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
-
-        Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
-        Channels: 1 or 3 colour channels, plus optionally alpha (2 or 4 channels), last.
-        PIL's 16-bit grey modes (``I;16``, ``I``: 0..65535) and ``F`` ([0, 1]) are 16-bit grey.
-        Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
-        (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
-        naming the offending property; see :mod:`casr_cli.pixels`.
-        ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
-        for an upright one): every step after the first gets its residual block lines
-        smoothed (:mod:`casr_cli.deblock`)."""
-        from .pixels import to_pixels
-
-        arr, restore = to_pixels(image)
-        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
-        result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid)
-        try:
-            out = result.read(0, result.shape[0]).copy()
-        finally:
-            result.close()
-        return restore(out)
-
     @torch.inference_mode()
     def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,
             final_memory_limit: int | None = None, first_step: int = 1,
@@ -151,7 +111,7 @@ class Upscaler:
         ``first_step``: the chain step the plan's first step is, for a chain run one step at a
         time (the backbone may run another network per step: lite's detail schedule).
         ``block_grid``: ``src`` is a decoded JPEG with its blocks there; each step of this call
-        after its first reads its input through :class:`~casr_cli.deblock.DeblockedStore`, at
+        after its first reads its input through :class:`~casr_cli.engine.deblock.DeblockedStore`, at
         the scale of that input to ``src`` (a chain run one step per call is never deblocked)."""
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
@@ -179,21 +139,6 @@ class Upscaler:
         return cur
 
     def _save_intermediates(self, src: RowStore, k: int) -> None:
-        """Write step ``k``'s input and, when the model has SDAM, what SDAM makes of it."""
-        from pathlib import Path
-
-        from .images import to_8bit, write_image
-
-        d = Path(self.options.intermediates)
-        d.mkdir(parents=True, exist_ok=True)
-        arr = src.read(0, src.shape[0])
-        write_image(d / f"step{k}_input.png", arr)
-        analyse = getattr(self.model.sdam, "analyse", None)
-        if analyse is None:
-            return
-        color = 1 if src.shape[2] in (1, 2) else 3
-        lr = torch.from_numpy(to_8bit(np.ascontiguousarray(arr[:, :, :color])).astype(np.float32) / 255)
-        lr = lr.permute(2, 0, 1)[None].expand(-1, 3, -1, -1).to(self.model.device, self.model.dtype)
-        for name, pic in analyse(lr).items():
-            img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            write_image(d / f"step{k}_{name}.png", img)
+        """Write step ``k``'s input (``EngineOptions.intermediates``): image writing lives above
+        the core, in :class:`casr_cli.upscaler.Upscaler`."""
+        raise NotImplementedError("per-step pictures need casr_cli.upscaler.Upscaler")

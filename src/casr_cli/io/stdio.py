@@ -22,26 +22,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
+from .images import EXTENSION, encode, output_format, sniff_format
 
 STDIO = "-"  # the name that means standard input (an input) or standard output (-o)
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The :data:`~casr_cli.images.READ_FORMATS` name of a file from its first bytes, or None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    return None
 
 
 @contextlib.contextmanager
@@ -49,8 +33,6 @@ def spooled_stdin(stream: BinaryIO, tmp_dir: str | None = None) -> Iterator[Path
     """Copy ``stream`` (standard input's bytes) to a temporary file named for its format;
     yields the file and removes it afterwards.  What is not an image is found out by reading
     it, as for a file given by name (a per-file error); a terminal is a ``UsageError``."""
-    from .images import EXTENSION
-
     if getattr(stream, "isatty", lambda: False)():
         raise UsageError("'-' reads an image from standard input, but standard input is a terminal",
                          hint="pipe or redirect an image into casr, e.g. casr upscale - -s 4 -o out.png < in.png")
@@ -116,11 +98,10 @@ def stdout_reserved() -> Iterator[BinaryIO]:
 def write_image_to(stream: BinaryIO, store, *, fmt: str, tmp_dir: str | None = None, **options) -> list[str]:
     """Encode ``store`` (a RowStore or an array) as ``fmt`` into a temporary file, then copy it
     to ``stream``: nothing reaches the stream unless encoding succeeded.  ``options`` are
-    :func:`~casr_cli.images.write_image`'s (icc, exif, quality, compress_level); returns its warnings."""
+    :func:`~casr_cli.io.images.write_image`'s (icc, exif, quality, compress_level); returns its warnings."""
     import shutil
 
-    from .canvas import MemoryStore
-    from .images import EXTENSION, _write, output_format
+    from ..engine.canvas import MemoryStore
 
     fmt = output_format(None, fmt)
     if isinstance(store, np.ndarray):
@@ -128,7 +109,7 @@ def write_image_to(stream: BinaryIO, store, *, fmt: str, tmp_dir: str | None = N
     fd, tmp = tempfile.mkstemp(prefix="casr-out.", suffix=EXTENSION[fmt], dir=tmp_dir)
     os.close(fd)
     try:
-        warnings = _write(Path(tmp), store, fmt, options.get("icc"), options.get("exif"), options.get("quality", 95),
+        warnings = encode(Path(tmp), store, fmt, options.get("icc"), options.get("exif"), options.get("quality", 95),
                           options.get("compress_level", 4))
         with open(tmp, "rb") as f:
             shutil.copyfileobj(f, stream, 1 << 20)

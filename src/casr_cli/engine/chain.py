@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import UsageError
+from ..errors import UsageError
 
 EPS = 1e-9
 

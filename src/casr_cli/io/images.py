@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .canvas import MemoryStore, RowStore
-from .deblock import BlockGrid, jpeg_grid
-from .errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
+from ..engine.canvas import MemoryStore, RowStore
+from ..engine.deblock import BlockGrid, jpeg_grid
+from ..errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
 
@@ -65,7 +65,7 @@ class Picture:
     exif: bytes | None = None
     format: str | None = None
     frames: int = 1  # frames or pages in the file; only the first is read
-    block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.deblock)
+    block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.engine.deblock)
     stored_grid: BlockGrid = BlockGrid()  # the grid the pixels would have had as a JPEG (EXIF turn applied)
 
     @property
@@ -112,9 +112,24 @@ def _open(path: Path) -> Image.Image:
     return Image.open(path, formats=tuple(READ_FORMATS))
 
 
-def _head_format(path: Path) -> str | None:
-    from .stdio import sniff_format
+def sniff_format(head: bytes) -> str | None:
+    """The :data:`READ_FORMATS` name of a file from its first bytes, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    return None
 
+
+def _head_format(path: Path) -> str | None:
     with open(path, "rb") as f:
         return sniff_format(f.read(16))
 
@@ -347,10 +362,12 @@ def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | No
     if isinstance(store, np.ndarray):
         store = MemoryStore.wrap(store)
     with atomic_path(path) as tmp:
-        return _write(tmp, store, fmt, icc, exif, quality, compress_level)
+        return encode(tmp, store, fmt, icc, exif, quality, compress_level)
 
 
-def _write(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int) -> list[str]:
+def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int) -> list[str]:
+    """Encode ``store`` as ``fmt`` into the file ``tmp`` (:func:`write_image` renames it into
+    place; :func:`~casr_cli.io.stdio.write_image_to` copies it out); returns the warnings."""
     h, w, c = store.shape
     warnings: list[str] = []
     if fmt == "PNG" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):

@@ -19,7 +19,7 @@ def _key(kind: str) -> str:
 
 
 def config_dict(model) -> dict:
-    """A model's config (a :class:`~casr_cli.config_module.ConfigModule` or a diffusers
+    """A model's config (a :class:`~casr_cli.nn.config_module.ConfigModule` or a diffusers
     ``ConfigMixin``) as plain JSON values (tuples as lists, no private keys)."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items() if not k.startswith("_")}
 

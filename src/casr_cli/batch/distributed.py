@@ -1,10 +1,10 @@
 """Batch upscaling across processes/GPUs with the normal engine.
 
-    accelerate launch --num_processes 8 -m casr_cli.distributed upscale DIR -o OUT --scale 16 --model turbo \\
+    accelerate launch --num_processes 8 -m casr_cli.batch.distributed upscale DIR -o OUT --scale 16 --model turbo \\
         --json report.json
-    torchrun --nproc_per_node 2 -m casr_cli.distributed upscale DIR -o OUT -s 4 --device cpu   # CPU, gloo
+    torchrun --nproc_per_node 2 -m casr_cli.batch.distributed upscale DIR -o OUT -s 4 --device cpu   # CPU, gloo
 
-Every process expands and plans the same inputs (``casr_cli.batch.expand_inputs`` /
+Every process expands and plans the same inputs (``casr_cli.batch.job.scan_inputs`` /
 ``plan_jobs``, a stable sorted order) and takes every n-th job starting at its rank
 (``jobs[rank::n]``), so each file is processed exactly once.  Each process loads the
 model once on its own device (``PartialState().device``) and runs the same per-file
@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import CasrError
-from .jobs import JobSettings, plan_batch, upscale_job
+from ..errors import CasrError
 from .records import clean
+from .run import JobSettings, plan_batch, upscale_job
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -37,7 +37,7 @@ def shard(items: list, rank: int, world: int) -> list:
 
 def upscale_shard(jobs, upscaler, settings: JobSettings, *, all_inputs: set[str] | None = None, model_name: str = "",
                   on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``jobs`` one by one (:func:`casr_cli.jobs.upscale_job`); one record per job."""
+    """Run ``jobs`` one by one (:func:`casr_cli.batch.run.upscale_job`); one record per job."""
     all_inputs = all_inputs if all_inputs is not None else {os.path.realpath(j.input) for j in jobs}
     records = []
     for job in jobs:
@@ -68,7 +68,7 @@ def merge_reports(report: Path, world: int) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casr_cli.distributed", description="Sharded batch upscaling.")
+    p = argparse.ArgumentParser(prog="python -m casr_cli.batch.distributed", description="Sharded batch upscaling.")
     sub = p.add_subparsers(dest="command", required=True)
     u = sub.add_parser("upscale", help="upscale files, directories or globs across all processes")
     u.add_argument("inputs", nargs="+")
@@ -96,10 +96,10 @@ def run_upscale(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
 
-    from .cli.upscale import _parse_chain
-    from .engine import Upscaler
-    from .models import DEFAULT_MODEL
-    from .tiling import tile_spec
+    from ..cli.upscale import _parse_chain
+    from ..engine.tiling import tile_spec
+    from ..models import DEFAULT_MODEL
+    from ..upscaler import Upscaler
 
     state = PartialState(cpu=args.device == "cpu")
     if args.threads:
@@ -110,7 +110,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     batch = plan_batch(args.inputs, settings, output=args.output, recursive=args.recursive,
                        suffix=args.suffix, model_name=model_name)
     if batch.skipped and state.is_main_process:
-        from .images import READABLE
+        from ..io.images import READABLE
 
         sys.stderr.write(f"casr: skipped {len(batch.skipped)} file(s), not {READABLE}\n")
     jobs, all_inputs = sorted(batch.jobs, key=lambda j: str(j.input)), batch.all_inputs

@@ -8,7 +8,7 @@ What callers rely on, kept the same: ``model.config.<name>`` and ``dict(model.co
 ``Cls.from_config(dict)``, and the directory layout of ``save_pretrained`` /
 ``from_pretrained`` (``config.json`` + ``diffusion_pytorch_model.safetensors``, as
 diffusers writes it).  casr's single-file format (config JSON in the safetensors
-metadata) is :mod:`casr_cli.weights_io`'s.
+metadata) is :mod:`casr_cli.nn.weights_io`'s.
 """
 
 from __future__ import annotations

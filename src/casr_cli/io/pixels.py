@@ -25,7 +25,7 @@ from pathlib import PurePath
 
 import numpy as np
 
-from .errors import ImageDtypeError, ImageShapeError, ImageTypeError, ImageValueError
+from ..errors import ImageDtypeError, ImageShapeError, ImageTypeError, ImageValueError
 
 FLOAT_TOLERANCE = 1e-6  # float values this far outside [0, 1] are rounding, clipped; further is an error
 DTYPES = ("uint8", "uint16", "float16", "float32", "float64")

@@ -1,0 +1,2 @@
+"""Network serialisation: modules that carry their config (:mod:`.config_module`) and
+safetensors files with config and metadata (:mod:`.weights_io`)."""

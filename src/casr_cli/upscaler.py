@@ -1,0 +1,86 @@
+"""The public engine: :class:`Upscaler` loads a model by name and upscales PIL images or
+arrays, on top of the engine core (:mod:`casr_cli.engine.core`), which plans and runs a
+chain over row stores and imports nothing from models, image IO or the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .engine.canvas import MemoryStore, RowStore
+from .engine.core import DEFAULT_MAX_PIXELS, Engine, EngineOptions
+from .engine.deblock import BlockGrid
+from .engine.stages import StageSwitches
+from .engine.step import ProgressEvent, ProgressFn
+
+__all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
+
+
+class Upscaler(Engine):
+    """Load a model once, upscale many images.
+
+    >>> up = Upscaler.load("bicubic")
+    >>> out = up.upscale(np_image, scale=18)      # or a PIL image; same type back
+    """
+
+    @classmethod
+    def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
+             detail: float | tuple[float, ...] | None = None, **options) -> Upscaler:
+        """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
+        built-in or downloaded model name or a model file (casr export or any spandrel SR
+        model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
+        (0..1, or a tuple, one per chain step, the last repeating) is lite's detail control
+        (the same as ``switches.detail``)."""
+        from .models import load_model
+
+        if detail is not None:
+            switches = replace(switches or StageSwitches(), detail=detail)
+        return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
+
+    def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
+                chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
+                block_grid: BlockGrid | None = None):
+        """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
+
+        Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
+        Channels: 1 or 3 colour channels, plus optionally alpha (2 or 4 channels), last.
+        PIL's 16-bit grey modes (``I;16``, ``I``: 0..65535) and ``F`` ([0, 1]) are 16-bit grey.
+        Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
+        (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
+        naming the offending property; see :mod:`casr_cli.io.pixels`.
+        ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
+        for an upright one): every step after the first gets its residual block lines
+        smoothed (:mod:`casr_cli.engine.deblock`)."""
+        from .io.pixels import to_pixels
+
+        arr, restore = to_pixels(image)
+        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+        result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid)
+        try:
+            out = result.read(0, result.shape[0]).copy()
+        finally:
+            result.close()
+        return restore(out)
+
+    def _save_intermediates(self, src: RowStore, k: int) -> None:
+        """Write step ``k``'s input and, when the model has SDAM, what SDAM makes of it."""
+        from pathlib import Path
+
+        from .io.images import to_8bit, write_image
+
+        d = Path(self.options.intermediates)
+        d.mkdir(parents=True, exist_ok=True)
+        arr = src.read(0, src.shape[0])
+        write_image(d / f"step{k}_input.png", arr)
+        analyse = getattr(self.model.sdam, "analyse", None)
+        if analyse is None:
+            return
+        color = 1 if src.shape[2] in (1, 2) else 3
+        lr = torch.from_numpy(to_8bit(np.ascontiguousarray(arr[:, :, :color])).astype(np.float32) / 255)
+        lr = lr.permute(2, 0, 1)[None].expand(-1, 3, -1, -1).to(self.model.device, self.model.dtype)
+        for name, pic in analyse(lr).items():
+            img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+            write_image(d / f"step{k}_{name}.png", img)
