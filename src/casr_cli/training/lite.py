@@ -51,6 +51,7 @@ from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_image
                      save_checkpoint, set_lr, start_run, stop_requested)
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 from .grow import grow
+from .teacher import load_shards, teacher_batch
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -75,7 +76,12 @@ class TrainLiteConfig:
     degrade_prob: float = 0.0  # share of (non-drift) samples with real-world degradations
     jpeg_last_prob: float = 0.5  # of those, the share whose final JPEG comes after the final resize
     init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
+    teacher_dir: str = ""  # shards of a teacher's outputs (training/teacher.py): batches come from there
+    teacher_margin: int = 8  # LR context around each shard's centre (the shards' ``margin``)
     # loss
+    hr_weight: float = 1.0  # L1 onto the HR (sharpened with usm_gt)
+    teacher_weight: float = 0.0  # L1 onto the teacher's output (teacher_dir); the perceptual term then
+    # compares with the teacher too
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
     lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
@@ -114,6 +120,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gan": {"degrade_prob": 0.7, "gan_weight": 0.1, "perceptual_weight": 0.05, "structure_weight": 0.0,
             "ema": 0.995, "usm_gt": True, "tail_bias": False, "lattice_weight": 1.0, "lr": 1e-4, "min_lr": 1e-4,
             "warmup_steps": 0, "eval_every": 500},
+    # a student of the teacher's shards (training/teacher.py): L1 and features onto the teacher, a lighter
+    # L1 onto the HR and the colour anchor hold back the teacher's own faults (colour shift, invented detail)
+    "distill": {"teacher_weight": 1.0, "hr_weight": 0.25, "perceptual_weight": 0.05, "gan_weight": 0.05,
+                "structure_weight": 0.0, "ema": 0.995, "tail_bias": False, "lattice_weight": 1.0, "lr": 2e-4,
+                "min_lr": 2e-5, "warmup_steps": 100, "eval_every": 500, "batch_size": 16},
 }
 
 
@@ -250,7 +261,8 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             adversary.load_state_dict(ck["adversary"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
-    images = load_images(cfg.data_dirs, cfg.patch)
+    shards = load_shards(cfg.teacher_dir) if cfg.teacher_dir else []
+    images = [] if shards else load_images(cfg.data_dirs, cfg.patch)
     val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
     step_fn = StepRunner(net, sdam, cfg.anchor_sigma)
     perceptual = PerceptualLoss() if cfg.perceptual_weight > 0 else None
@@ -269,18 +281,31 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             break
         lr_now = get_lr(step, cfg)
         set_lr(opt, lr_now)
-        hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
-        net.eval()
-        lr_img = make_lr(hr, scale, cfg.drift_prob, step_fn if step > cfg.warmup_steps or cfg.init_from else None,
-                         gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob))
-        net.train()
-        out = step_fn(lr_img, hr.shape[-2:])
+        if shards:
+            lr_img, teacher_out, hr, scale, o = teacher_batch(shards, cfg.batch_size, cfg.teacher_margin, gen)
+            net.train()
+            side = round(scale * lr_img.shape[-1])
+            out = step_fn(lr_img, (side, side))[..., o:o + hr.shape[-2], o:o + hr.shape[-1]]
+            lr_img = lr_img[..., cfg.teacher_margin:-cfg.teacher_margin, cfg.teacher_margin:-cfg.teacher_margin]
+        else:
+            hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
+            net.eval()
+            lr_img = make_lr(hr, scale, cfg.drift_prob,
+                             step_fn if step > cfg.warmup_steps or cfg.init_from else None,
+                             gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob))
+            net.train()
+            out = step_fn(lr_img, hr.shape[-2:])
+            teacher_out = None
         target = unsharp(hr) if cfg.usm_gt else hr
         l1 = F.l1_loss(out, target)
-        loss = l1
+        loss = cfg.hr_weight * l1
         parts = {"l1": l1.item()}
+        if teacher_out is not None and cfg.teacher_weight > 0:
+            lt = F.l1_loss(out, teacher_out)
+            loss = loss + cfg.teacher_weight * lt
+            parts["teacher"] = lt.item()
         if perceptual is not None:
-            lp = perceptual(out, target)
+            lp = perceptual(out, teacher_out if teacher_out is not None and cfg.teacher_weight > 0 else target)
             loss = loss + cfg.perceptual_weight * lp
             parts["perceptual"] = lp.item()
         if cfg.lattice_weight > 0:

@@ -188,6 +188,26 @@ def load_shards(folder: str | Path) -> list[dict[str, np.ndarray]]:
     return shards
 
 
+def teacher_batch(shards: list[dict[str, np.ndarray]], batch_size: int, margin: int,
+                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float, int]:
+    """A training batch from one random shard: (LR regions (B, 3, L, L), teacher targets and
+    HR centres (B, 3, s n, s n), in [0, 1]; the sub-scale s; the centre's offset s * margin in
+    the output of the whole region).  One random flip and quarter turn for the whole batch
+    (they keep the centre a centre and the LR's 8 px block grid on its lines)."""
+    shard = shards[int(torch.randint(len(shards), (1,), generator=gen))]
+    n = len(shard["kind"])
+    pick = torch.randperm(n, generator=gen)[:batch_size].numpy()
+    flip = bool(torch.rand((), generator=gen) < 0.5)
+    turns = int(torch.randint(4, (1,), generator=gen))
+
+    def aug(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(a[pick]).float() / 255
+        return torch.rot90(t.flip(-1) if flip else t, turns, (2, 3)).contiguous()
+
+    scale = float(shard["scale"])
+    return aug(shard["lr"]), aug(shard["teacher"]), aug(shard["hr"]), scale, round(scale * margin)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--teacher", required=True, help="an x4 model file spandrel reads")

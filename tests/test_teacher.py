@@ -1,0 +1,101 @@
+"""Teacher shards (training/teacher.py) and the student that trains on them (training/lite.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("spandrel")
+
+from casr_cli.resample import resize_bicubic  # noqa: E402
+from casr_cli.training import teacher as td  # noqa: E402
+from casr_cli.training.lite import lite_config, train_lite  # noqa: E402
+
+from foreign_models import save, tiny  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hr_dir(tmp_path_factory):
+    from skimage import data
+
+    d = tmp_path_factory.mktemp("hr")
+    Image.fromarray(data.astronaut()[:300, :300]).save(d / "a.png")
+    Image.fromarray(data.chelsea()[:300, :300]).save(d / "c.png")
+    return d
+
+
+@pytest.fixture(scope="module")
+def teacher_file(tmp_path_factory):
+    return save(tiny("esrgan"), tmp_path_factory.mktemp("t") / "teacher.safetensors")
+
+
+def small_cfg(teacher_file, hr_dir, out, **kw):
+    return td.TeacherDataConfig(teacher=str(teacher_file), data_dirs=(str(hr_dir),), out_dir=str(out), lr_size=16,
+                                margin=8, shard=3, drift_prob=0.0, max_shards=2, num_threads=1, **kw)
+
+
+def test_shard_scales_are_eighths_and_x4_share():
+    rng = np.random.default_rng(0)
+    s = [td.shard_scale(rng, 0.5) for _ in range(400)]
+    assert all(x * td.SCALE_STEP == int(x * td.SCALE_STEP) and 1.25 <= x <= 4 for x in s)
+    assert 0.4 < np.mean([x == 4 for x in s]) < 0.6
+
+
+def test_shards_hold_aligned_lr_teacher_and_hr(tmp_path, teacher_file, hr_dir):
+    out = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh", degrade_prob=0.0))
+    shards = td.load_shards(out)
+    assert len(shards) == 2
+    teacher = td.Teacher(teacher_file)
+    for sh in shards:
+        s, n = float(sh["scale"]), round(float(sh["scale"]) * 16)
+        assert sh["lr"].shape == (3, 3, 32, 32) and sh["lr"].dtype == np.uint8
+        assert sh["teacher"].shape == sh["hr"].shape == (3, 3, n, n)
+        assert sh["kind"].tolist() == [0, 0, 0]  # clean only here
+        # clean LR centre = the bicubic LR of the HR centre (same pixels up to the kernel's reach at the border)
+        lr = torch.from_numpy(sh["lr"]).float() / 255
+        hr = torch.from_numpy(sh["hr"]).float() / 255
+        d = (resize_bicubic(hr, (16, 16)) - lr[..., 8:24, 8:24])[..., 2:-2, 2:-2].abs().mean()
+        assert d < 0.01
+        # the teacher target is the teacher's output of the whole region, centre cut, resized to s x 16
+        big = teacher(lr)[..., 32:96, 32:96]
+        want = big if n == 64 else resize_bicubic(big, (n, n))
+        assert np.abs(td.to_uint8(want).astype(int) - sh["teacher"].astype(int)).max() <= 1
+
+
+def test_generate_resumes_and_is_seeded(tmp_path, teacher_file, hr_dir):
+    a = td.load_shards(td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "a")))
+    cfg = small_cfg(teacher_file, hr_dir, tmp_path / "b")
+    td.generate(td.TeacherDataConfig(**{**cfg.__dict__, "max_shards": 1}))
+    b = td.load_shards(td.generate(cfg))  # resumes at shard 1
+    for x, y in zip(a, b):
+        assert all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def test_teacher_batch_flips_all_three_alike():
+    lr = np.zeros((4, 3, 32, 32), np.uint8)
+    lr[..., :, :16] = 255
+    big = np.zeros((4, 3, 32, 32), np.uint8)
+    big[..., :, :16] = 255
+    shard = {"lr": lr, "teacher": big, "hr": big.copy(), "kind": np.zeros(4, np.uint8), "scale": np.float32(2.0)}
+    for seed in range(6):
+        x, t, h, s, o = td.teacher_batch([shard], 2, 8, torch.Generator().manual_seed(seed))
+        assert x.shape == (2, 3, 32, 32) and s == 2.0 and o == 16
+        assert torch.equal(t, h) and torch.equal(x, t)  # one turn/flip for every array
+
+
+def test_student_trains_on_teacher_shards(tmp_path, teacher_file, hr_dir):
+    shards = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh"))
+    cfg = lite_config("tiny", teacher_dir=str(shards), teacher_weight=1.0, hr_weight=0.5, perceptual_weight=0.0,
+                      out_dir=str(tmp_path / "run"), val_dir="", steps=2, data_dirs=())
+    logs = []
+    ck = train_lite(cfg, logs.append)
+    rec = [e for e in logs if e.get("event") == "log"]
+    assert rec and all(np.isfinite(e["teacher"]) and e["teacher"] > 0 for e in rec)
+    assert torch.load(ck, weights_only=False)["step"] == 2
+
+
+def test_missing_shards_are_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no teacher shards"):
+        td.load_shards(tmp_path)
