@@ -45,15 +45,21 @@ class LiteSRNet(ConfigModule):
         blocks: residual blocks.
         unshuffle: pixel-unshuffle factor (features run at 1/unshuffle^2 of the pixels).
         inputs: maps fed to the network, in order.
+        fine: channels of the fine stage (0: none): the features pixel-shuffled to half the
+            unshuffle factor (for unshuffle 4: 1/4 of the output pixels), one residual block
+            there, and a tail whose residual is added to the coarse one; its tail starts at zero,
+            so a fine stage added to a trained network leaves its output as it was.
     """
 
     @register_to_config
     def __init__(self, channels: int = 48, blocks: int = 5, unshuffle: int = 4,
-                 inputs: Sequence[str] = ("bicubic", "superpixel", "structure")):
+                 inputs: Sequence[str] = ("bicubic", "superpixel", "structure"), fine: int = 0):
         super().__init__()
         unknown = set(inputs) - set(MAP_CHANNELS)
         if unknown or not inputs:
             raise ValueError(f"inputs must be a non-empty subset of {sorted(MAP_CHANNELS)}, got {list(inputs)}")
+        if fine and unshuffle % 2:
+            raise ValueError(f"a fine stage needs an even unshuffle, got {unshuffle}")
         self.inputs = tuple(inputs)
         cin = (sum(MAP_CHANNELS[k] for k in self.inputs) + 1) * unshuffle**2  # +1: scale channel
         self.head = nn.Conv2d(cin, channels, 3, padding=1)
@@ -61,6 +67,12 @@ class LiteSRNet(ConfigModule):
         self.tail = nn.Conv2d(channels, 3 * unshuffle**2, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as bicubic
         nn.init.zeros_(self.tail.bias)
+        if fine:
+            self.fine_up = nn.Conv2d(channels, 4 * fine, 3, padding=1)
+            self.fine_block = ResBlock(fine)
+            self.fine_tail = nn.Conv2d(fine, 3 * (unshuffle // 2) ** 2, 3, padding=1)
+            nn.init.zeros_(self.fine_tail.weight)
+            nn.init.zeros_(self.fine_tail.bias)
 
     def forward(self, maps: dict[str, torch.Tensor], scale: float | torch.Tensor) -> torch.Tensor:
         """``maps``: name -> (B, C, H, W) at the output size (``bicubic`` required);
@@ -75,7 +87,11 @@ class LiteSRNet(ConfigModule):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         f = self.head(F.pixel_unshuffle(x, u))
         f = f + self.body(F.relu(f))
-        return base + F.pixel_shuffle(self.tail(f), u)[..., :h, :w]
+        residual = F.pixel_shuffle(self.tail(f), u)
+        if self.config.fine:
+            g = self.fine_block(F.relu(F.pixel_shuffle(self.fine_up(F.relu(f)), 2)))
+            residual = residual + F.pixel_shuffle(self.fine_tail(F.relu(g)), u // 2)
+        return base + residual[..., :h, :w]
 
 
 def save_lite(model: LiteSRNet, path: str | Path, extra: dict | None = None) -> Path:
@@ -95,6 +111,7 @@ class LiteBackbone:
     network's output as it is."""
 
     NET_CONTEXT = 24  # output px around a tile for the network alone (tiles agree to 1/255)
+    FINE_CONTEXT = 8  # more for a fine stage (three 3x3 convs at 1/4 and 1/2 of the unshuffle: 4 + 2 x 2 px)
 
     def __init__(self, net: LiteSRNet | Sequence[LiteSRNet], anchor_sigma: float | None = None):
         self.nets = (net,) if isinstance(net, nn.Module) else tuple(net)
@@ -102,7 +119,9 @@ class LiteBackbone:
             raise ValueError("LiteBackbone needs at least one network, all with the same unshuffle")
         self.output_align = int(self.nets[0].config.unshuffle)
         self.anchor_sigma = anchor_sigma
-        self.context = self.NET_CONTEXT + (0 if anchor_sigma is None else reach(self.output_align, anchor_sigma))
+        fine = any(n.config.fine for n in self.nets)
+        self.context = (self.NET_CONTEXT + (self.FINE_CONTEXT if fine else 0)
+                        + (0 if anchor_sigma is None else reach(self.output_align, anchor_sigma)))
 
     def net_for(self, step: int) -> LiteSRNet:
         """The network chain step ``step`` (1-based) runs."""

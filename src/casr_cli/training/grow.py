@@ -32,14 +32,19 @@ def _embed(big: nn.Conv2d, small: nn.Conv2d, zero_new_inputs: bool) -> None:
             big.bias[:o] = small.bias
 
 
-def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0) -> LiteSRNet:
-    """A ``channels`` x ``blocks`` LiteSRNet that computes what ``small`` does."""
+def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0, fine: int | None = None) -> LiteSRNet:
+    """A ``channels`` x ``blocks`` LiteSRNet that computes what ``small`` does.  ``fine``: add a
+    fine stage of that many channels to a network that has none (its tail starts at zero);
+    None keeps ``small``'s."""
     c = small.config
-    if channels < c.channels or blocks < c.blocks:
-        raise ValueError(f"grow only adds: ({c.channels}, {c.blocks}) -> ({channels}, {blocks})")
+    fine = c.fine if fine is None else fine
+    if channels < c.channels or blocks < c.blocks or (c.fine and fine != c.fine):
+        raise ValueError(f"grow only adds: ({c.channels}, {c.blocks}, fine {c.fine}) -> ({channels}, {blocks}, fine {fine})")
+    if c.fine and channels != c.channels:
+        raise ValueError("grow does not widen a network that has a fine stage")
     with torch.random.fork_rng(devices=[]):  # seeded new weights, the caller's RNG state left as it was
         torch.manual_seed(seed)
-        big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs))
+        big = LiteSRNet(channels=channels, blocks=blocks, unshuffle=c.unshuffle, inputs=tuple(c.inputs), fine=fine)
     _embed(big.head, small.head, zero_new_inputs=False)  # same inputs: new rows are new channels
     for i, block in enumerate(big.body):
         kept = c.channels if i < len(small.body) else 0  # a new block keeps no output: the identity
@@ -50,4 +55,7 @@ def grow(small: LiteSRNet, channels: int, blocks: int, seed: int = 0) -> LiteSRN
             block.conv2.weight[kept:] = 0
             block.conv2.bias[kept:] = 0
     _embed(big.tail, small.tail, zero_new_inputs=True)  # same outputs: the new channels' weights start at zero
+    if c.fine:  # same width (checked above): the fine stage is copied as it is
+        for name in ("fine_up", "fine_block", "fine_tail"):
+            getattr(big, name).load_state_dict(getattr(small, name).state_dict())
     return big

@@ -68,6 +68,7 @@ class TrainLiteConfig:
     inputs: tuple[str, ...] = ("bicubic", "superpixel", "structure")
     ssn_path: str = ""  # "" = the shipped SSN
     cell: int = 4
+    fine: int = 0  # channels of the network's fine stage (backbone/lite.py; 0 = none)
     # data
     patch: int = 96
     batch_size: int = 16
@@ -227,15 +228,16 @@ def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
         net = load_lite(cfg.init_from)
         nc = net.config
         if (nc.unshuffle, tuple(nc.inputs)) != (cfg.unshuffle, tuple(cfg.inputs)) or \
-                nc.channels > cfg.channels or nc.blocks > cfg.blocks:
+                nc.channels > cfg.channels or nc.blocks > cfg.blocks or (nc.fine and nc.fine != cfg.fine):
             raise ValueError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) "
                              f"{(nc.channels, nc.blocks, nc.unshuffle, tuple(nc.inputs))}; set the same in the config "
                              "(channels and blocks may be larger: the network is grown, training/grow.py)")
         net = module_to(net, memory_format=torch.contiguous_format)
-        if (nc.channels, nc.blocks) != (cfg.channels, cfg.blocks):
-            net = grow(net, cfg.channels, cfg.blocks, cfg.seed)
+        if (nc.channels, nc.blocks, nc.fine) != (cfg.channels, cfg.blocks, cfg.fine):
+            net = grow(net, cfg.channels, cfg.blocks, cfg.seed, fine=cfg.fine)
     else:
-        net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs))
+        net = LiteSRNet(channels=cfg.channels, blocks=cfg.blocks, unshuffle=cfg.unshuffle, inputs=tuple(cfg.inputs),
+                        fine=cfg.fine)
     ssn = load_ssn(cfg.ssn_path or None, channels_last=False)
     return net, SuperpixelAlignment(ssn, EdgeStructure(), SDAMSwitches(cell=cfg.cell))
 
@@ -360,7 +362,8 @@ def export_lite(checkpoint: str | Path, out_path: str | Path) -> Path:
     """Shippable safetensors (weights + config + training summary) from a checkpoint."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     c = ck["config"]
-    net = LiteSRNet(channels=c["channels"], blocks=c["blocks"], unshuffle=c["unshuffle"], inputs=tuple(c["inputs"]))
+    net = LiteSRNet(channels=c["channels"], blocks=c["blocks"], unshuffle=c["unshuffle"], inputs=tuple(c["inputs"]),
+                    fine=c.get("fine", 0))
     net.load_state_dict(ck.get("ema") or ck["model"])  # the EMA of the weights when the run kept one
     return save_lite(net, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"]),
                                            "ema": bool(ck.get("ema"))})
