@@ -5,6 +5,9 @@ Runs alternate, the best of ``--repeat`` is kept; the speed bound of issue 13 is
 whole ``casr upscale`` process (``benchmarks/upscale_bench.py``), which adds start-up and PNG writing.
 
     python benchmarks/width_speed.py --variants 48x5,56x5,64x5,48x7 --threads 2 --repeat 2
+    python benchmarks/width_speed.py --variants 48x5,48x5f16,48x5f24,48x8f16 --threads 2 --repeat 2
+
+A variant ``CxBfF`` adds a fine stage of F channels (backbone/lite.py).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def main() -> None:
     models, params = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for v in args.variants.split(","):
-            c, b = (int(x) for x in v.split("x"))
-            net = grow(small, c, b)
+            shape, _, fine = v.partition("f")  # 48x5f16: 48 channels, 5 blocks, a fine stage of 16
+            c, b = (int(x) for x in shape.split("x"))
+            net = grow(small, c, b, fine=int(fine or 0))
             params[v] = sum(p.numel() for p in net.parameters())
             path = save_lite(net, Path(tmp) / f"{v}.safetensors")  # build_lite loads a file, as the product does
             models[v] = Upscaler(build_lite(torch.device("cpu"), StageSwitches(sarm=False), path,
