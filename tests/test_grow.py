@@ -5,7 +5,7 @@ import torch
 
 from casr_cli.backbone.lite import LiteSRNet
 from casr_cli.training.grow import grow
-from casr_cli.weights_io import module_to
+from casr_cli.nn.weights_io import module_to
 
 
 def _maps(seed: int = 0) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from PIL import Image
 
 pytest.importorskip("spandrel")
 
-from casr_cli.resample import resize_bicubic  # noqa: E402
+from casr_cli.engine.resample import resize_bicubic  # noqa: E402
 from casr_cli.training import teacher as td  # noqa: E402
 from casr_cli.training.lite import lite_config, train_lite  # noqa: E402
 

@@ -102,8 +102,8 @@ class Teacher:
 def make_region(hr: torch.Tensor, kind: str, scale: float, cfg: TeacherDataConfig, rng: np.random.Generator,
                 drift: Callable[[np.ndarray, int], np.ndarray] | None) -> torch.Tensor:
     """The (3, L, L) LR region for HR region ``hr`` (3, s L, s L), made as ``kind`` says."""
-    from ..degrade import degrade, quantize
-    from ..resample import resize_bicubic
+    from .degrade import degrade, quantize
+    from ..engine.resample import resize_bicubic
 
     side = cfg.region
     if kind == "degraded":
@@ -118,7 +118,7 @@ def make_region(hr: torch.Tensor, kind: str, scale: float, cfg: TeacherDataConfi
 
 def make_shard(images: list[torch.Tensor], teacher: Teacher, cfg: TeacherDataConfig, rng: np.random.Generator,
                gen: torch.Generator, drift: Callable[[np.ndarray, int], np.ndarray] | None) -> dict[str, np.ndarray]:
-    from ..resample import resize_bicubic
+    from ..engine.resample import resize_bicubic
     from .common import random_crop
 
     scale = shard_scale(rng, cfg.p_x4)
