@@ -84,7 +84,10 @@ def test_config_module_keeps_the_diffusers_interface(tmp_path):
     save_lite(shipped, tmp_path / "again.safetensors")
     from casr_cli.nn.weights_io import read_config
 
-    assert json.loads(read_config(tmp_path / "again.safetensors", "lite")) == json.loads(read_config(BACKBONE, "lite"))
+    again, original = json.loads(read_config(tmp_path / "again.safetensors", "lite")), json.loads(read_config(BACKBONE, "lite"))
+    assert {k: again[k] for k in original} == original  # every stored key kept as it was
+    defaults = dict(LiteSRNet.from_config({}).config)
+    assert {k: v for k, v in again.items() if k not in original} == {k: defaults[k] for k in again if k not in original}
 
 
 def test_small_outputs_run_on_one_thread_unless_threads_are_given():
