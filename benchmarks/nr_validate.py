@@ -130,6 +130,19 @@ def noise_check() -> None:
     for s in (0, 2, 4, 8, 16):
         x = np.clip(np.round(up + rng.normal(0, s, up.shape)), 0, 255).astype(np.uint8) if s else up.astype(np.uint8)
         print(f"| {s} | {brisque(x):.2f} | {piqe(x):.2f} | {niqe(x):.2f} |")
+    a = data.astronaut()
+    big = np.asarray(Image.fromarray(a).resize((2048, 2048), Image.BICUBIC))
+    print(f"\nastronaut 512 px: BRISQUE {brisque(a):.2f}; bicubic x4 to 2048 px: BRISQUE {brisque(big):.2f}")
+    import time
+
+    for side in (1024, 2048):
+        x = np.asarray(Image.fromarray(a).resize((side, side), Image.BICUBIC))
+        secs = []
+        for f in (brisque, piqe, niqe):
+            t0 = time.perf_counter()
+            f(x)
+            secs.append(time.perf_counter() - t0)
+        print(f"{side} px: BRISQUE {secs[0]:.2f} s, PIQE {secs[1]:.2f} s, NIQE {secs[2]:.2f} s")
 
 
 if __name__ == "__main__":
