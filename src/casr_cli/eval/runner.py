@@ -26,7 +26,7 @@ from .metrics import psnr_y, shave_border, ssim_y
 from .niqe import niqe
 
 FR_METRICS = ("psnr", "ssim", "lpips")
-ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi", "grid")  # grid: eval/artefacts.py
+ALL_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi", "grid", "brisque", "piqe")  # grid: eval/artefacts.py
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "musiq", "niqe", "pi")
 
 
@@ -136,6 +136,14 @@ def compute_metrics(names: list[str], sr: np.ndarray, hr: np.ndarray | None, sca
             out[n] = ssim_y(sr, hr, shave)
         elif n == "niqe":
             out[n] = niqe(sr)
+        elif n == "brisque":
+            from .brisque import brisque_cell
+
+            out[n] = brisque_cell(sr)
+        elif n == "piqe":
+            from .piqe import piqe
+
+            out[n] = piqe(sr)
         elif n == "grid":
             from .artefacts import block_grid_score
 
@@ -190,6 +198,10 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     notes += same_as_full(methods, cfg.model, engines)
 
     def can_compute(name: str) -> bool:
+        if name == "brisque":
+            from .brisque import model_status
+
+            return model_status() is None
         return name not in IQA_SPECS or iqa.status(name) is None
 
     total = len(items) * len(methods) * len(cfg.settings)
