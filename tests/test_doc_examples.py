@@ -8,6 +8,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from PIL import Image
@@ -111,6 +112,12 @@ def workdir(tmp_path, monkeypatch, photo):
     for folder, name in (("photos", "a.png"), ("shots", "a.jpg"), ("hr", "a.png"), ("train-data", "a.png")):
         Path(folder).mkdir()
         Image.fromarray(photo).save(Path(folder) / name)
+    shards = Path("runs/teacher-x4plus")  # the distill example's teacher shards (training/teacher.py's format)
+    shards.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(shards / "shard_00000.npz", lr=rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8),
+             teacher=rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8),
+             hr=rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8), kind=np.zeros(2, np.uint8), scale=np.float32(2.0))
     return tmp_path
 
 

@@ -11,6 +11,7 @@ from casr_cli.models.lite import build_lite
 from casr_cli.sdam.ssn import SuperpixelNet, save_ssn
 from casr_cli.engine.stages import StageSwitches
 from casr_cli.engine.tiling import TileSpec
+from casr_cli.errors import UsageError
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_tiny_generative_training_from_a_fidelity_model(tiny_files, tmp_path, ph
     logs.clear()
     train_lite(lite_config("tiny", **{**kw, "steps": 3}), progress=logs.append)
     assert [r["step"] for r in logs if r["event"] == "log"] == [3]
-    with pytest.raises(ValueError, match="init_from"):
+    with pytest.raises(UsageError, match="init_from"):  # a one-line CLI error, not a traceback
         train_lite(lite_config("tiny", **{**kw, "channels": 4, "out_dir": str(tmp_path / "other")}))  # shrinking
     grown = train_lite(lite_config("tiny", **{**kw, "channels": 12, "out_dir": str(tmp_path / "grown")}))
     head = torch.load(grown, map_location="cpu", weights_only=False)["model"]["head.weight"]

@@ -38,6 +38,15 @@ REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 # before the later steps, casr_cli.engine.deblock, and by the clean-chain measurements).
 DEFAULT_DETAIL = (0.33, 1.0)
 SSN = WEIGHTS / "ssn-lite.safetensors"
+
+
+def shipped_or_file(value: str) -> Path | None:
+    """A lite weights file named by path, or by the name of one the package ships
+    (``lite-real-gan``, ``lite-real-fidelity``, ``lite-backbone``); None when neither exists."""
+    path, shipped = Path(value), WEIGHTS / f"{value}.safetensors"
+    if path.is_file():
+        return path
+    return shipped if "/" not in value and shipped.is_file() else None
 SARM = WEIGHTS / "lite-sarm.safetensors"
 # The colour anchor (backbone/anchor.py): what the backbone adds loses its mean over every
 # 4 x 4 output block, smoothed by a Gaussian of this many blocks.  Chosen on B100 web photos

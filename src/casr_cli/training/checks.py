@@ -79,8 +79,12 @@ def check_config(cfg) -> None:
     if values.get("gan_weight", 0) > 0 and values.get("patch", 8) % 8:
         raise UsageError(f"--set patch must be a multiple of 8 with gan_weight > 0 (the discriminator's U-Net), "
                          f"got {values['patch']}")
-    if values.get("init_from") and not Path(values["init_from"]).is_file():
-        raise UsageError("--set init_from: no such weights file", path=values["init_from"])
+    if values.get("init_from"):
+        from ..models.lite import shipped_or_file
+
+        if shipped_or_file(values["init_from"]) is None:
+            raise UsageError("--set init_from: no such weights file", path=values["init_from"],
+                             hint="a .safetensors path, or a shipped name: lite-real-gan, lite-real-fidelity, lite-backbone")
     for name in ("widths", "inputs"):
         if name in values and not values[name]:
             raise UsageError(f"{option(name)} must not be empty")

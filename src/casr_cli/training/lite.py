@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
 from ..engine.resample import Geometry, resize_bicubic
+from ..errors import UsageError
 from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure, luminance
@@ -225,11 +226,13 @@ def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
     from ..sdam.ssn import load_ssn
 
     if cfg.init_from:
-        net = load_lite(cfg.init_from)
+        from ..models.lite import shipped_or_file
+
+        net = load_lite(shipped_or_file(cfg.init_from) or cfg.init_from)
         nc = net.config
         if (nc.unshuffle, tuple(nc.inputs)) != (cfg.unshuffle, tuple(cfg.inputs)) or \
                 nc.channels > cfg.channels or nc.blocks > cfg.blocks or (nc.fine and nc.fine != cfg.fine):
-            raise ValueError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) "
+            raise UsageError(f"init_from {cfg.init_from} has (channels, blocks, unshuffle, inputs) "
                              f"{(nc.channels, nc.blocks, nc.unshuffle, tuple(nc.inputs))}; set the same in the config "
                              "(channels and blocks may be larger: the network is grown, training/grow.py)")
         net = module_to(net, memory_format=torch.contiguous_format)
