@@ -68,22 +68,32 @@ def merge_reports(report: Path, world: int) -> dict[str, Any]:
 
 
 def upscale_command():
-    """The ``upscale`` command of this module: ``casr upscale``'s own options (the same click
-    parameters, so none can be missing), with ``--json PATH`` writing the merged report of
-    every process instead of one JSON line per file."""
-    import click
-    import typer.core
+    """This module's command line: ``upscale`` with ``casr upscale``'s own options (its
+    signature, so none can be missing), except that ``--json PATH`` writes the merged report
+    of every process instead of one JSON line per file."""
+    import inspect
+    from typing import Annotated
+
+    import typer
     from typer.main import get_command
 
-    from ..cli import app
+    from ..cli.upscale import upscale
 
-    upscale = get_command(app).commands["upscale"]
-    report = typer.core.TyperOption(param_decls=["--json", "report"], default=None, metavar="PATH",
-                                    help="Write the merged report of all processes (one record per file) here.")
-    params = [report if p.name == "json_mode" else p for p in upscale.params]
-    cmd = typer.core.TyperCommand("upscale", params=params, callback=run_upscale, help=upscale.help,
-                                  context_settings=upscale.context_settings)
-    return click.Group("python -m casr_cli.batch.distributed", commands=[cmd], help="Sharded batch upscaling.")
+    report = inspect.Parameter("report", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        str | None, typer.Option("--json", metavar="PATH", help="Write the merged report of all processes here.")])
+    params = [(report if p.name == "json_mode" else p).replace(kind=inspect.Parameter.KEYWORD_ONLY)
+              for p in inspect.signature(upscale, eval_str=True).parameters.values()]
+
+    def command(**options) -> None:
+        raise typer.Exit(run_upscale(**options))
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = upscale.__doc__
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Sharded batch upscaling.")
+    app.command("upscale")(command)
+    app.callback()(lambda: None)  # keeps ``upscale`` a sub-command
+    return get_command(app)
 
 
 def run_upscale(**options) -> int:
@@ -139,19 +149,15 @@ def run_upscale(**options) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import click
-
+    """Run the command line ``argv``; returns the exit status (2: a bad option or setting)."""
     try:
-        return upscale_command().main(args=argv, prog_name="python -m casr_cli.batch.distributed",
-                                      standalone_mode=False)
-    except click.ClickException as e:  # a bad option: click's message, exit 2
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        return 130
+        upscale_command().main(args=argv, prog_name="python -m casr_cli.batch.distributed", standalone_mode=True)
+    except SystemExit as e:  # click ends every run so, with the command's status or its own 2 for a bad option
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
     except CasrError as e:
         sys.stderr.write(f"casr: error: {e.one_line()}\n" + (f"casr: hint: {e.hint}\n" if e.hint else ""))
         return e.exit_code
+    return 0
 
 
 if __name__ == "__main__":

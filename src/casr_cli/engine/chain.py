@@ -117,8 +117,6 @@ def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, 
     """Check a user chain (``--chain 4,3,1.5``): every factor in (1, s_max] and, when a
     scale is also given, product equal to it (relative tolerance 1e-6)."""
     chain = tuple(float(c) for c in chain)
-    if not chain:
-        raise UsageError("--chain needs at least one factor")
     for c in chain:
         if not math.isfinite(c) or c <= 1.0 or c > s_max + EPS:
             raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]", hint=f"each step of this model is at most x{s_max:g}")
