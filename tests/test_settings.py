@@ -1,4 +1,4 @@
-"""The one settings object of an upscale (casr_cli.settings): every check once, with the
+"""The one settings object of an upscale (casr_cli.engine.settings): every check once, with the
 caller's option names; the command line and the API build the same settings and plans;
 ``casr_cli.batch.distributed`` takes exactly ``casr upscale``'s options."""
 
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from casr_cli import Upscaler
 from casr_cli.errors import UsageError
-from casr_cli.settings import API_NAMES, CLI_NAMES, SizeRequest, UpscaleSettings
+from casr_cli.engine.settings import API_NAMES, CLI_NAMES, SizeRequest, UpscaleSettings
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "casr_cli"
 
@@ -69,7 +70,7 @@ def test_settings_errors_and_model_checks():
         SizeRequest(scale=18, chain=(4, 4)).check_steps(4.0)
     SizeRequest(scale=18, chain=(4, 3, 1.5)).check_steps(4.0)
     with pytest.raises(UsageError, match=r"^tile overlap must be in \[0, tile/2\]"):  # needs the model's tile size
-        UpscaleSettings(model="bicubic", device="cpu", tile_overlap=10_000).load()
+        Upscaler.from_settings(UpscaleSettings(model="bicubic", device="cpu", tile_overlap=10_000))
 
 
 MESSAGES = ["no scale given", "not both", "must be positive, got {v}", "needs at least one factor",
@@ -85,7 +86,6 @@ def test_each_check_is_written_once(text):
 
 
 def test_the_cli_and_the_api_build_the_same_settings_and_plan():
-    from casr_cli import Upscaler
     from casr_cli.cli.upscale import settings_of
     from casr_cli.engine.tiling import TileSpec
 
@@ -95,7 +95,7 @@ def test_the_cli_and_the_api_build_the_same_settings_and_plan():
     api = UpscaleSettings(size=SizeRequest(scale=18), model="bicubic", device="cpu", tile=256, tile_overlap=32,
                           max_pixels=100_000_000)
     assert cli == api and job.size == api.size and cli.names is CLI_NAMES and api.names is API_NAMES
-    a, b = cli.load(), api.load()
+    a, b = Upscaler.from_settings(cli), Upscaler.from_settings(api)
     c = Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32), max_pixels=100_000_000)
     assert a.options == b.options == c.options and a.options.tile == TileSpec(256, 32)
     plans = {a.plan_size((37, 53), cli.size), b.plan((37, 53), api.size), c.plan((37, 53), scale=18)}
@@ -177,7 +177,7 @@ def test_an_eval_row_loads_through_the_settings():
 
     s = Method("bicubic", "bicubic").settings("cpu", (64, None))
     assert s == UpscaleSettings(model="bicubic", device="cpu", tile=64)
-    up = s.load()
+    up = Upscaler.from_settings(s)
     lr = np.zeros((10, 12, 3), np.uint8)
     assert upscale_to(up, lr, (41, 49), Setting(4.0, (2.0, 2.0))).shape == (41, 49, 3)
     assert upscale_to(up, lr, (40, 48), Setting(4.0)).shape == (40, 48, 3)

@@ -103,6 +103,7 @@ def run_upscale(**options) -> int:
     from ..cli.upscale import settings_of
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
+    from ..upscaler import Upscaler
 
     options = dict(options, inputs=list(options["inputs"]))
     settings, job_settings = settings_of(options)
@@ -120,7 +121,7 @@ def run_upscale(**options) -> int:
     mine = shard(jobs, state.process_index, state.num_processes)
     if settings.device == "auto":  # each process's accelerate device
         settings = replace(settings, device=str(state.device))
-    upscaler = settings.load()
+    upscaler = Upscaler.from_settings(settings)
     rank = state.process_index
     quiet, report_path = options["quiet"], options["report"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import CasrError, UsageError
-from ..settings import SizeRequest
+from ..engine.settings import SizeRequest
 from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 
 
@@ -34,7 +34,7 @@ def block_grid_for(pic, mode: str):
 @dataclass(frozen=True)
 class JobSettings:
     """What every file of a batch is asked for (the CLI's per-file options); ``size``: the
-    size part of the batch's :class:`~casr_cli.settings.UpscaleSettings`."""
+    size part of the batch's :class:`~casr_cli.engine.settings.UpscaleSettings`."""
 
     size: SizeRequest
     fmt: str | None = None

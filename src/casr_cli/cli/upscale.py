@@ -101,13 +101,13 @@ def upscale(
 
 
 def settings_of(options: dict):
-    """The :class:`~casr_cli.settings.UpscaleSettings` and the per-file
+    """The :class:`~casr_cli.engine.settings.UpscaleSettings` and the per-file
     :class:`~casr_cli.batch.run.JobSettings` of one ``casr upscale`` (or
     ``casr_cli.batch.distributed upscale``) call, from its parsed options (parameter name ->
     value), each built and checked once."""
     from ..batch.run import JobSettings
     from ..engine.stages import StageSwitches
-    from ..settings import CLI_NAMES, SizeRequest, UpscaleSettings
+    from ..engine.settings import CLI_NAMES, SizeRequest, UpscaleSettings
 
     o = options
     size = SizeRequest(scale=o["scale"], width=o["width"], height=o["height"], chain=_parse_chain(o["chain"]),
@@ -129,6 +129,7 @@ def _run(batch, settings, job_settings, model_name: str, emit, image_out, *, thr
     """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
     from ..batch.run import upscale_job
     from ..io.images import READABLE
+    from ..upscaler import Upscaler
     from ._progress import bars
 
     if threads:
@@ -137,7 +138,7 @@ def _run(batch, settings, job_settings, model_name: str, emit, image_out, *, thr
         torch.set_num_threads(threads)
     if batch.skipped:
         emit(skipped_record(batch.skipped, READABLE))
-    upscaler = settings.load()
+    upscaler = Upscaler.from_settings(settings)
     failed = 0
     with bars(progress, len(batch.jobs)) as ui:
         for job in batch.jobs:

@@ -128,7 +128,7 @@ def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, 
 def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
                 height: int | None = None) -> tuple[tuple[int, int], float]:
     """Output (height, width) and the scale that gives it, for a request checked by
-    :class:`casr_cli.settings.SizeRequest` (a scale, or a width and/or height).
+    :class:`casr_cli.engine.settings.SizeRequest` (a scale, or a width and/or height).
 
     ``scale``: round(in * s) per side.  ``width`` or ``height`` alone: that side exactly,
     the other by aspect.  Both: the largest size with the input's aspect that fits in

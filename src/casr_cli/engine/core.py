@@ -52,7 +52,7 @@ class Engine:
     # -- planning -------------------------------------------------------------------
     def plan_size(self, in_size: tuple[int, int], size) -> chain_mod.ChainPlan:
         """The chain for an image of ``in_size`` and ``size`` (a
-        :class:`casr_cli.settings.SizeRequest`, checked against this model where it was
+        :class:`casr_cli.engine.settings.SizeRequest`, checked against this model where it was
         made): refused when the output would pass ``max_pixels``."""
         scale, chain, width, height = size.scale, size.chain, size.width, size.height
         if chain and scale is None and width is None and height is None:

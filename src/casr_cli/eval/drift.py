@@ -61,7 +61,7 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
     scale = math.prod(chain)
     label = "x" + "x".join(f"{f:g}" for f in chain)
     vs = variants(cfg.model)
-    from ..settings import CLI_NAMES, SizeRequest
+    from ..engine.settings import CLI_NAMES, SizeRequest
 
     full = engines.get(cfg.model, StageSwitches())
     SizeRequest(chain=chain, names=CLI_NAMES).check_steps(full.model.s_max)  # a step above the model's s_max

@@ -77,7 +77,9 @@ class _Engines:
     def get(self, model: str, switches: StageSwitches):
         key = (model, switches)
         if key not in self._cache:
-            self._cache[key] = Method(model, model, switches).settings(self.device, self.tile).load()
+            from ..upscaler import Upscaler
+
+            self._cache[key] = Upscaler.from_settings(Method(model, model, switches).settings(self.device, self.tile))
         return self._cache[key]
 
 
@@ -95,7 +97,7 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
     ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input."""
     from ..engine.canvas import MemoryStore
     from ..engine.chain import ChainPlan, step_sizes
-    from ..settings import CLI_NAMES, SizeRequest
+    from ..engine.settings import CLI_NAMES, SizeRequest
 
     in_size = lr.shape[:2]
     plan = up.plan(in_size, SizeRequest(scale=setting.scale if setting.chain is None else None, chain=setting.chain,

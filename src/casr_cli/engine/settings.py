@@ -1,15 +1,16 @@
 """The one settings object of an upscale: what size to make, with which model, device,
 stages and tiling.  ``casr upscale``, ``casr_cli.batch.distributed``, the
 :class:`~casr_cli.upscaler.Upscaler` API and ``casr eval`` build an :class:`UpscaleSettings`
-and load it with :meth:`UpscaleSettings.load`; every check of a setting lives here, each
-once, with its one-line :class:`~casr_cli.errors.UsageError`.
+and load it with :meth:`Upscaler.from_settings <casr_cli.upscaler.Upscaler.from_settings>`;
+every check of a setting lives here, each once, with its one-line
+:class:`~casr_cli.errors.UsageError`.  Pure data: the model is only named here.
 
 Messages name a setting the way its caller does (:class:`OptionNames`): ``--scale`` for the
 command line (:data:`CLI_NAMES`), ``scale=`` for the API (:data:`API_NAMES`).
 
 The checks that need the model (a ``--chain`` step above its largest step, a tile overlap
-its default tile cannot hold) run once, when :meth:`UpscaleSettings.load` has loaded it
-(:meth:`SizeRequest.check_steps`); the checks that need the image (an output over
+its default tile cannot hold: :meth:`SizeRequest.check_steps`, :meth:`UpscaleSettings.engine_options`)
+run once, when ``Upscaler.from_settings`` has loaded it; the checks that need the image (an output over
 ``--max-pixels``, a target that does not enlarge it) run when an image is planned.
 """
 
@@ -18,11 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .engine.canvas import DEFAULT_MEMORY_LIMIT
-from .engine.chain import check_scale, validate_chain
-from .engine.core import DEFAULT_MAX_PIXELS, EngineOptions
-from .engine.stages import StageSwitches
-from .errors import UsageError
+from ..errors import UsageError
+from .canvas import DEFAULT_MEMORY_LIMIT
+from .chain import check_scale, validate_chain
+from .core import DEFAULT_MAX_PIXELS, EngineOptions
+from .stages import StageSwitches
+from .tiling import TileSpec, tile_spec
 
 
 @dataclass(frozen=True)
@@ -108,20 +110,12 @@ class UpscaleSettings:
             raise UsageError(f"{self.names.max_pixels} must be a positive number, got {mp:g}")
         object.__setattr__(self, "max_pixels", int(mp))
 
-    def load(self):
-        """The :class:`~casr_cli.upscaler.Upscaler` these settings ask for: the model loaded
-        once, its tiling with ``tile``/``tile_overlap`` put in, the size's chain checked
-        against it."""
-        from .engine.tiling import tile_spec
-        from .models import load_model
-        from .upscaler import Upscaler
-
-        model = load_model(self.model, device=self.device, switches=self.switches)
+    def engine_options(self, model_tile: TileSpec) -> EngineOptions:
+        """The engine's options for a model whose own tiling is ``model_tile``, with
+        ``tile``/``tile_overlap`` put in."""
         try:
-            tile = tile_spec(model.tile, self.tile, self.tile_overlap)
+            tile = tile_spec(model_tile, self.tile, self.tile_overlap)
         except ValueError as e:
             raise UsageError(str(e)) from e
-        if self.size is not None:
-            self.size.check_steps(model.s_max)
-        return Upscaler(model, EngineOptions(tile=tile, memory_limit=self.memory_limit, tmp_dir=self.tmp_dir,
-                                             max_pixels=self.max_pixels, intermediates=self.intermediates))
+        return EngineOptions(tile=tile, memory_limit=self.memory_limit, tmp_dir=self.tmp_dir,
+                             max_pixels=self.max_pixels, intermediates=self.intermediates)
