@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from casr_cli import Upscaler
-from casr_cli.errors import UsageError
 from casr_cli.engine.settings import API_NAMES, CLI_NAMES, SizeRequest, UpscaleSettings
+from casr_cli.errors import UsageError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "casr_cli"
 
@@ -172,8 +172,8 @@ def test_distributed_runs_with_upscale_options(tmp_path, photo):
 
 def test_an_eval_row_loads_through_the_settings():
     from casr_cli.eval.methods import Method
-    from casr_cli.eval.runner import upscale_to
     from casr_cli.eval.protocol import Setting
+    from casr_cli.eval.runner import upscale_to
 
     s = Method("bicubic", "bicubic").settings("cpu", (64, None))
     assert s == UpscaleSettings(model="bicubic", device="cpu", tile=64)

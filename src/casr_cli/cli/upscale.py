@@ -106,8 +106,8 @@ def settings_of(options: dict):
     ``casr_cli.batch.distributed upscale``) call, from its parsed options (parameter name ->
     value), each built and checked once."""
     from ..batch.run import JobSettings
-    from ..engine.stages import StageSwitches
     from ..engine.settings import CLI_NAMES, SizeRequest, UpscaleSettings
+    from ..engine.stages import StageSwitches
 
     o = options
     size = SizeRequest(scale=o["scale"], width=o["width"], height=o["height"], chain=_parse_chain(o["chain"]),
