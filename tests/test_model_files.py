@@ -1,6 +1,7 @@
 """--model PATH without spandrel: fixed-scale planning, casr's own exports, bad files and
 pickles that would run code (all refused before spandrel is imported)."""
 
+import json
 import os
 import pickle
 import shutil
@@ -207,3 +208,36 @@ def test_dtype_choice_and_padding(monkeypatch):
     assert padded_size(10, 13, 16, 8, False) == (16, 16)
     assert padded_size(30, 41, 2, 8, True) == (48, 48)
     assert padded_size(33, 7, 1, 1, False) == (33, 7)
+
+
+# ---------------------------------------------------------------- what a file is, decided once
+def test_file_kind_reads_the_metadata_once(tmp_path, monkeypatch):
+    from casr_cli.models.catalog import inspect_file
+    from casr_cli.models.model_file import file_kind
+    from casr_cli.nn import weights_io
+
+    backbone, ssn = tmp_path / "b.safetensors", tmp_path / "s.safetensors"
+    shutil.copy(lite.BACKBONE, backbone)
+    shutil.copy(lite.SSN, ssn)
+    bare = tmp_path / "bare.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(2)}, str(bare))
+    torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
+    kinds = {p.name: file_kind(p) for p in (backbone, ssn, bare, tmp_path / "w.pth")}
+    assert {n: (k.kind, k.label) for n, k in kinds.items()} == {
+        "b.safetensors": ("lite", "casr lite export"), "s.safetensors": ("ssn", "casr ssn export"),
+        "bare.safetensors": ("foreign", "foreign model (spandrel)"), "w.pth": ("foreign", "foreign model (spandrel)")}
+    assert kinds["b.safetensors"].config() == json.loads(weights_io.read_config(backbone, "lite"))
+    with pytest.raises(ModelFileError, match="model file not found"):
+        file_kind(tmp_path / "gone.safetensors")
+
+    reads = []
+    real = weights_io.read_metadata
+    monkeypatch.setattr(weights_io, "read_metadata", lambda p: reads.append(p) or real(p))
+    rec = inspect_file(backbone)  # casr models FILE
+    assert rec["kind"] == "casr lite export" and rec["config"] == kinds["b.safetensors"].config()
+    assert len(reads) == 1
+    with pytest.raises(ModelFileError, match="SSN export"):  # --model FILE
+        load_model(str(ssn), device="cpu")
+    assert len(reads) == 2

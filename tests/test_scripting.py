@@ -292,9 +292,10 @@ def test_clean_text_escapes_only_what_is_not_utf8():
 def test_a_stdout_job_without_a_stream_is_a_record_error(tmp_path, photo):
     from casr_cli import Upscaler
     from casr_cli.batch.run import JobSettings, plan_batch, upscale_job
+    from casr_cli.engine.settings import SizeRequest
 
     Image.fromarray(photo).save(tmp_path / "a.png")
-    s = JobSettings(scale=2, fmt="png")
+    s = JobSettings(SizeRequest(scale=2), fmt="png")
     batch = plan_batch([str(tmp_path / "a.png")], s, output="-", recursive=False, suffix="_x{scale}", model_name="bicubic")
     (job,) = batch.jobs
     assert job.to_stdout

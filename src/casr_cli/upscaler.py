@@ -11,10 +11,13 @@ import numpy as np
 import torch
 
 from .engine.canvas import MemoryStore, RowStore
+from .engine.chain import ChainPlan
 from .engine.core import DEFAULT_MAX_PIXELS, Engine, EngineOptions
 from .engine.deblock import BlockGrid
+from .engine.settings import SizeRequest, UpscaleSettings
 from .engine.stages import StageSwitches
 from .engine.step import ProgressEvent, ProgressFn
+from .engine.tiling import TileSpec
 
 __all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
 
@@ -28,17 +31,41 @@ class Upscaler(Engine):
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             detail: float | tuple[float, ...] | None = None, **options) -> Upscaler:
+             detail: float | tuple[float, ...] | None = None, *, tile: TileSpec | None = None, **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
         built-in or downloaded model name or a model file (casr export or any spandrel SR
         model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
         (0..1, or a tuple, one per chain step, the last repeating) is lite's detail control
-        (the same as ``switches.detail``)."""
+        (the same as ``switches.detail``); ``options``: the other fields of
+        :class:`~casr_cli.engine.settings.UpscaleSettings` (``max_pixels``, ``tmp_dir``, ...)."""
+        switches = switches or StageSwitches()
+        if detail is not None:
+            switches = replace(switches, detail=detail)
+        if tile is not None:
+            options.update(tile=tile.size, tile_overlap=tile.overlap)
+        return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
+
+    @classmethod
+    def from_settings(cls, settings: UpscaleSettings) -> Upscaler:
+        """The upscaler ``settings`` ask for: the model loaded once, its tiling with the
+        settings' put in, the settings' size (if any) checked against it."""
         from .models import load_model
 
-        if detail is not None:
-            switches = replace(switches or StageSwitches(), detail=detail)
-        return cls(load_model(name, device=device, switches=switches), EngineOptions(**options))
+        model = load_model(settings.model, device=settings.device, switches=settings.switches)
+        options = settings.engine_options(model.tile)
+        if settings.size is not None:
+            settings.size.check_steps(model.s_max)
+        return cls(model, options)
+
+    def plan(self, in_size: tuple[int, int], size: SizeRequest | None = None, *, scale: float | None = None,
+             width: int | None = None, height: int | None = None, chain: tuple[float, ...] | None = None) -> ChainPlan:
+        """The chain for an image of ``in_size`` (height, width): ``size``, or one made of
+        ``scale``/``width``/``height``/``chain`` (:class:`~casr_cli.engine.settings.SizeRequest`),
+        checked against this model."""
+        if size is None:
+            size = SizeRequest(scale=scale, width=width, height=height, chain=chain)
+        size.check_steps(self.model.s_max)
+        return self.plan_size(in_size, size)
 
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,

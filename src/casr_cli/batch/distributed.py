@@ -16,10 +16,10 @@ parts.  Exit status 1 when any file failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,90 +67,98 @@ def merge_reports(report: Path, world: int) -> dict[str, Any]:
     return merged
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casr_cli.batch.distributed", description="Sharded batch upscaling.")
-    sub = p.add_subparsers(dest="command", required=True)
-    u = sub.add_parser("upscale", help="upscale files, directories or globs across all processes")
-    u.add_argument("inputs", nargs="+")
-    u.add_argument("-o", "--output", default=None)
-    u.add_argument("-s", "--scale", type=float, default=None)
-    u.add_argument("--width", type=int, default=None)
-    u.add_argument("--height", type=int, default=None)
-    u.add_argument("--chain", default=None, help="explicit sub-scales, e.g. 4,3,1.5")
-    u.add_argument("-m", "--model", default=None)
-    u.add_argument("--device", default="auto", help="auto: each process's accelerate device; or cpu")
-    u.add_argument("--tile", type=int, default=None, help="default: the model's")
-    u.add_argument("--tile-overlap", type=int, default=None, help="default: the model's")
-    u.add_argument("-f", "--format", dest="fmt", default=None)
-    u.add_argument("--suffix", default="_x{scale}")
-    u.add_argument("-r", "--recursive", action="store_true")
-    u.add_argument("--overwrite", action="store_true")
-    u.add_argument("--skip-existing", action="store_true")
-    u.add_argument("--threads", type=int, default=None)
-    u.add_argument("--json", dest="report", default=None, help="write the merged report (all processes) here")
-    u.add_argument("-q", "--quiet", action="store_true")
-    return p
+def upscale_command():
+    """This module's command line: ``upscale`` with ``casr upscale``'s own options (its
+    signature, so none can be missing), except that ``--json PATH`` writes the merged report
+    of every process instead of one JSON line per file."""
+    import inspect
+    from typing import Annotated
+
+    import typer
+    from typer.main import get_command
+
+    from ..cli.upscale import upscale
+
+    report = inspect.Parameter("report", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        str | None, typer.Option("--json", metavar="PATH", help="Write the merged report of all processes here.")])
+    params = [(report if p.name == "json_mode" else p).replace(kind=inspect.Parameter.KEYWORD_ONLY)
+              for p in inspect.signature(upscale, eval_str=True).parameters.values()]
+
+    def command(**options) -> None:
+        raise typer.Exit(run_upscale(**options))
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = upscale.__doc__
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Sharded batch upscaling.")
+    app.command("upscale")(command)
+    app.callback()(lambda: None)  # keeps ``upscale`` a sub-command
+    return get_command(app)
 
 
-def run_upscale(args: argparse.Namespace) -> int:
+def run_upscale(**options) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..cli.upscale import _parse_chain
-    from ..engine.tiling import tile_spec
+    from ..cli.upscale import settings_of
     from ..models import DEFAULT_MODEL
+    from ..models.resolve import display_name
     from ..upscaler import Upscaler
 
-    state = PartialState(cpu=args.device == "cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = JobSettings(scale=args.scale, width=args.width, height=args.height, chain=_parse_chain(args.chain),
-                           fmt=args.fmt, overwrite=args.overwrite, skip_existing=args.skip_existing)
-    model_name = args.model or DEFAULT_MODEL
-    batch = plan_batch(args.inputs, settings, output=args.output, recursive=args.recursive,
-                       suffix=args.suffix, model_name=model_name)
+    options = dict(options, inputs=list(options["inputs"]))
+    settings, job_settings = settings_of(options)
+    state = PartialState(cpu=settings.device == "cpu")
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    model_name = display_name(settings.model, DEFAULT_MODEL)
+    batch = plan_batch(options["inputs"], job_settings, output=options["output"], recursive=options["recursive"],
+                       suffix=options["suffix"], model_name=model_name)
     if batch.skipped and state.is_main_process:
         from ..io.images import READABLE
 
         sys.stderr.write(f"casr: skipped {len(batch.skipped)} file(s), not {READABLE}\n")
     jobs, all_inputs = sorted(batch.jobs, key=lambda j: str(j.input)), batch.all_inputs
     mine = shard(jobs, state.process_index, state.num_processes)
-    device = "cpu" if args.device == "cpu" else (str(state.device) if args.device == "auto" else args.device)
-    upscaler = Upscaler.load(model_name, device=device)
-    upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, args.tile, args.tile_overlap))
+    if settings.device == "auto":  # each process's accelerate device
+        settings = replace(settings, device=str(state.device))
+    upscaler = Upscaler.from_settings(settings)
     rank = state.process_index
+    quiet, report_path = options["quiet"], options["report"]
 
     def show(rec: dict[str, Any]) -> None:
         if rec["status"] == "error":
             sys.stderr.write(f"[{rank}] casr: error: {rec['error']}\n")
-        elif not args.quiet:
+        elif not quiet:
             took = f", {rec['seconds']} s" if rec["seconds"] is not None else ""
             sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}{took})\n")
             sys.stdout.flush()
 
-    records = upscale_shard(mine, upscaler, settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
+    records = upscale_shard(mine, upscaler, job_settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
     for r in records:
         r["rank"] = rank
     failed = sum(r["status"] == "error" for r in records)
-    if args.report:
-        report = Path(args.report).absolute()
+    if report_path:
+        report = Path(report_path).absolute()
         report.parent.mkdir(parents=True, exist_ok=True)
         report.with_name(f"{report.name}.part{rank}").write_text(json.dumps(records), encoding="utf-8")
     state.wait_for_everyone()
-    if args.report and state.is_main_process:
-        merged = merge_reports(Path(args.report).absolute(), state.num_processes)
+    if report_path and state.is_main_process:
+        merged = merge_reports(Path(report_path).absolute(), state.num_processes)
         failed = merged["failed"]
     state.wait_for_everyone()
     return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command line ``argv``; returns the exit status (2: a bad option or setting)."""
     try:
-        return run_upscale(args)
+        upscale_command().main(args=argv, prog_name="python -m casr_cli.batch.distributed", standalone_mode=True)
+    except SystemExit as e:  # click ends every run so, with the command's status or its own 2 for a bad option
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
     except CasrError as e:
         sys.stderr.write(f"casr: error: {e.one_line()}\n" + (f"casr: hint: {e.hint}\n" if e.hint else ""))
         return e.exit_code
+    return 0
 
 
 if __name__ == "__main__":

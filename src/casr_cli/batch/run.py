@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import CasrError, UsageError
+from ..engine.settings import SizeRequest
 from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
 
 
@@ -32,12 +33,10 @@ def block_grid_for(pic, mode: str):
 
 @dataclass(frozen=True)
 class JobSettings:
-    """What every file of a batch is asked for (the CLI's per-file options)."""
+    """What every file of a batch is asked for (the CLI's per-file options); ``size``: the
+    size part of the batch's :class:`~casr_cli.engine.settings.UpscaleSettings`."""
 
-    scale: float | None = None
-    width: int | None = None
-    height: int | None = None
-    chain: tuple[float, ...] | None = None
+    size: SizeRequest
     fmt: str | None = None
     quality: int = 95
     compress_level: int = 4
@@ -48,17 +47,6 @@ class JobSettings:
     deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG inputs), on (every input), off
 
     def __post_init__(self):
-        from ..engine.chain import check_scale
-
-        if self.scale is None and self.width is None and self.height is None and self.chain is None:
-            raise UsageError("no scale given", hint="use --scale S, --width W, --height H or --chain")
-        if self.scale is not None:
-            check_scale(self.scale)
-            if self.width is not None or self.height is not None:
-                raise UsageError("give either --scale or --width/--height, not both")
-        for v, name in ((self.width, "--width"), (self.height, "--height")):
-            if v is not None and v <= 0:
-                raise UsageError(f"{name} must be positive, got {v}")
         if self.deblock not in DEBLOCK_MODES:
             raise UsageError(f"unknown --deblock {self.deblock!r}", hint="use auto, on or off")
         if self.skip_existing and self.overwrite:
@@ -68,8 +56,9 @@ class JobSettings:
 def _suffix_for(template: str, s: JobSettings, model_name: str):
     """The output-name suffix: one string, or (when the template needs each file's own output
     size or, when sized by --width/--height, its scale) a function of the input file."""
-    nominal = s.scale if s.scale is not None else (math.prod(s.chain) if s.chain else 0.0)
-    fixed = format_suffix(template, scale=nominal, model=model_name, width=s.width, height=s.height)
+    size = s.size
+    nominal = size.scale if size.scale is not None else (math.prod(size.chain) if size.chain else 0.0)
+    fixed = format_suffix(template, scale=nominal, model=model_name, width=size.width, height=size.height)
     fields = suffix_fields(template)
     if not ({"width", "height"} & fields or ("scale" in fields and not nominal)):
         return fixed
@@ -79,7 +68,7 @@ def _suffix_for(template: str, s: JobSettings, model_name: str):
         from ..io.images import probe
 
         try:
-            (h, w), scale = target_size(probe(path), scale=nominal or None, width=s.width, height=s.height)
+            (h, w), scale = target_size(probe(path), scale=nominal or None, width=size.width, height=size.height)
         except CasrError:  # an unreadable or too small file: its job reports why
             return fixed
         return format_suffix(template, scale=scale, model=model_name, width=w, height=h)
@@ -99,8 +88,9 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     """The jobs of a batch (inputs expanded, output names from the ``suffix`` template).
     ``stdin``: where standard input was spooled, for an input ``-``."""
     s = settings
-    if suffix == DEFAULT_SUFFIX and s.scale is None and not s.chain:  # sized by --width/--height
-        suffix = "_{width}x{height}" if s.width and s.height else ("_w{width}" if s.width else "_h{height}")
+    size = s.size
+    if suffix == DEFAULT_SUFFIX and size.scale is None and not size.chain:  # sized by --width/--height
+        suffix = "_{width}x{height}" if size.width and size.height else ("_w{width}" if size.width else "_h{height}")
     scan = scan_inputs(inputs, recursive, stdin)
     if scan.stdin and output is None:
         raise UsageError("'-' (standard input) has no file name to derive an output name from",
@@ -168,7 +158,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             rec["status"] = "skipped"
             return rec
         in_size = probe(job.input)
-        plan = upscaler.plan(in_size, scale=s.scale, width=s.width, height=s.height, chain=s.chain)
+        plan = upscaler.plan_size(in_size, s.size)  # the size was checked against the model when it was loaded
         rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
                    size=[plan.out_size[1], plan.out_size[0]])
         details = upscaler.model.step_details(len(plan.factors))  # lite's detail T of every step

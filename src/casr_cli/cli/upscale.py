@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from typing import Annotated
 
@@ -75,52 +74,62 @@ def upscale(
     quiet: QuietOpt = False,
 ) -> None:
     """Upscale images by any factor with a chain of <= x4 steps (SDAM -> backbone -> SARM per step)."""
+    options = dict(locals())  # every option of the command, by parameter name (as click parses them)
     from ._exit import allow_fast_exit
 
     allow_fast_exit()
-    from ..batch.run import JobSettings, plan_batch
-    from ..engine.stages import StageSwitches
+    from ..batch.run import plan_batch
     from ..io.stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
     from ._progress import progress_enabled
 
-    chain_t = _parse_chain(chain)
-    if not (math.isfinite(max_pixels) and max_pixels >= 1):
-        raise UsageError(f"--max-pixels must be a positive number, got {max_pixels:g}")
-    settings = JobSettings(scale=scale, width=width, height=height, chain=chain_t, fmt=fmt, quality=quality,
-                           compress_level=compression, overwrite=overwrite, skip_existing=skip_existing,
-                           dry_run=dry_run, intermediates=save_intermediates, deblock=deblock)
-    model_spec = model or DEFAULT_MODEL
-    model_name = display_name(model_spec, DEFAULT_MODEL)  # a model file's stem in {model} and records
+    settings, job_settings = settings_of(options)
+    model_name = display_name(model, DEFAULT_MODEL)  # a model file's stem in {model} and records
     to_stdout = output == STDIO
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(spooled_stdin(binary_stdin(), tmp_dir)) if STDIO in inputs else None
-        batch = plan_batch(inputs, settings, output=output, recursive=recursive, suffix=suffix, model_name=model_name,
-                           stdin=spool)
+        batch = plan_batch(inputs, job_settings, output=output, recursive=recursive, suffix=suffix,
+                           model_name=model_name, stdin=spool)
         image_out = stack.enter_context(stdout_reserved()) if to_stdout and not dry_run else None
         # with -o - the image owns standard output: messages and --json records go to standard error
         emit = _emitter(json_mode, quiet, sys.stderr if to_stdout else sys.stdout)
-        asked_on = tuple(k for k, v in (("superpixel", superpixel), ("structure", structure)) if v)
-        failed = _run(batch, settings, model_spec, model_name, emit, image_out, device=device, tile=tile, tile_overlap=tile_overlap,
-                      threads=threads, chain=chain_t, scale=scale, max_pixels=max_pixels, tmp_dir=tmp_dir,
-                      switches=StageSwitches(superpixel=superpixel is not False, structure=structure is not False,
-                                             sarm=sarm, superpixel_size=superpixel_size,
-                                             detail=parse_detail(detail) if detail is not None else None,
-                                             asked_on=asked_on),
+        failed = _run(batch, settings, job_settings, model_name, emit, image_out, threads=threads,
                       progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _run(batch, settings, model_spec: str, model_name: str, emit, image_out, *, device: str, tile, tile_overlap, threads, chain,
-         scale, max_pixels: float, tmp_dir, switches, progress: bool) -> int:
+def settings_of(options: dict):
+    """The :class:`~casr_cli.engine.settings.UpscaleSettings` and the per-file
+    :class:`~casr_cli.batch.run.JobSettings` of one ``casr upscale`` (or
+    ``casr_cli.batch.distributed upscale``) call, from its parsed options (parameter name ->
+    value), each built and checked once."""
+    from ..batch.run import JobSettings
+    from ..engine.settings import CLI_NAMES, SizeRequest, UpscaleSettings
+    from ..engine.stages import StageSwitches
+
+    o = options
+    size = SizeRequest(scale=o["scale"], width=o["width"], height=o["height"], chain=_parse_chain(o["chain"]),
+                       names=CLI_NAMES)
+    detail = parse_detail(o["detail"]) if o["detail"] is not None else None
+    switches = StageSwitches(superpixel=o["superpixel"] is not False, structure=o["structure"] is not False,
+                             sarm=o["sarm"], superpixel_size=o["superpixel_size"], detail=detail,
+                             asked_on=tuple(k for k in ("superpixel", "structure") if o[k]))
+    settings = UpscaleSettings(size=size, model=o["model"], device=o["device"], switches=switches, tile=o["tile"],
+                               tile_overlap=o["tile_overlap"], max_pixels=o["max_pixels"], tmp_dir=o["tmp_dir"],
+                               names=CLI_NAMES)
+    job = JobSettings(size=size, fmt=o["fmt"], quality=o["quality"], compress_level=o["compression"],
+                      overwrite=o["overwrite"], skip_existing=o["skip_existing"], dry_run=o["dry_run"],
+                      intermediates=o["save_intermediates"], deblock=o["deblock"])
+    return settings, job
+
+
+def _run(batch, settings, job_settings, model_name: str, emit, image_out, *, threads, progress: bool) -> int:
     """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
     from ..batch.run import upscale_job
-    from ..engine.chain import validate_chain
-    from ..engine.tiling import tile_spec
     from ..io.images import READABLE
-    from ..upscaler import EngineOptions, Upscaler
+    from ..upscaler import Upscaler
     from ._progress import bars
 
     if threads:
@@ -129,19 +138,12 @@ def _run(batch, settings, model_spec: str, model_name: str, emit, image_out, *, 
         torch.set_num_threads(threads)
     if batch.skipped:
         emit(skipped_record(batch.skipped, READABLE))
-    opts = EngineOptions(max_pixels=int(max_pixels), tmp_dir=tmp_dir)
-    upscaler = Upscaler.load(model_spec, device=device, switches=switches, **opts.__dict__)
-    try:
-        upscaler = upscaler.with_options(tile=tile_spec(upscaler.model.tile, tile, tile_overlap))
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    if chain:
-        validate_chain(chain, scale, upscaler.model.s_max)
+    upscaler = Upscaler.from_settings(settings)
     failed = 0
     with bars(progress, len(batch.jobs)) as ui:
         for job in batch.jobs:
-            rec = upscale_job(job, upscaler, settings, batch.all_inputs, model_name, progress=ui.on_event,
-                              on_start=ui.start_file, stdout=image_out, tmp_dir=tmp_dir,
+            rec = upscale_job(job, upscaler, job_settings, batch.all_inputs, model_name, progress=ui.on_event,
+                              on_start=ui.start_file, stdout=image_out, tmp_dir=settings.tmp_dir,
                               small_work_one_thread=not threads)
             failed += rec["status"] == "error"
             if rec["status"] in ("ok", "error"):

@@ -56,10 +56,10 @@ def _fmt(f: float) -> str:
     return f"{f:.4f}".rstrip("0").rstrip(".")
 
 
-def check_scale(scale: float) -> float:
+def check_scale(scale: float, hint: str = "e.g. --scale 8") -> float:
     scale = float(scale)
     if not math.isfinite(scale) or scale <= 1.0:
-        raise UsageError(f"scale must be a finite number > 1, got {scale}", hint="e.g. --scale 8")
+        raise UsageError(f"scale must be a finite number > 1, got {scale}", hint=hint)
     return scale
 
 
@@ -117,8 +117,6 @@ def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, 
     """Check a user chain (``--chain 4,3,1.5``): every factor in (1, s_max] and, when a
     scale is also given, product equal to it (relative tolerance 1e-6)."""
     chain = tuple(float(c) for c in chain)
-    if not chain:
-        raise UsageError("--chain needs at least one factor")
     for c in chain:
         if not math.isfinite(c) or c <= 1.0 or c > s_max + EPS:
             raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]", hint=f"each step of this model is at most x{s_max:g}")
@@ -129,23 +127,16 @@ def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, 
 
 def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
                 height: int | None = None) -> tuple[tuple[int, int], float]:
-    """Output (height, width) and the scale that gives it.
+    """Output (height, width) and the scale that gives it, for a request checked by
+    :class:`casr_cli.engine.settings.SizeRequest` (a scale, or a width and/or height).
 
     ``scale``: round(in * s) per side.  ``width`` or ``height`` alone: that side exactly,
     the other by aspect.  Both: the largest size with the input's aspect that fits in
     width x height (as ImageMagick's ``-resize WxH``)."""
     h, w = in_size
-    given = [x is not None for x in (scale, width, height)]
-    if given[0] and (given[1] or given[2]):
-        raise UsageError("give either --scale or --width/--height, not both")
     if scale is not None:
-        s = check_scale(scale)
+        s = float(scale)
         return (round(h * s), round(w * s)), s
-    if width is None and height is None:
-        raise UsageError("no scale given", hint="use --scale S, --width W or --height H")
-    for v in (width, height):
-        if v is not None and v <= 0:
-            raise UsageError(f"target size must be positive, got {v}")
     sw = width / w if width is not None else math.inf
     sh = height / h if height is not None else math.inf
     s = min(sw, sh)
@@ -155,14 +146,10 @@ def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: 
     return out, s
 
 
-def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s_max: float = 4.0,
-         chain: tuple[float, ...] | None = None, fixed: int | None = None) -> ChainPlan:
-    """Full plan: factors plus exact per-step sizes ending at ``out_size`` (``fixed``: the
-    native factor of a fixed-scale model, see :func:`plan_fixed`)."""
-    if chain:
-        factors = validate_chain(chain, scale, s_max)
-    else:
-        factors = plan_fixed(scale, fixed) if fixed else plan_chain(scale, s_max)
+def step_sizes(in_size: tuple[int, int], factors: tuple[float, ...], out_size: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """The image size before and after every step of ``factors``: each rounded from the
+    *input* size (round(in * s1*...*sk), so rounding errors never accumulate), the last
+    exactly ``out_size``."""
     h, w = in_size
     sizes = [(h, w)]
     acc = 1.0
@@ -170,4 +157,16 @@ def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s
         acc *= f
         sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
     sizes.append(tuple(out_size))
-    return ChainPlan(tuple(factors), tuple(sizes))
+    return tuple(sizes)
+
+
+def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s_max: float = 4.0,
+         chain: tuple[float, ...] | None = None, fixed: int | None = None) -> ChainPlan:
+    """Full plan: factors plus exact per-step sizes ending at ``out_size`` (``fixed``: the
+    native factor of a fixed-scale model, see :func:`plan_fixed`); ``chain``: the user's
+    sub-scales, checked (:func:`validate_chain`) where they were asked for."""
+    if chain:
+        factors = tuple(float(c) for c in chain)
+    else:
+        factors = plan_fixed(scale, fixed) if fixed else plan_chain(scale, s_max)
+    return ChainPlan(factors, step_sizes(in_size, factors, out_size))

@@ -50,8 +50,11 @@ class Engine:
         return type(self)(self.model, replace(self.options, **changes))
 
     # -- planning -------------------------------------------------------------------
-    def plan(self, in_size: tuple[int, int], *, scale: float | None = None, width: int | None = None,
-             height: int | None = None, chain: tuple[float, ...] | None = None) -> chain_mod.ChainPlan:
+    def plan_size(self, in_size: tuple[int, int], size) -> chain_mod.ChainPlan:
+        """The chain for an image of ``in_size`` and ``size`` (a
+        :class:`casr_cli.engine.settings.SizeRequest`, checked against this model where it was
+        made): refused when the output would pass ``max_pixels``."""
+        scale, chain, width, height = size.scale, size.chain, size.width, size.height
         if chain and scale is None and width is None and height is None:
             scale = math.prod(chain)
         out_size, s = chain_mod.target_size(in_size, scale=scale, width=width, height=height)
@@ -60,10 +63,8 @@ class Engine:
                 f"output would be {out_size[1]}x{out_size[0]} = {out_size[0] * out_size[1] / 1e6:.0f} megapixels, "
                 f"over --max-pixels {self.options.max_pixels / 1e6:.0f} megapixels",
                 hint="lower the scale or raise --max-pixels")
-        if chain:
-            chain = chain_mod.validate_chain(chain, None, self.model.s_max)
-            if not math.isclose(math.prod(chain), s, rel_tol=1e-6) and width is None and height is None:
-                chain_mod.validate_chain(chain, s, self.model.s_max)
+        if chain and scale is None:  # sized by width/height: the chain must give this image's scale
+            chain_mod.validate_chain(chain, s, self.model.s_max)
         return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain,
                               fixed=self.model.fixed_scale)
 

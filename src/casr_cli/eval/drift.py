@@ -29,25 +29,16 @@ def variants(model: str) -> list[tuple[str, StageSwitches]]:
             (f"{model} (without SDAM)", dataclasses.replace(StageSwitches(), superpixel=False, structure=False))]
 
 
-def _cycle_sizes(lr_size: tuple[int, int], chain: tuple[float, ...], final: tuple[int, int]) -> list[tuple[int, int]]:
-    h, w = lr_size
-    sizes, acc = [], 1.0
-    for f in chain[:-1]:
-        acc *= f
-        sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
-    return sizes + [tuple(final)]
-
-
 def drift_curve(up, lr: np.ndarray, hr: np.ndarray | None, chain: tuple[float, ...],
                 final: tuple[int, int]) -> list[dict]:
     """Per-cycle metrics of ``up`` run one chain step at a time from ``lr``."""
     from ..engine.canvas import MemoryStore
-    from ..engine.chain import ChainPlan
+    from ..engine.chain import ChainPlan, step_sizes
 
     cur = lr
     acc = 1.0
     rows = []
-    for k, (f, size) in enumerate(zip(chain, _cycle_sizes(lr.shape[:2], chain, final)), start=1):
+    for k, (f, size) in enumerate(zip(chain, step_sizes(lr.shape[:2], chain, final)[1:]), start=1):
         store = up.run(MemoryStore.wrap(cur), ChainPlan((f,), (cur.shape[:2], size)), first_step=k)
         try:
             cur = store.read(0, store.shape[0]).copy()
@@ -70,10 +61,10 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
     scale = math.prod(chain)
     label = "x" + "x".join(f"{f:g}" for f in chain)
     vs = variants(cfg.model)
-    from ..engine.chain import validate_chain
+    from ..engine.settings import CLI_NAMES, SizeRequest
 
     full = engines.get(cfg.model, StageSwitches())
-    validate_chain(chain, None, full.model.s_max)  # UsageError for a step above the model's s_max
+    SizeRequest(chain=chain, names=CLI_NAMES).check_steps(full.model.s_max)  # a step above the model's s_max
     same = full.model.sdam is None
     if same:
         notes.append(f"drift: model {cfg.model!r} has no SDAM stage, so the curves with and without SDAM coincide "

@@ -36,6 +36,14 @@ class Method:
     model: str
     switches: StageSwitches = field(default_factory=StageSwitches)
 
+    def settings(self, device: str, tile: tuple[int | None, int | None] = (None, None)):
+        """The :class:`~casr_cli.engine.settings.UpscaleSettings` of this row (size: each setting's),
+        on ``device`` with ``tile`` = (--tile, --tile-overlap), None keeping the model's."""
+        from ..engine.settings import CLI_NAMES, UpscaleSettings
+
+        return UpscaleSettings(model=self.model, device=device, switches=self.switches, tile=tile[0],
+                               tile_overlap=tile[1], names=CLI_NAMES)
+
     @property
     def key(self) -> str:
         """Cache key: readable label plus a hash of what determines the output."""

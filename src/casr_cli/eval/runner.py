@@ -75,16 +75,11 @@ class _Engines:
         self._cache: dict = {}
 
     def get(self, model: str, switches: StageSwitches):
-        from ..engine.tiling import tile_spec
-        from ..upscaler import Upscaler
-
         key = (model, switches)
         if key not in self._cache:
-            up = Upscaler.load(model, device=self.device, switches=switches)
-            try:
-                self._cache[key] = up.with_options(tile=tile_spec(up.model.tile, *self.tile))
-            except ValueError as e:
-                raise UsageError(str(e)) from e
+            from ..upscaler import Upscaler
+
+            self._cache[key] = Upscaler.from_settings(Method(model, model, switches).settings(self.device, self.tile))
         return self._cache[key]
 
 
@@ -101,23 +96,14 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
     """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain;
     ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input."""
     from ..engine.canvas import MemoryStore
-    from ..engine.chain import ChainPlan
+    from ..engine.chain import ChainPlan, step_sizes
+    from ..engine.settings import CLI_NAMES, SizeRequest
 
-    scale = setting.scale
-    if setting.chain is None:
-        plan = up.plan(lr.shape[:2], scale=scale)
-        if plan.out_size != tuple(size):
-            plan = ChainPlan(plan.factors, plan.sizes[:-1] + (tuple(size),))
-    else:
-        from ..engine.chain import validate_chain
-
-        validate_chain(setting.chain, None, up.model.s_max)
-        h, w = lr.shape[:2]
-        sizes, acc = [(h, w)], 1.0
-        for f in setting.chain[:-1]:
-            acc *= f
-            sizes.append((max(1, round(h * acc)), max(1, round(w * acc))))
-        plan = ChainPlan(tuple(setting.chain), tuple(sizes) + (tuple(size),))
+    in_size = lr.shape[:2]
+    plan = up.plan(in_size, SizeRequest(scale=setting.scale if setting.chain is None else None, chain=setting.chain,
+                                        names=CLI_NAMES))
+    if plan.out_size != tuple(size):
+        plan = ChainPlan(plan.factors, step_sizes(in_size, plan.factors, size))
     store = up.run(MemoryStore.wrap(lr), plan, block_grid=block_grid)
     try:
         return store.read(0, store.shape[0]).copy()

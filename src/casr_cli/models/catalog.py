@@ -43,16 +43,16 @@ def inspect_file(path: str | Path, device: str = "cpu") -> dict:
     import torch
 
     from . import resolve_device
-    from .model_file import casr_config, casr_file_error, casr_kind
+    from .model_file import casr_file_error, file_kind
 
-    path = Path(path)
-    kind = casr_kind(path)
-    if kind is not None:
-        rec = {"path": str(path), "kind": f"casr {kind} export", "config": casr_config(path, kind)}
-        if kind == "lite":
+    kind = file_kind(path)
+    path = kind.path
+    if kind.casr:
+        rec = {"path": str(path), "kind": kind.label, "config": kind.config()}
+        if kind.kind == "lite":
             rec["use"] = f"--model {path} (lite with this backbone and the shipped SSN)"
         else:
-            e = casr_file_error(kind, path)
+            e = casr_file_error(kind.kind, path)
             rec["use"] = f"{e.message}; {e.hint}"
         return rec
     from .foreign import ModelRunner, cached_context, compute_dtype
@@ -64,7 +64,7 @@ def inspect_file(path: str | Path, device: str = "cpu") -> dict:
     dtype = compute_dtype(dev, desc.supports_half, desc.supports_bfloat16)
     run = ModelRunner(desc, dev, torch.float32)
     ctx, converged = cached_context(path, run, dev, torch.float32)
-    info.update(kind="foreign model (spandrel)", device=str(dev), dtype=str(dtype).removeprefix("torch."),
+    info.update(kind=kind.label, device=str(dev), dtype=str(dtype).removeprefix("torch."),
                 tile_align=run.align, context=ctx, context_converged=converged,
                 use=f"--model {path}")
     del run

@@ -57,20 +57,50 @@ def looks_like_path(spec: str) -> bool:
     return Path(spec).suffix.lower() in SUFFIXES or "/" in spec or "\\" in spec or Path(spec).exists()
 
 
-def casr_kind(path: Path) -> str | None:
-    """``lite``/``ssn``/``sarm``/``turbo`` for one of casr's own safetensors, else None."""
-    if path.suffix.lower() not in SAFETENSORS:
-        return None
-    from ..nn.weights_io import read_metadata
+FOREIGN = "foreign"
 
-    try:
-        meta = read_metadata(path)
-    except Exception:  # not a readable safetensors file: the foreign loader says why
-        return None
-    for kind in CASR_KINDS:
-        if f"casr_{kind}_config" in meta:
-            return kind
-    return None
+
+@dataclass(frozen=True)
+class FileKind:
+    """What a model file is, decided once (:func:`file_kind`): one of casr's own exports
+    (``kind`` ``lite``/``ssn``/``sarm``/``turbo``, with the config stored in it), or
+    ``foreign``: anything else, for spandrel to load or refuse (:func:`load_descriptor`)."""
+
+    path: Path
+    kind: str
+    config_json: str | None = None  # a casr export's config, as stored
+
+    @property
+    def casr(self) -> bool:
+        return self.kind != FOREIGN
+
+    @property
+    def label(self) -> str:
+        """As ``casr models FILE`` names it."""
+        return f"casr {self.kind} export" if self.casr else "foreign model (spandrel)"
+
+    def config(self) -> dict:
+        """A casr export's stored config (raises ``ValueError`` for one that does not parse)."""
+        return json.loads(self.config_json)
+
+
+def file_kind(path: str | Path) -> FileKind:
+    """What the file at ``path`` is, from its suffix and (a ``.safetensors``) its metadata,
+    read once.  A file that is not there is a :class:`~casr_cli.errors.ModelFileError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError("model file not found", path=path)
+    if path.suffix.lower() in SAFETENSORS:
+        from ..nn.weights_io import read_metadata
+
+        try:
+            meta = read_metadata(path)
+        except Exception:  # not a readable safetensors file: the foreign loader says why
+            meta = {}
+        for kind in CASR_KINDS:
+            if f"casr_{kind}_config" in meta:
+                return FileKind(path, kind, meta[f"casr_{kind}_config"])
+    return FileKind(path, FOREIGN)
 
 
 def read_state_dict(path: Path) -> dict:
@@ -175,9 +205,3 @@ def casr_file_error(kind: str, path: Path) -> ModelFileError:
                   "use --model turbo with CASR_TURBO_ADAPTERS pointing at it"),
     }[kind]
     return ModelFileError(what[0], path=path, hint=what[1])
-
-
-def casr_config(path: Path, kind: str) -> dict:
-    from ..nn.weights_io import read_config
-
-    return json.loads(read_config(path, kind))

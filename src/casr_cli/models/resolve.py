@@ -61,25 +61,23 @@ def known_model(spec: str, builtins) -> bool:
 
 
 def load_file(path: str | Path, device: torch.device, switches: StageSwitches, name: str | None = None) -> CasrModel:
-    from .model_file import casr_config, casr_file_error, casr_kind
+    from .model_file import casr_file_error, file_kind
 
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError("model file not found", path=path)
-    kind = casr_kind(path)
-    if kind == "lite":
+    info = file_kind(path)
+    path = info.path
+    if info.kind == "lite":
         from .lite import build_lite
 
         try:
-            casr_config(path, "lite")
+            info.config()
             model = build_lite(device, switches, backbone=path)
         except (ValueError, RuntimeError, KeyError) as e:
             raise ModelFileError(f"a casr lite backbone export that does not load: {e}", path=path) from e
         model.name = name or path.stem
         model.description = f"CASR-Lite with the backbone {path.name} (shipped SSN)"
         return model
-    if kind is not None:
-        raise casr_file_error(kind, path)
+    if info.casr:
+        raise casr_file_error(info.kind, path)
     from .foreign import build_foreign
 
     return build_foreign(path, device, switches, name=name)
