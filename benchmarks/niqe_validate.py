@@ -15,6 +15,12 @@ downloads ``niqe_modelparameters.mat``; offline, the same pristine model (BasicS
 ``calculate_niqe`` directly, so the comparison is of the two algorithms on the same
 model.  Both use the grey (YIQ Y = rgb2gray) conversion, crop 0; the YCbCr variant is
 compared too.  Pass criterion: |casr - pyiqa| <= 0.05 on every image.
+
+``--golden`` prints pyiqa's NIQE of the fixed crops ``GOLDEN_CROPS`` (both conventions) and
+casr's, the numbers that ``tests/test_golden_metrics.py`` holds (tolerance 0.005 there).  The
+two implementations round a few grey pixels differently (ties of 0.299 R + 0.587 G + 0.114 B
+at .5: 64 of astronaut's 262144) and differ by up to 0.023 on whole images; the crops are ones
+where they agree to 0.0021 or better.
 """
 
 from __future__ import annotations
@@ -77,6 +83,21 @@ def load_pyiqa_niqe(site: str):
     return pyiqa.__version__, niqe_arch.calculate_niqe
 
 
+# name -> (scikit-image photo, (top, left, height, width)): the golden test's NIQE crops
+GOLDEN_CROPS = {
+    "astronaut": ("astronaut", (144, 192, 288, 288)),
+    "coffee": ("coffee", (96, 256, 192, 288)),
+    "chelsea": ("chelsea", (0, 64, 288, 288)),
+}
+
+
+def golden_crop(name: str) -> np.ndarray:
+    from skimage import data as skd
+
+    photo, (y, x, h, w) = GOLDEN_CROPS[name]
+    return np.ascontiguousarray(getattr(skd, photo)()[y:y + h, x:x + w])
+
+
 def images(data: Path) -> list[tuple[str, np.ndarray]]:
     from scipy.ndimage import gaussian_filter
     from skimage import data as skd
@@ -102,6 +123,7 @@ def main() -> int:
     ap.add_argument("--pyiqa-site", default="/tmp/pyiqa_site")
     ap.add_argument("--data", default="/work/shared/data/eval")
     ap.add_argument("--tol", type=float, default=0.05)
+    ap.add_argument("--golden", action="store_true", help="print the golden crops' NIQE (pyiqa and casr)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from casr_cli.eval.niqe import niqe, pristine_params
@@ -110,6 +132,15 @@ def main() -> int:
     mu, cov, _ = pristine_params()
     mu_t, cov_t = torch.from_numpy(mu), torch.from_numpy(cov)
     print(f"pyiqa {version} (pyiqa.archs.niqe_arch.calculate_niqe), torch {torch.__version__}; tolerance {args.tol}")
+    if args.golden:
+        print("# name: {convention: (pyiqa, casr)}")
+        for name in GOLDEN_CROPS:
+            img = golden_crop(name)
+            t = torch.from_numpy(img).permute(2, 0, 1)[None].double() / 255.0
+            vals = {ours: (round(float(calculate_niqe(t, 0, True, theirs, mu_t, cov_t)), 6), round(niqe(img, color=ours), 6))
+                    for ours, theirs in (("gray", "yiq"), ("ycbcr", "ycbcr"))}
+            print(f"{name!r}: {vals},")
+        return 0
     print(f"| image | size | casr (gray) | pyiqa (yiq) | diff | casr (ycbcr) | pyiqa (ycbcr) | diff | casr s |")
     print("|---|---|---|---|---|---|---|---|---|")
     worst = 0.0

@@ -30,10 +30,13 @@ Protocol
     centre-cropped to it (and the HR to the matching box) for *every* method, so all rows
     are on the same pixels; the table header says so.
     PSNR-Y and SSIM-Y on BT.601 Y (16 + 65.481 R + 128.553 G + 24.966 B, RGB in [0, 1],
-    float64) after shaving ``ceil(scale)`` pixels on every side; SSIM is skimage's
-    ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-    data_range=255)`` (the standard Wang et al. / BasicSR settings).  NIQE (lower is better)
-    on the shaved SR output, from ``casr_cli.eval.niqe`` when importable.
+    float64) after shaving ``ceil(scale)`` pixels on every side, capped at 1/8 of the HR's shorter
+    side (``casr_cli.eval.metrics``, the library ``casr eval`` uses; the cap only bites above
+    x32 on 256-px images); SSIM is Wang et al. with the standard BasicSR settings (11x11
+    Gaussian window, sigma 1.5, valid positions; equal to skimage's ``structural_similarity(
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)``).  NIQE
+    (lower is better) on the whole SR output, as ``casr eval`` computes it, from
+    ``casr_cli.eval.niqe`` when importable.
     Speed: only the upscaling call is timed (for peers: all passes and the final resize), after
     one warm-up call per method on a 16x16 LR crop (``--repeat N``: the fastest of N runs);
     ``--threads`` (default 2) is given to torch (``set_num_threads``), OpenCV
@@ -198,31 +201,12 @@ def make_pair(hr: np.ndarray, scale: float, max_side: int) -> tuple[np.ndarray, 
 
 
 # ---------------------------------------------------------------- metrics
-_YW = np.array([65.481, 128.553, 24.966])
+def metrics():
+    """casr's one metrics library (``casr_cli.eval.metrics``: PSNR-Y, SSIM-Y, the border shave),
+    imported only after the peers' cv2 (``import_peers``)."""
+    from casr_cli.eval import metrics as m
 
-
-def to_y(img: np.ndarray) -> np.ndarray:
-    return 16.0 + (img.astype(np.float64) / 255.0) @ _YW
-
-
-def shave(a: np.ndarray, s: int) -> np.ndarray:
-    return a[s:a.shape[0] - s, s:a.shape[1] - s] if s else a
-
-
-def psnr_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
-    d = shave(to_y(sr), border) - shave(to_y(hr), border)
-    mse = float(np.mean(d * d))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-
-
-def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
-    from skimage.metrics import structural_similarity
-
-    a, b = shave(to_y(sr), border), shave(to_y(hr), border)
-    if min(a.shape) < 11:
-        return math.nan
-    return float(structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                       data_range=255))
+    return m
 
 
 def find_niqe() -> tuple[Callable | None, str]:
@@ -425,8 +409,9 @@ def markdown(result: dict) -> str:
     lines.append("")
     lines.append("Protocol: HR cropped to a multiple of the scale; LR = antialiased bicubic downscale "
                  "(`casr_cli.engine.resample.resize_bicubic` on float, rounded to uint8). PSNR/SSIM on BT.601 Y "
-                 "(float64), border shave = ceil(scale); SSIM = skimage gaussian sigma 1.5, data_range 255"
-                 + ("; NIQE (lower is better) on the shaved output" if has_niqe else "") +
+                 "(float64) by `casr_cli.eval.metrics`, border shave = ceil(scale) capped at 1/8 of the shorter side; "
+                 "SSIM = Gaussian window sigma 1.5, data range 255"
+                 + ("; NIQE (lower is better) on the whole output" if has_niqe else "") +
                  ". Time = the upscaling call only (peers: all x4 passes and the final resize), after one "
                  f"warm-up{'' if cfg['repeat'] <= 1 else ', fastest of %d runs' % cfg['repeat']}; "
                  "MP/s = output megapixels per second. Peers reach scales above 4 as users do: "
@@ -586,7 +571,7 @@ def run(args) -> int:
 
     niqe_fn, niqe_src = (None, "--no-niqe given") if args.no_niqe else find_niqe()
     if niqe_fn is not None:
-        notes.append(f"NIQE from {niqe_src}, computed on the SR output after the same border shave.")
+        notes.append(f"NIQE from {niqe_src}, computed on the whole SR output (no shave), as casr eval does.")
     crop_side = args.realesrgan_max_side if "realesrgan" in peers else 0
     if "realesrgan" in peers:
         notes.append(f"Real-ESRGAN: whole image when its input is at most {args.ncnn_tile} px a side, "
@@ -618,7 +603,7 @@ def run(args) -> int:
                     notes.append(f"{d.name}/{key} x{s:g}: {e}; skipped.")
             if not pairs:
                 continue
-            border = math.ceil(s - 1e-9)
+            m_lib = metrics()
             group = {"dataset": d.name, "path": str(d), "scale": s, "n_images": len(pairs),
                      "n_cropped": sum(c for _, _, c in pairs.values()),
                      "lr_sizes": ", ".join(sorted({f"{lr.shape[1]}x{lr.shape[0]}" for _, lr, _ in pairs.values()})),
@@ -646,10 +631,12 @@ def run(args) -> int:
                             dt = min(dt, time.perf_counter() - t0)
                         if sr.shape != hr.shape or sr.dtype != np.uint8:
                             raise RuntimeError(f"output {sr.shape} {sr.dtype}, expected {hr.shape} uint8")
-                        rec.update(seconds=dt, psnr=psnr_y(sr, hr, border), ssim=ssim_y(sr, hr, border))
+                        border = m_lib.shave_border(s, hr.shape[:2])
+                        rec.update(seconds=dt, psnr=m_lib.psnr_y(sr, hr, border), ssim=m_lib.ssim_y(sr, hr, border),
+                                   shave=border)
                         if niqe_fn is not None:
                             try:
-                                rec["niqe"] = float(niqe_fn(shave(sr, border)))
+                                rec["niqe"] = float(niqe_fn(sr))
                             except Exception as e:  # noqa: BLE001
                                 rec["niqe"] = math.nan
                                 rec["niqe_error"] = f"{type(e).__name__}: {e}"

@@ -50,7 +50,7 @@ def pairs(data: str, limit: int, scale: int):
 
 
 def ceiling(args, feat, lite) -> None:
-    from casr_cli.training.lite import psnr_y
+    from casr_cli.eval.metrics import psnr_y_tensor as psnr_y
 
     for lam in (float(x) for x in args.lambdas.split(",")):
         rel, gain = [], []

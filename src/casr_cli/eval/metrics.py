@@ -4,6 +4,10 @@ Y is BT.601 luma from 8-bit RGB, ``16 + 65.481 R + 128.553 G + 24.966 B`` with R
 [0, 1] and Y in [16, 235] (BasicSR/SwinIR ``to_y_channel``), computed in float64 on
 the saved uint8 images; both images lose ``shave`` pixels on every side first.
 
+The border shave (one rule for ``casr eval``, the drift report, ``benchmarks/peers.py``):
+``shave_border(scale, shape)`` = ``ceil(scale)`` pixels, capped at 1/8 of the shorter side.
+Training validation calls :func:`psnr_y_tensor`, the same Y and formula on float tensors.
+
 PSNR: ``10 log10(255^2 / MSE)``.  SSIM: Wang et al. 2004 with the standard settings:
 an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, L = 255, population
 statistics, averaged over the "valid" positions (no padding), i.e. BasicSR's
@@ -37,8 +41,18 @@ def shave_border(scale: float, shape: tuple[int, int]) -> int:
     return max(0, min(math.ceil(scale - 1e-9), min(shape[:2]) // 8))
 
 
-def _crop(y: np.ndarray, shave: int) -> np.ndarray:
-    return y[shave:y.shape[0] - shave, shave:y.shape[1] - shave] if shave else y
+def crop_border(a, shave: int):
+    """``a`` without ``shave`` pixels on every side (HxW, HxWxC; tensors: the last two axes)."""
+    if not shave:
+        return a
+    if isinstance(a, np.ndarray):
+        return a[shave:a.shape[0] - shave, shave:a.shape[1] - shave]
+    return a[..., shave:a.shape[-2] - shave, shave:a.shape[-1] - shave]
+
+
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """``10 log10(peak^2 / mse)``; inf for mse 0."""
+    return math.inf if mse == 0 else 10.0 * math.log10(peak ** 2 / mse)
 
 
 def _check(sr: np.ndarray, hr: np.ndarray) -> None:
@@ -49,9 +63,22 @@ def _check(sr: np.ndarray, hr: np.ndarray) -> None:
 def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
     """PSNR (dB) of the Y channels after shaving ``shave`` pixels; inf if identical."""
     _check(sr, hr)
-    d = _crop(to_y(sr), shave) - _crop(to_y(hr), shave)
-    mse = float(np.mean(d * d))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+    d = crop_border(to_y(sr), shave) - crop_border(to_y(hr), shave)
+    return psnr_from_mse(float(np.mean(d * d)))
+
+
+def psnr_y_tensor(sr, hr, shave: int = 0) -> float:
+    """:func:`psnr_y` of (B, 3, H, W) float tensors with RGB in [0, 1] (already on 8-bit steps,
+    as training validation quantises them): the same Y, shave and formula, in the tensors' dtype."""
+    if tuple(sr.shape) != tuple(hr.shape):
+        raise ValueError(f"size mismatch: SR {tuple(sr.shape)} vs HR {tuple(hr.shape)}")
+
+    def y(t):
+        r, g, b = (float(v) for v in _Y)
+        return 16.0 + t[:, 0] * r + t[:, 1] * g + t[:, 2] * b
+
+    d = crop_border(y(sr), shave) - crop_border(y(hr), shave)
+    return psnr_from_mse(float((d * d).mean()))
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -83,4 +110,4 @@ def ssim_gray(a: np.ndarray, b: np.ndarray) -> float:
 def ssim_y(sr: np.ndarray, hr: np.ndarray, shave: int = 0) -> float:
     """SSIM of the Y channels after shaving ``shave`` pixels."""
     _check(sr, hr)
-    return ssim_gray(_crop(to_y(sr), shave), _crop(to_y(hr), shave))
+    return ssim_gray(crop_border(to_y(sr), shave), crop_border(to_y(hr), shave))

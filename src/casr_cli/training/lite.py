@@ -44,9 +44,10 @@ from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
 from ..engine.resample import Geometry, resize_bicubic
 from ..errors import UsageError
+from ..eval.metrics import psnr_y_tensor
 from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
-from ..sdam.structure import EdgeStructure, luminance
+from ..sdam.structure import EdgeStructure
 from .degrade import DegradationParams, degrade, quantize
 from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
                      save_checkpoint, set_lr, start_run, stop_requested)
@@ -204,11 +205,6 @@ class PerceptualLoss:
         return sum(F.l1_loss(x, y) for x, y in zip(fa, fb)) / len(fa)
 
 
-def psnr_y(a: torch.Tensor, b: torch.Tensor, shave: int) -> float:
-    d = (luminance(a) - luminance(b))[..., shave:-shave, shave:-shave] * (219 / 255)
-    return float(-10 * torch.log10(d.pow(2).mean()))
-
-
 def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) -> dict[str, float]:
     """PSNR-Y (shave = scale) of one x``scale`` step and of bicubic on the validation images."""
     ours, bic = [], []
@@ -217,8 +213,8 @@ def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) ->
             h, w = (img.shape[1] // scale) * scale, (img.shape[2] // scale) * scale
             hr = img[None, :, :h, :w].float() / 255
             lr = quantize(resize_bicubic(hr, (h // scale, w // scale)))
-            ours.append(psnr_y(quantize(step_fn(lr, (h, w))), hr, scale))
-            bic.append(psnr_y(quantize(resize_bicubic(lr, (h, w))), hr, scale))
+            ours.append(psnr_y_tensor(quantize(step_fn(lr, (h, w))), hr, scale))
+            bic.append(psnr_y_tensor(quantize(resize_bicubic(lr, (h, w))), hr, scale))
     return {"val_psnr": float(np.mean(ours)), "val_psnr_bicubic": float(np.mean(bic))}
 
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.stages import StepInput
+from ..eval.metrics import psnr_y_tensor
 from ..sarm.bank import Bank
 from ..sarm.lite import EfficientNetGlobalEncoder
 from ..sarm.loss import corr_loss
@@ -36,7 +37,7 @@ from ..sdam.structure import EdgeStructure
 from .degrade import quantize
 from .common import (Checkpoints, get_lr, inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4,
                      start_run, stop_requested)
-from .lite import StepRunner, get_batch, make_lr, psnr_y
+from .lite import StepRunner, get_batch, make_lr
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
 
@@ -249,7 +250,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
         if step % cfg.log_every == 0 or step == cfg.steps:
             with torch.no_grad():
                 lc0 = corr_loss(feat_net(view(base.clamp(0, 1)))[2], f_gt).item()
-                gain = psnr_y(quantize(out), hr, 4) - psnr_y(quantize(base), hr, 4)
+                gain = psnr_y_tensor(quantize(out), hr, 4) - psnr_y_tensor(quantize(base), hr, 4)
             rec = {"step": step, "loss": loss.item(), "l1": l1.item(), "structure": ls.item(), "corr": lc.item(),
                    "corr_before": lc0, "psnr_gain": gain, **extra, "bank": len(bank), "scale": scale, "lr": lr_now,
                    "elapsed_s": elapsed_before + time.perf_counter() - t0}

@@ -1,0 +1,165 @@
+"""Golden values of the yardsticks: NIQE against pyiqa, PSNR-Y / SSIM-Y against scikit-image,
+the border shave, training validation's tensor PSNR.  Every number here was computed once by an
+independent implementation (the command is named at each table) and written in: a change of one
+constant in ``casr_cli.eval`` turns a test red."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from casr_cli.eval.metrics import crop_border, psnr_from_mse, psnr_y, psnr_y_tensor, shave_border, ssim_gray, ssim_y, to_y
+from casr_cli.eval.niqe import niqe
+
+# The crops of benchmarks/niqe_validate.py's GOLDEN_CROPS: photo, (top, left, height, width).
+NIQE_CROPS = {
+    "astronaut": ("astronaut", (144, 192, 288, 288)),
+    "coffee": ("coffee", (96, 256, 192, 288)),
+    "chelsea": ("chelsea", (0, 64, 288, 288)),
+}
+# pyiqa 0.1.16 ``calculate_niqe`` (torch, float64) on those crops, with the same pristine model:
+#   pip install --no-deps --target /work/pkgs/pyiqa pyiqa==0.1.16
+#   python benchmarks/niqe_validate.py --pyiqa-site /work/pkgs/pyiqa --golden
+# "gray": pyiqa's color_space "yiq" (Y = 0.299 R + 0.587 G + 0.114 B, MATLAB rgb2gray);
+# "ycbcr": BT.601 Y (BasicSR's convention).
+NIQE_PYIQA = {
+    "astronaut": {"gray": 3.76254, "ycbcr": 3.879852},
+    "coffee": {"gray": 4.750329, "ycbcr": 4.824001},
+    "chelsea": {"gray": 2.328703, "ycbcr": 2.338664},
+}
+# casr's own values on the same crops (the same command): a tighter pin than pyiqa's 0.005
+NIQE_CASR = {
+    "astronaut": {"gray": 3.760424, "ycbcr": 3.879116},
+    "coffee": {"gray": 4.750225, "ycbcr": 4.823928},
+    "chelsea": {"gray": 2.328707, "ycbcr": 2.338585},
+}
+
+
+def _crop(name: str) -> np.ndarray:
+    from skimage import data as skd
+
+    photo, (y, x, h, w) = NIQE_CROPS[name]
+    return np.ascontiguousarray(getattr(skd, photo)()[y:y + h, x:x + w])
+
+
+@pytest.mark.parametrize("color", ["gray", "ycbcr"])
+@pytest.mark.parametrize("name", sorted(NIQE_CROPS))
+def test_niqe_matches_pyiqa(name, color):
+    got = niqe(_crop(name), color=color)
+    assert got == pytest.approx(NIQE_PYIQA[name][color], abs=0.005)
+    assert got == pytest.approx(NIQE_CASR[name][color], abs=2e-6)
+
+
+def test_niqe_crop_border_uint16_float_and_small_images():
+    img = _crop("chelsea")
+    # crop_border=8 is NIQE of the crop without 8 px per side; pyiqa calculate_niqe(img, 8, ...): 2.787221
+    inner = np.ascontiguousarray(img[8:-8, 8:-8])
+    assert niqe(img, crop_border=8) == pytest.approx(niqe(inner), abs=1e-12)
+    assert niqe(img, crop_border=8) == pytest.approx(2.787221, abs=0.005)
+    assert niqe(img, crop_border=8) == pytest.approx(2.787222, abs=2e-6)
+    # uint16 and float [0, 1] inputs are the same image: the same NIQE
+    assert niqe(img.astype(np.uint16) * 257) == pytest.approx(NIQE_CASR["chelsea"]["gray"], abs=2e-6)
+    assert niqe(img / 255.0) == pytest.approx(NIQE_CASR["chelsea"]["gray"], abs=2e-6)
+    # a grey image (H x W) is its own grey conversion
+    grey = np.round(img[:, :, :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    assert niqe(grey) == pytest.approx(NIQE_CASR["chelsea"]["gray"], abs=2e-6)
+    assert math.isnan(niqe(img[:95, :200]))  # under one 96 px block
+    with pytest.raises(ValueError, match="colour"):
+        niqe(img, color="lab")
+
+
+# PSNR-Y and SSIM-Y with the border shave, from scikit-image (0.26):
+#   y = skimage.color.rgb2ycbcr(img)[..., 0][s:-s, s:-s]
+#   peak_signal_noise_ratio(y_hr, y_sr, data_range=255)
+#   structural_similarity(y_sr, y_hr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+# name: (scale, shave, PSNR-Y, SSIM-Y)
+FR_GOLDEN = {
+    "astronaut_x4": (4, 4, 27.199772763818586, 0.8395244060118829),
+    "coffee_x30_capped": (30, 16, 29.570505205170154, 0.8602472294522183),  # ceil(30) capped at 128 // 8
+    "chelsea_noise_x2": (2, 2, 34.951278521081875, 0.8759038102864967),
+}
+
+
+def _pair(name: str) -> tuple[np.ndarray, np.ndarray]:
+    from skimage import data as skd
+
+    if name == "astronaut_x4":
+        hr = np.ascontiguousarray(skd.astronaut()[100:220, 180:300])
+        sr = np.asarray(Image.fromarray(hr).resize((30, 30), Image.BICUBIC).resize((120, 120), Image.BICUBIC))
+    elif name == "coffee_x30_capped":
+        hr = np.ascontiguousarray(skd.coffee()[50:178, 200:328])
+        sr = np.asarray(Image.fromarray(hr).resize((16, 16), Image.BILINEAR).resize((128, 128), Image.BICUBIC))
+    else:
+        hr = np.ascontiguousarray(skd.chelsea()[0:100, 0:150])
+        noise = np.random.default_rng(1).normal(0, 8, hr.shape)
+        sr = np.clip(hr + noise, 0, 255).round().astype(np.uint8)
+    return sr, hr
+
+
+@pytest.mark.parametrize("name", sorted(FR_GOLDEN))
+def test_psnr_ssim_y_with_shave_match_skimage(name):
+    scale, shave, p, s = FR_GOLDEN[name]
+    sr, hr = _pair(name)
+    assert shave_border(scale, hr.shape[:2]) == shave
+    assert psnr_y(sr, hr, shave) == pytest.approx(p, rel=1e-12)
+    assert ssim_y(sr, hr, shave) == pytest.approx(s, rel=1e-12)
+
+
+def test_psnr_y_tensor_is_the_library_formula():
+    """Training validation's PSNR (tensors in [0, 1]) equals psnr_y on the same 8-bit images."""
+    import torch
+
+    sr, hr = _pair("astronaut_x4")
+
+    def t(a):
+        return torch.from_numpy(a.copy()).permute(2, 0, 1)[None].double() / 255
+
+    assert psnr_y_tensor(t(sr), t(hr), 4) == pytest.approx(FR_GOLDEN["astronaut_x4"][2], rel=1e-12)
+    assert psnr_y_tensor(t(sr).float(), t(hr).float(), 4) == pytest.approx(FR_GOLDEN["astronaut_x4"][2], abs=1e-4)
+    assert psnr_y_tensor(t(hr), t(hr), 4) == math.inf
+    with pytest.raises(ValueError, match="size mismatch"):
+        psnr_y_tensor(t(sr), t(hr)[..., :-1], 4)
+
+
+def test_shave_border_rule():
+    # ceil(scale), capped at 1/8 of the shorter side; a scale a hair above an integer is that integer
+    table = {(4, (120, 120)): 4, (4.5, (120, 120)): 5, (8.0000000001, (512, 400)): 8, (30, (128, 999)): 16,
+             (30, (256, 256)): 30, (1.5, (7, 100)): 0, (12, (96, 200)): 12, (12, (95, 200)): 11}
+    for (scale, shape), want in table.items():
+        assert shave_border(scale, shape) == want, (scale, shape)
+
+
+def test_y_conversions_golden():
+    px = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0], [10, 200, 30]]], np.uint8)
+    np.testing.assert_allclose(to_y(px)[0], [81.481, 144.553, 40.966, 235.0, 16.0,
+                                             16 + (10 * 65.481 + 200 * 128.553 + 30 * 24.966) / 255], rtol=1e-12)
+    np.testing.assert_allclose(to_y(px.astype(np.uint16) * 257), to_y(px), rtol=1e-12)
+    grey = np.array([[0, 128, 255]], np.uint8)
+    np.testing.assert_allclose(to_y(grey)[0], [16.0, 16 + 219 * 128 / 255, 235.0], rtol=1e-12)
+    np.testing.assert_allclose(to_y(grey[:, :, None]), to_y(grey), rtol=1e-12)
+    np.testing.assert_allclose(to_y(np.dstack([grey, grey])), to_y(grey), rtol=1e-12)  # grey + alpha
+    np.testing.assert_allclose(to_y(np.dstack([px, px[:, :, :1]])), to_y(px), rtol=1e-12)  # RGBA
+
+
+def test_psnr_ssim_edges():
+    a = np.zeros((16, 16, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = 255  # one pixel: only the shave hides it
+    assert psnr_y(a, a) == math.inf and psnr_y(a, b, 1) == math.inf
+    mse = (219.0 ** 2) / 256
+    assert psnr_y(a, b) == pytest.approx(10 * math.log10(255 ** 2 / mse), rel=1e-12)
+    assert psnr_from_mse(0.0) == math.inf and psnr_from_mse(1.0, peak=10.0) == pytest.approx(20.0)
+    assert math.isnan(ssim_y(a[:10], b[:10]))  # under the 11 px window
+    assert ssim_y(a[:11, :11], a[:11, :11]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="size mismatch"):
+        psnr_y(a, a[:15])
+    with pytest.raises(ValueError, match="size mismatch"):
+        ssim_y(a, a[:, :15])
+    # SSIM of a constant image against itself + 10: only the luminance term, (2 mu1 mu2 + C1) / (mu1^2 + mu2^2 + C1)
+    c1 = (0.01 * 255) ** 2
+    x, y = np.full((20, 20), 100.0), np.full((20, 20), 110.0)
+    assert ssim_gray(x, y) == pytest.approx((2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1), rel=1e-12)
+    assert crop_border(np.zeros((10, 12)), 2).shape == (6, 8) and crop_border(np.zeros((3, 10, 12)), 0).shape == (3, 10, 12)
