@@ -103,6 +103,10 @@ def noise_cases() -> dict:
         "gaussian_gray": lambda: D.gaussian_noise(img, np.random.default_rng(3), 0.05, True),
         "poisson_colour": lambda: D.poisson_noise(img, np.random.default_rng(4), 1.0, False),
         "poisson_gray": lambda: D.poisson_noise(img, np.random.default_rng(4), 2.0, True),
+        # a resize overshoots [0, 1]; the counts are of the clamped image
+        "poisson_overshoot": lambda: D.poisson_noise(img * 1.6 - 0.3, np.random.default_rng(4), 1.0, False),
+        # two grey levels: levels = 2 (the fewest the rule allows)
+        "poisson_binary": lambda: D.poisson_noise((img > 0.5).to(img.dtype) * 0.6, np.random.default_rng(4), 1.0, False),
         "noise_round1": lambda: D._noise(img, np.random.default_rng(7), D.RoundParams()),
         "noise_round1_seed8": lambda: D._noise(img, np.random.default_rng(8), D.RoundParams()),
         "noise_round2": lambda: D._noise(img, np.random.default_rng(9), D.DegradationParams().round2),
@@ -179,6 +183,8 @@ NOISE = {
     'noise_round1': ((3, 48, 64), 0.6889384756733117, 0.19229809908312578, -0.0037271766919496794, 1.2924215432158248),
     'noise_round1_seed8': ((3, 48, 64), 0.6870560977820516, 0.16932089825578672, -0.016385110723725053, 1.1266980715182509),
     'noise_round2': ((3, 48, 64), 0.6874927882252128, 0.16834962832939618, -0.033866785424750516, 1.0580746671045438),
+    'poisson_overshoot': ((3, 48, 64), 0.7990500458827532, 0.26810070743989534, -0.2937254901960784, 1.4342279411764707),
+    'poisson_binary': ((3, 48, 64), 0.5232747189700603, 0.5547366744088704, -2.384185793236071e-08, 4.000000095367431),
 }
 FACTORS = {
     'round1': (0.379318706699, 1.008263817764, 0.925842240686, 0.770072076836, 0.94481156022, 0.152327725145, 0.17854773901, 0.299307277512, 0.610242037212, 0.509284138018, 1.06214163825, 0.700111084838),

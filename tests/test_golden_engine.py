@@ -212,6 +212,8 @@ def test_grid_score_flat_is_inf_free():
     flat = np.full((32, 32, 3), 90, np.uint8)
     assert block_grid_score(flat, (32, 32)) == float("inf")  # no steps anywhere: off-line mean 0
     assert lattice_share(np.full((16, 16), 3.0)) == 0.0
+    tiny = 1e-3 * np.tile(np.array([[1.0, -1.0, 0, 0]] * 4), (4, 4))  # total energy 0.0002 < 1: still a share
+    assert lattice_share(tiny) == pytest.approx(1.0)
 
 
 if __name__ == "__main__":  # print the golden tables (only for an intended change)

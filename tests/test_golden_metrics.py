@@ -163,3 +163,24 @@ def test_psnr_ssim_edges():
     x, y = np.full((20, 20), 100.0), np.full((20, 20), 110.0)
     assert ssim_gray(x, y) == pytest.approx((2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1), rel=1e-12)
     assert crop_border(np.zeros((10, 12)), 2).shape == (6, 8) and crop_border(np.zeros((3, 10, 12)), 0).shape == (3, 10, 12)
+
+
+def test_psnr_y_tensor_default_shave_is_none():
+    import torch
+
+    a = torch.zeros(1, 3, 12, 12, dtype=torch.float64)
+    b = a.clone()
+    b[..., 0, 0] = 1.0  # a corner pixel: only a shave would hide it
+    assert psnr_y_tensor(a, b) == pytest.approx(10 * math.log10(255 ** 2 / (219.0 ** 2 / 144)), rel=1e-12)
+    assert psnr_y_tensor(a, b, 1) == math.inf
+
+
+def test_center_crop_golden():
+    from casr_cli.eval.protocol import center_crop
+
+    img = np.arange(10 * 13).reshape(10, 13)
+    np.testing.assert_array_equal(center_crop(img, 4), img[3:7, 4:8])
+    np.testing.assert_array_equal(center_crop(img, 3), img[3:6, 5:8])
+    np.testing.assert_array_equal(center_crop(img, 10), img[:, 1:11])
+    np.testing.assert_array_equal(center_crop(img, 20), img)  # larger than the image: all of it
+    assert center_crop(img, 0) is img and center_crop(img, -1) is img
