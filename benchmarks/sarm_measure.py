@@ -11,7 +11,7 @@ scale and setting:
 * L_corr at full resolution ("L_corr crops"): the same distance on up to four
   ``--crop`` (256) px crops of output and HR (a centred 2 x 2 grid), averaged -- the scale
   SARM is trained at, where restored detail is visible (downscaled by 4, it mostly is not);
-* PSNR-Y (shave = scale) and NIQE (casr_cli.eval);
+* PSNR-Y (casr eval's shave rule, eval.metrics.shave_border) and NIQE (casr_cli.eval);
 * seam score: mean |gradient| across tile borders divided by the mean |gradient| elsewhere
   (1.0: borders look like anywhere else);
 * on how many images each L_corr is lower than without SARM (a paired count, so a mean
@@ -86,7 +86,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from casr_cli.encoders.efficientnet_lite import load_efficientnet_lite0
-    from casr_cli.eval.metrics import psnr_y
+    from casr_cli.eval.metrics import psnr_y, shave_border
     from casr_cli.eval.niqe import niqe
     from casr_cli.io.images import read_image
 
@@ -127,7 +127,7 @@ def main() -> None:
                 acc[name]["corr"].append(corr_loss(f_o, f_gt).item())
                 if crops:
                     acc[name]["corr_crops"].append(float(np.mean(crops)))
-                acc[name]["psnr"].append(psnr_y(out, hr, s))
+                acc[name]["psnr"].append(psnr_y(out, hr, shave_border(s, hr.shape[:2])))
                 acc[name]["niqe"].append(niqe(out))
                 acc[name]["seam"].append(seam_score(out, spec))
         def lower(a: dict, key: str, base: dict = acc["without SARM"]) -> int:

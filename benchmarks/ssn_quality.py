@@ -59,8 +59,10 @@ DATASETS = {"b100": "/work/shared/data/eval/b100", "urban100": "/work/shared/dat
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 10.0 * np.log10(1.0 / max(mse, 1e-12))
+    """RGB PSNR of two [0, 1] tensors (a reconstruction's, not the Y-channel SR metric)."""
+    from casr_cli.eval.metrics import psnr_from_mse
+
+    return psnr_from_mse(max(float(((a - b) ** 2).mean()), 1e-12), peak=1.0)
 
 
 def boundary_scores(labels: np.ndarray, edges: np.ndarray) -> tuple[float, float]:

@@ -63,6 +63,7 @@ def kernel_cases() -> dict:
     cases = {
         "gaussian_iso": lambda: D.gaussian_kernel(9, 1.3, 1.3),
         "gaussian_aniso": lambda: D.gaussian_kernel(9, 1.3, 0.7, 0.4),
+        "gaussian_aniso_default_theta": lambda: D.gaussian_kernel(9, 1.3, 0.7),
         "gaussian_generalized": lambda: D.gaussian_kernel(11, 1.1, 2.0, 1.0, 1.7),
         "plateau": lambda: D.plateau_kernel(11, 1.1, 2.0, 1.0, 1.5),
         "sinc": lambda: D.sinc_kernel(13, 1.2),
@@ -70,6 +71,13 @@ def kernel_cases() -> dict:
     for seed in range(8):
         cases[f"random_kernel_{seed}"] = lambda seed=seed: D.random_kernel(np.random.default_rng(seed), D.BlurParams())
     cases["random_kernel_round2"] = lambda: D.random_kernel(np.random.default_rng(3), D.DegradationParams().round2.blur)
+    # the sinc branch at a small and at the first large size (its cutoff range changes at 13)
+    for size in (7, 13):
+        cases[f"random_sinc_{size}"] = lambda size=size: D.random_kernel(
+            np.random.default_rng(2), D.BlurParams(sizes=(size, size), sinc_prob=1.0))
+    # kind probabilities that do not sum to 1 are normalised
+    cases["random_kernel_unnormalised"] = lambda: D.random_kernel(
+        np.random.default_rng(4), D.BlurParams(kind_probs=(1, 1, 1, 1, 1, 1), sinc_prob=0.0))
     return cases
 
 
@@ -79,12 +87,15 @@ def image_cases() -> dict:
     return {
         "blur": lambda: D.blur(img, k),
         "blur_small_replicate": lambda: D.blur(img[:, :5, :5], D.gaussian_kernel(13, 2.0, 2.0)),
+        "blur_thin_replicate": lambda: D.blur(img[:, :5, :40], D.gaussian_kernel(13, 2.0, 2.0)),  # only H <= pad
         "resize_area": lambda: D.resize(img, (20, 27), "area"),
         "resize_bilinear": lambda: D.resize(img, (20, 27), "bilinear"),
         "resize_bicubic": lambda: D.resize(img, (20, 27), "bicubic"),
         "resize_up_bicubic": lambda: D.resize(img, (61, 80.6), "bicubic"),
+        "resize_to_nothing": lambda: D.resize(img, (0, 0.4), "area"),  # at least 1 x 1
         "jpeg_q60": lambda: D.jpeg(img, 60),
         "jpeg_q95": lambda: D.jpeg(img, 95),
+        "jpeg_out_of_range": lambda: D.jpeg(img * 1.6 - 0.3, 90),  # clamped before the 8-bit encode
         "quantize": lambda: D.quantize(img * 1.3 - 0.1),
         "degrade_round1": lambda: D.degrade_round(img, np.random.default_rng(5), D.RoundParams(), (48, 64),
                                                   D.DegradationParams().modes),
@@ -110,6 +121,7 @@ def noise_cases() -> dict:
         "noise_round1": lambda: D._noise(img, np.random.default_rng(7), D.RoundParams()),
         "noise_round1_seed8": lambda: D._noise(img, np.random.default_rng(8), D.RoundParams()),
         "noise_round2": lambda: D._noise(img, np.random.default_rng(9), D.DegradationParams().round2),
+        "quantize_float": lambda: D.quantize(img * 1.3 - 0.1),  # clamped to [0, 1], then 8-bit steps
     }
 
 
@@ -118,7 +130,8 @@ def factor_cases() -> dict:
         rng = np.random.default_rng(seed)
         return tuple(round(D._resize_factor(rng, p), 12) for _ in range(12))
 
-    return {"round1": lambda: draws(D.RoundParams(), 0), "round2": lambda: draws(D.DegradationParams().round2, 1)}
+    return {"round1": lambda: draws(D.RoundParams(), 0), "round2": lambda: draws(D.DegradationParams().round2, 1),
+            "unnormalised": lambda: draws(D.RoundParams(resize_probs=(2, 7, 1)), 2)}
 
 
 def web_protocol() -> np.ndarray:
@@ -141,6 +154,7 @@ def _web_stats(u: np.ndarray) -> tuple:
 KERNELS = {
     'gaussian_iso': (9, 0.09424827490999946, 7.2880220137370555e-06, 0.04716102242561822, 1.6807066920105083, 2.1494308069525125e-17, 1.6807066920105083),
     'gaussian_aniso': (9, 0.17492424703713338, 5.106951523913835e-07, 0.08770739466689363, 1.5040133150707249, 0.42923650321437723, 0.6715892258275826),
+    'gaussian_aniso_default_theta': (9, 0.17494196650932745, 1.2489354232458708e-10, 0.08888322445676614, 1.6807066920105087, -1.758951513400424e-17, 0.4888056301956604),
     'gaussian_generalized': (11, 0.10792616301909357, 1.1907882194705468e-116, 0.07194804189071347, 1.4604803583751775, -0.580420661725736, 0.9267226598904283),
     'plateau': (11, 0.07578592935239419, 0.0002982215301612091, 0.03164122592268271, 4.092363593567017, -1.3374805145246302, 3.0984938784115754),
     'sinc': (13, 0.1160792840520977, -5.047417000471822e-05, 0.10870333270685842, 1.6312287912630317, 4.96564594998361e-17, 1.6312287912630317),
@@ -153,16 +167,22 @@ KERNELS = {
     'random_kernel_6': (13, 0.10208921261411275, 9.555161563160808e-12, 0.05104465858129513, 1.5589747608918931, 4.2169317627156664e-18, 1.5589747608918931),
     'random_kernel_7': (21, 0.3399258626820681, 0.0, 0.19615070584413333, 0.3814000499995993, 6.8067567641355575e-18, 0.3814000499995993),
     'random_kernel_round2': (19, 0.1358869245549999, 1.7328125033695144e-17, 0.059907584951908364, 1.4350598140165118, 8.562297067407874e-18, 1.4350598140165118),
+    'random_sinc_7': (7, 0.2908498046012882, 0.00194596526128309, 0.34550337251741076, -2.7406334664187297, 2.0816681711721685e-17, -2.7406334664187293),
+    'random_sinc_13': (13, 0.15496319043594922, -0.003510571320937918, 0.1281868617653002, 2.191938535091861, 5.551115123125783e-17, 2.191938535091861),
+    'random_kernel_unnormalised': (17, 0.23690447850207122, 2.3086585565058155e-06, 0.10224822515366626, 4.720034151530231, -1.7909521084260585, 1.20246254777151),
 }
 IMAGES = {
     'blur': ((3, 48, 64), '71a41f14a08ab32c980152d5a4253010', 175.324436),
     'blur_small_replicate': ((3, 5, 5), 'a9ded7bb6a5728852acb48cf744a3578', 129.44),
+    'blur_thin_replicate': ((3, 5, 40), 'd9bd758037ee2f48705a461cf2bb61ff', 143.06),
     'resize_area': ((3, 20, 27), '5eea6d250c20493a19722d3994a18c3b', 175.553086),
     'resize_bilinear': ((3, 20, 27), 'cda9eb366669304d4b0f20942b4a5631', 175.394444),
     'resize_bicubic': ((3, 20, 27), '3a788382bc77d4534bcbb42b9dfa8cfa', 175.31358),
     'resize_up_bicubic': ((3, 61, 80), 'e615157e993a41b0dbf887b5b9bcfe9b', 175.27056),
+    'resize_to_nothing': ((3, 1, 1), '51f80a59d56f19a74cbd1d154b595db5', 175.333333),
     'jpeg_q60': ((3, 48, 64), '2287ae7061f2b37844f0562966ba4a85', 175.289497),
     'jpeg_q95': ((3, 48, 64), '73430c7b0bb25e37fe37f315898213a7', 175.296224),
+    'jpeg_out_of_range': ((3, 48, 64), 'f35d376af85666f610b63cf203c651e8', 196.705512),
     'quantize': ((3, 48, 64), 'a305a11a952e1b8dc86880285d3b83ca', 199.234809),
     'degrade_round1': ((3, 24, 32), 'e84fd8184e976990b02c9ec37a576567', 174.469184),
     'degrade_round2': ((3, 9, 12), 'b4c998b1264da5c70cc8dc7385efc1bc', 176.114198),
@@ -180,15 +200,17 @@ NOISE = {
     'gaussian_gray': ((3, 48, 64), 0.6881688522318713, 0.17109077374606693, -0.06580588770847695, 1.0713048560946596),
     'poisson_colour': ((3, 48, 64), 0.6877017404865644, 0.17239482163788253, -2.319175823606301e-10, 1.160156247662563),
     'poisson_gray': ((3, 48, 64), 0.6885476032103761, 0.19393725060280306, -0.08311888505430783, 1.328982827242683),
+    'poisson_overshoot': ((3, 48, 64), 0.7990500458827532, 0.26810070743989534, -0.2937254901960784, 1.4342279411764707),
+    'poisson_binary': ((3, 48, 64), 0.5232747189700603, 0.5547366744088704, -2.384185793236071e-08, 4.000000095367431),
     'noise_round1': ((3, 48, 64), 0.6889384756733117, 0.19229809908312578, -0.0037271766919496794, 1.2924215432158248),
     'noise_round1_seed8': ((3, 48, 64), 0.6870560977820516, 0.16932089825578672, -0.016385110723725053, 1.1266980715182509),
     'noise_round2': ((3, 48, 64), 0.6874927882252128, 0.16834962832939618, -0.033866785424750516, 1.0580746671045438),
-    'poisson_overshoot': ((3, 48, 64), 0.7990500458827532, 0.26810070743989534, -0.2937254901960784, 1.4342279411764707),
-    'poisson_binary': ((3, 48, 64), 0.5232747189700603, 0.5547366744088704, -2.384185793236071e-08, 4.000000095367431),
+    'quantize_float': ((3, 48, 64), 0.7813129765795206, 0.19626728161864973, 0.0, 1.0),
 }
 FACTORS = {
     'round1': (0.379318706699, 1.008263817764, 0.925842240686, 0.770072076836, 0.94481156022, 0.152327725145, 0.17854773901, 0.299307277512, 0.610242037212, 0.509284138018, 1.06214163825, 0.700111084838),
     'round2': (0.965324587428, 1.189729889427, 0.596328514281, 1.0, 0.684715581371, 1.150702621735, 0.530812201549, 1.0, 0.617448522636, 1.080622597289, 1.052462668088, 1.0),
+    'unnormalised': (0.403717471902, 0.228128550815, 0.76927644779, 1.027573313667, 0.708818062644, 0.27755292381, 0.718902703788, 0.688206739383, 1.0, 0.482881108118, 1.172980332786, 0.907527998075),
 }
 WEB_PROTOCOL = (189.9062, 103.9792, 66.444, 30.6158, 63.025, 65.0266, 14.5479, 1.9654)
 
@@ -251,6 +273,14 @@ def test_pipeline_parameters_golden():
                                      (1 / 255, 15 / 255), (0.05, 2.0), 0.4, (40, 95))
     assert (p.final_sinc_prob, p.jpeg_last_prob, p.modes) == (0.8, 0.5, ("area", "bilinear", "bicubic"))
 
+
+
+def test_outputs_keep_the_input_dtype():
+    img = _img(torch.float64)
+    for out in (D.jpeg(img, 75), D.blur(img, D.gaussian_kernel(7, 1.0, 1.0)), D.web_photo(img, (12, 16), 0),
+                D.gaussian_noise(img, np.random.default_rng(0), 0.1, False), D.poisson_noise(img, np.random.default_rng(0), 1.0, True)):
+        assert out.dtype == torch.float64
+    assert D.jpeg(img.float(), 75).dtype == torch.float32
 
 
 def test_sinc_centre_and_bad_resize_mode():

@@ -84,57 +84,41 @@ MD_ROWS = {
 }
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HOME", str(home / "hf"))
-    mp.setenv("TORCH_HOME", str(home / "torch"))
-    mp.delenv("CASR_DATA", raising=False)
-    d = make_dataset(tmp_path_factory.mktemp("tiny"))
-    out = {}
-    for kind in ("bicubic", "web"):
-        o = tmp_path_factory.mktemp(f"out_{kind}")
-        out[kind] = (run_eval(d, o, kind), o)
-    yield out
-    mp.undo()
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """No HF/torch caches: the pyiqa metrics are never found; no CASR_DATA."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("CASR_DATA", raising=False)
+    return tmp_path
 
 
 @pytest.mark.parametrize("kind", ["bicubic", "web"])
-def test_eval_cells_golden(runs, kind):
-    s, _ = runs[kind]
+def test_eval_report_golden(env, kind):
+    """One run per LR kind (a test of its own, so a mutation run times it honestly): the cells, the
+    per-image values, the markdown rows and the CSV."""
+    out = env / "out"
+    s = run_eval(make_dataset(env / "tiny"), out, kind)
     assert s["images"] == 2 and [x["label"] for x in s["settings"]] == ["x4", "x2x2"]
     assert s["metrics"] == ["psnr", "ssim", "niqe", "grid", "lpips"]
     for method in ("bicubic", "naive (bicubic)"):
         for setting, (p, ss, n, g) in CELLS[kind].items():
             cell = s["table"][method][setting]
-            assert cell["psnr"] == pytest.approx(p, rel=1e-9), (method, setting)
-            assert cell["ssim"] == pytest.approx(ss, rel=1e-9), (method, setting)
-            assert cell["niqe"] == pytest.approx(n, rel=1e-9), (method, setting)
-            assert cell["grid"] == pytest.approx(g, rel=1e-9), (method, setting)
+            np.testing.assert_allclose([cell["psnr"], cell["ssim"], cell["niqe"], cell["grid"]], [p, ss, n, g],
+                                       rtol=1e-9, err_msg=f"{method} {setting}")
             assert cell["lpips"] == UNAVAILABLE
             assert {cell[f"{m}_n"] for m in ("psnr", "ssim", "niqe", "grid")} == {2} and cell["lpips_n"] == 0
 
-
-@pytest.mark.parametrize("kind", ["bicubic", "web"])
-def test_eval_per_image_golden(runs, kind):
-    _, out = runs[kind]
     got = per_image(out)
     for image, settings in IMAGES[kind].items():
-        for setting, (p, ss, n, g) in settings.items():
+        for setting, want in settings.items():
             for method in ("bicubic", "naive (bicubic)"):
                 m = got[(image, method, setting)]
                 assert (m["lr_size"], m["sr_size"]) == ([30, 30], [120, 120])
-                np.testing.assert_allclose([m["psnr"], m["ssim"], m["niqe"], m["grid"]], [p, ss, n, g], rtol=1e-9)
-    # the cell is the mean of the images
-    for setting, cell in CELLS[kind].items():
-        mean = np.mean([IMAGES[kind][im][setting] for im in IMAGES[kind]], axis=0)
-        np.testing.assert_allclose(mean, cell, rtol=1e-9)
+                np.testing.assert_allclose([m["psnr"], m["ssim"], m["niqe"], m["grid"]], want, rtol=1e-9)
+    for setting, cell in CELLS[kind].items():  # the cell is the mean of the images
+        np.testing.assert_allclose(np.mean([IMAGES[kind][im][setting] for im in IMAGES[kind]], axis=0), cell, rtol=1e-9)
 
-
-@pytest.mark.parametrize("kind", ["bicubic", "web"])
-def test_eval_report_files_golden(runs, kind):
-    s, out = runs[kind]
     md = (out / "results.md").read_text()
     for row in MD_ROWS[kind]:
         assert row in md, row
@@ -145,7 +129,7 @@ def test_eval_report_files_golden(runs, kind):
         assert r["value"] == (v if isinstance(v, str) else repr(v)) and r["images"] == str(0 if isinstance(v, str) else 2)
 
 
-def test_eval_cell_is_the_protocol_recomputed(runs):
+def test_eval_cell_is_the_protocol_recomputed():
     """x4 PSNR-Y of the clean LR recomputed outside casr eval: HR crop, antialiased bicubic LR rounded to
     8 bits, the bicubic model's upscale, the shave rule; the mean equals the reported cell."""
     from casr_cli import Upscaler
