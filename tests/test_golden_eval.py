@@ -147,6 +147,38 @@ def test_eval_cell_is_the_protocol_recomputed():
     assert np.mean(vals) == pytest.approx(CELLS["bicubic"]["x4"][0], rel=1e-9)
 
 
+def test_protocol_crop_and_errors_golden():
+    from casr_cli.errors import UsageError
+    from casr_cli.eval import protocol
+
+    img = np.zeros((10, 23, 3), np.uint8)
+    assert protocol.crop_hr(img, 4).shape == (8, 20, 3) and protocol.crop_hr(img[:4, :5], 4).shape == (4, 4, 3)
+    assert protocol.crop_hr(img, 2.5).shape == (10, 22, 3)  # LR 4 x 9 -> round(4 * 2.5) x round(9 * 2.5) = 10 x 22
+    for bad, words in (((3, 23), "image 23x3 is too small for x4"), ((10, 3), "image 3x10 is too small for x4")):
+        with pytest.raises(UsageError, match=words):
+            protocol.crop_hr(np.zeros((*bad, 3), np.uint8), 4)
+    with pytest.raises(UsageError, match="unknown LR kind 'jpeg'"):
+        protocol.make_pair(img, 2, "jpeg")
+    np.testing.assert_array_equal(protocol.center_crop(np.arange(12).reshape(3, 4), 1), [[5]])
+
+
+def test_bicubic_lr_overshoot_is_clamped():
+    """A hard edge rings above 255 and below 0 in the antialiased bicubic: the LR is clamped, not wrapped."""
+    from casr_cli.eval import protocol
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:, 16:] = 255
+    img[:, 17:19] = 0  # a thin dark line next to white: the kernel's negative lobes overshoot
+    lr = protocol.bicubic_resize_u8(img, (16, 13))
+    col = lr[0, :, 0].tolist()
+    assert col == GOLDEN_OVERSHOOT_ROW and lr.dtype == np.uint8
+    assert 255 in col and 0 in col
+
+
+# row 0 of the LR (red): -6.68 and 261.66 before the clamp
+GOLDEN_OVERSHOOT_ROW = [0, 0, 0, 0, 0, 0, 86, 90, 255, 255, 255, 255, 255]
+
+
 if __name__ == "__main__":  # print the golden tables (only for an intended change)
     import tempfile
     from pathlib import Path

@@ -162,7 +162,8 @@ def test_psnr_ssim_edges():
     c1 = (0.01 * 255) ** 2
     x, y = np.full((20, 20), 100.0), np.full((20, 20), 110.0)
     assert ssim_gray(x, y) == pytest.approx((2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1), rel=1e-12)
-    assert crop_border(np.zeros((10, 12)), 2).shape == (6, 8) and crop_border(np.zeros((3, 10, 12)), 0).shape == (3, 10, 12)
+    assert crop_border(np.zeros((10, 12)), 2).shape == (6, 8) and crop_border(np.zeros((10, 12, 3)), 3).shape == (4, 6, 3)
+    assert crop_border(np.zeros((10, 12, 3)), 0).shape == (10, 12, 3)
 
 
 def test_psnr_y_tensor_default_shave_is_none():

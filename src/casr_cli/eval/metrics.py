@@ -41,13 +41,9 @@ def shave_border(scale: float, shape: tuple[int, int]) -> int:
     return max(0, min(math.ceil(scale - 1e-9), min(shape[:2]) // 8))
 
 
-def crop_border(a, shave: int):
-    """``a`` without ``shave`` pixels on every side (HxW, HxWxC; tensors: the last two axes)."""
-    if not shave:
-        return a
-    if isinstance(a, np.ndarray):
-        return a[shave:a.shape[0] - shave, shave:a.shape[1] - shave]
-    return a[..., shave:a.shape[-2] - shave, shave:a.shape[-1] - shave]
+def crop_border(a: np.ndarray, shave: int) -> np.ndarray:
+    """An HxW or HxWxC image without ``shave`` pixels on every side."""
+    return a[shave:a.shape[0] - shave, shave:a.shape[1] - shave] if shave else a
 
 
 def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
@@ -77,7 +73,9 @@ def psnr_y_tensor(sr, hr, shave: int = 0) -> float:
         r, g, b = (float(v) for v in _Y)
         return 16.0 + t[:, 0] * r + t[:, 1] * g + t[:, 2] * b
 
-    d = crop_border(y(sr), shave) - crop_border(y(hr), shave)
+    d = y(sr) - y(hr)
+    if shave:
+        d = d[..., shave:d.shape[-2] - shave, shave:d.shape[-1] - shave]
     return psnr_from_mse(float((d * d).mean()))
 
 
