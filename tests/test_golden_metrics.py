@@ -185,3 +185,19 @@ def test_center_crop_golden():
     np.testing.assert_array_equal(center_crop(img, 10), img[:, 1:11])
     np.testing.assert_array_equal(center_crop(img, 20), img)  # larger than the image: all of it
     assert center_crop(img, 0) is img and center_crop(img, -1) is img
+
+
+def test_grey_conversion_and_messages_golden():
+    from casr_cli.eval.niqe import to_gray255
+
+    px = np.array([[[255, 0, 0], [10, 200, 30]]], np.uint8)
+    np.testing.assert_array_equal(to_gray255(px), [[76.0, 124.0]])  # default rgb2gray: 76.245, 123.81
+    np.testing.assert_array_equal(to_gray255(px, "ycbcr"), [[81.0, 122.0]])  # 81.481, 122.331
+    # uint16 scales by 255 / 65535: 51529 is grey 200.502, which rounds up
+    assert to_gray255(np.full((1, 1), 51529, np.uint16))[0, 0] == 201.0
+    assert to_gray255(np.full((1, 1), 0.5))[0, 0] == 128.0  # float in [0, 1] (128 = round(127.5), half to even)
+    # the shave takes a full HxWxC shape as well as (h, w)
+    assert shave_border(4, (120, 120, 3)) == 4
+    a = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"^size mismatch: SR \(16, 16\) vs HR \(15, 16\)$"):
+        psnr_y(a, a[:15])
