@@ -201,3 +201,19 @@ def test_grey_conversion_and_messages_golden():
     a = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(ValueError, match=r"^size mismatch: SR \(16, 16\) vs HR \(15, 16\)$"):
         psnr_y(a, a[:15])
+
+
+def test_niqe_half_resize_matches_pyiqa():
+    """NIQE's second scale: MATLAB imresize(0.5) with antialiasing.  pyiqa 0.1.16's
+    ``pyiqa.matlab_utils.imresize(x, scale=0.5, antialiasing=True)`` (float32) on a fixed array:
+    mean, std, a fixed random projection and three pixels."""
+    from casr_cli.eval.niqe import imresize_half
+
+    x = np.random.default_rng(5).random((17, 12)) * 255
+    out = imresize_half(x)
+    assert out.shape == (9, 6)
+    w = np.random.default_rng(9).standard_normal(out.shape)
+    got = [out.mean(), out.std(), (w * out).mean(), out[0, 0], out[-1, -1], out[4, 3]]
+    want = [124.10030167191117, 29.90796255729458, -11.66528155802589, 193.58285522460938, 95.45596313476562,
+            141.74209594726562]
+    np.testing.assert_allclose(got, want, atol=1e-4)
