@@ -1,0 +1,106 @@
+"""lite's adaptive detail: the detail schedule chosen from how degraded the input is.
+
+The estimate (:mod:`casr_cli.quality`: the JPEG quality its tables say, the luminance noise
+sigma) picks the first chain step's T from :data:`FIRST_STEP`, measured per condition by
+``benchmarks/adaptive_sweep.py`` and chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md,
+"Adaptive detail"): the T with the lowest NIQE among those within 0.2 dB PSNR-Y of the best, a
+row per JPEG quality (100: not a JPEG), the T as a function of the estimated noise, made
+non-decreasing toward more degraded inputs.  Between rows and points it is interpolated
+linearly, outside them held at the nearest.  T below 0 blends toward lite-clean's weights
+(-1), for clean inputs.  Later steps (casr's own output) get :data:`LATER_STEPS`.
+
+Pure functions over small dataclasses; no state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+from .quality import InputQuality
+
+#: scale of the measured run (x4: one step; x8: 4 x 2) -> JPEG quality (100: no JPEG) ->
+#: ((estimated noise sigma, first-step T), ...) sorted by sigma
+Table = Mapping[float, Mapping[int, tuple[tuple[float, float], ...]]]
+
+FIRST_STEP: Table = {
+    4.0: {
+        30: ((0.9, 0.33),),
+        100: ((2.8, -1.0),),
+    },
+    8.0: {
+        30: ((1.7, 0.33),),
+        100: ((4.1, -1.0),),
+    },
+}
+
+#: T of every chain step after the first
+LATER_STEPS = 1.0
+
+
+@dataclass(frozen=True)
+class DetailChoice:
+    """What the adaptive detail chose for one input: the estimate and the schedule (one T
+    per chain step)."""
+
+    quality: InputQuality
+    schedule: tuple[float, ...]
+
+    def as_dict(self) -> dict:
+        return {"estimate": self.quality.as_dict(), "detail": list(self.schedule)}
+
+
+def _along(points: Sequence[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear y(x) through ``points`` (sorted by x), held flat outside."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
+    return points[-1][1]
+
+
+def _row(rows: Mapping[int, tuple[tuple[float, float], ...]], quality: int, sigma: float) -> float:
+    qs = sorted(rows)
+    q = min(max(quality, qs[0]), qs[-1])
+    hi = next(v for v in qs if v >= q)
+    lo = max(v for v in qs if v <= q)
+    t_lo, t_hi = _along(rows[lo], sigma), _along(rows[hi], sigma)
+    return t_lo if hi == lo else t_lo + (t_hi - t_lo) * (q - lo) / (hi - lo)
+
+
+def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_STEP) -> float:
+    """The first step's T for an input of ``quality`` upscaled ``scale`` times: the table's rows
+    for the measured scales either side, interpolated in log scale."""
+    jq = 100 if quality.jpeg_quality is None else quality.jpeg_quality
+    scales = sorted(table)
+    s = min(max(scale, scales[0]), scales[-1])
+    hi = next(v for v in scales if v >= s)
+    lo = max(v for v in scales if v <= s)
+    t_lo = _row(table[lo], jq, quality.noise_sigma)
+    if hi == lo:
+        return round(t_lo, 3)
+    t_hi = _row(table[hi], jq, quality.noise_sigma)
+    w = math.log(s / lo) / math.log(hi / lo)
+    return round(t_lo + (t_hi - t_lo) * w, 3)
+
+
+def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
+             later: float = LATER_STEPS) -> tuple[float, ...]:
+    """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``."""
+    if not factors:
+        raise ValueError("a chain has at least one step")
+    first = first_step_detail(quality, math.prod(factors), table)
+    return (first,) + (later,) * (len(factors) - 1)
+
+
+def choose(quality: InputQuality, factors: Sequence[float]) -> DetailChoice:
+    """:class:`DetailChoice` for an input of ``quality`` and a chain of ``factors``."""
+    return DetailChoice(quality, schedule(quality, factors))
+
+
+def choice_from_dict(d: Mapping) -> DetailChoice:
+    """The inverse of :meth:`DetailChoice.as_dict` (for records read back)."""
+    q = InputQuality(**{k: d["estimate"][k] for k in asdict(InputQuality(None, None, 0.0, 0.0))})
+    return DetailChoice(q, tuple(float(t) for t in d["detail"]))
