@@ -11,7 +11,7 @@ input; every method's PSNR-Y (shave = ceil(scale)) and NIQE per output.
 Methods (``--methods``): a detail schedule ``T1/T2[/T3]`` (lite at that schedule, the last T
 repeating), ``lite-clean``, ``rR`` (the first step lite-clean's weights blended with lite's
 fidelity end, (1 - R) clean + R fidelity, through lite's colour anchor; later steps T = 1),
-``auto`` (the adaptive default, when the tree has it).  One JSON line per input.
+``auto`` (the adaptive default, told the JPEG's tables as a file tells it).  One JSON line per input.
 
     python benchmarks/adaptive_sweep.py --data ../shared/data/eval/b100 --limit 20 --scales 4,8 \\
         --out benchmarks/results/adaptive_sweep_b100.jsonl
@@ -34,12 +34,12 @@ from PIL import Image
 
 from casr_cli import quality
 from casr_cli.cli._options import parse_detail
-from casr_cli.deblock import BlockGrid
-from casr_cli.engine import Upscaler
+from casr_cli.engine.deblock import BlockGrid
+from casr_cli.upscaler import Upscaler
 from casr_cli.eval.metrics import psnr_y
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.protocol import center_crop, make_pair
-from casr_cli.images import read_image
+from casr_cli.io.images import read_image
 
 
 def degrade(lr: np.ndarray, noise: float, q: int, seed: int) -> tuple[np.ndarray, dict | None]:
@@ -87,6 +87,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--limit", type=int, default=20)
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first SKIP images of each folder (held-out runs)")
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--scales", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0])
     ap.add_argument("--qualities", type=lambda s: [int(x) for x in s.split(",")], default=[30, 50, 70, 80, 90, 95, 100])
@@ -107,7 +108,7 @@ def main() -> int:
             done.add((r["data"], r["image"], r["scale"], r["q"], r["noise"]))
     with out.open("a") as f:
         for d in args.data:
-            paths = sorted(p for p in Path(d).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[:args.limit]
+            paths = sorted(p for p in Path(d).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[args.skip:args.skip + args.limit]
             for i, p in enumerate(paths):
                 px = read_image(p).pixels
                 img = center_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)
@@ -127,10 +128,16 @@ def main() -> int:
                             grid = BlockGrid() if tables is not None else None
                             for m, up in methods.items():
                                 t0 = time.perf_counter()
-                                o = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=grid)
+                                detail = None
+                                if m == "auto":  # told the JPEG's tables, as reading the file tells it
+                                    plan = up.plan(lr.shape[:2], width=hr.shape[1], height=hr.shape[0])
+                                    detail = up.choose_detail(lr, plan, tables).schedule
+                                o = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=grid, detail=detail)
                                 secs = time.perf_counter() - t0
                                 rec["methods"][m] = {"psnr": round(psnr_y(o, hr, math.ceil(scale)), 4),
                                                      "niqe": round(niqe(o), 4), "s": round(secs, 4)}
+                                if detail is not None:
+                                    rec["methods"][m]["detail"] = list(detail)
                             f.write(json.dumps(rec) + "\n")
                             f.flush()
     return 0

@@ -64,6 +64,33 @@ def choose(row: dict, within: float) -> tuple[float, str]:
     return first_t(m), m
 
 
+def monotone_table(s: dict, within: float) -> dict:
+    """scale -> quality -> ((median estimated sigma, T), ...) per noise level: the chosen T made
+    non-decreasing toward more degraded inputs (more noise along a row, lower quality down the
+    rows, by running maxima from the clean corner) so that noise in the choice cannot make a
+    worse input get less restoration; the sigmas made increasing along a row."""
+    out = {}
+    for scale in sorted({k[0] for k in s}):
+        qs = sorted({k[2] for k in s if k[0] == scale}, reverse=True)
+        noises = sorted({k[1] for k in s if k[0] == scale})
+        rows, above = {}, None
+        for q in qs:
+            ts = [choose(s[(scale, n, q)], within)[0] for n in noises]
+            ts = list(np.maximum.accumulate(ts))
+            if above is not None:
+                ts = list(np.maximum(ts, above))
+            above = ts
+            sig = list(np.maximum.accumulate([round(s[(scale, n, q)]["sigma"], 2) for n in noises]))
+            pts = []
+            for x, t in zip(sig, ts):
+                if pts and x <= pts[-1][0]:
+                    x = round(pts[-1][0] + 0.01, 2)
+                pts.append((float(x), float(t)))
+            rows[q] = tuple(pts)
+        out[scale] = dict(sorted(rows.items()))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("records", nargs="+")
@@ -83,13 +110,12 @@ def main() -> int:
             t, m = choose(row, args.within)
             cells = " | ".join(f"{row[x][0]:.2f} / {row[x][1]:.2f}" for x in methods)
             print(f"| {k[1]:g} | {k[2]} | {row['n']} | {row['sigma']:.2f} | {cells} | {t:g} |")
-    print("\n# rows for casr_cli/adaptive.py: scale -> quality -> ((estimated sigma, T), ...)")
-    for scale in sorted({k[0] for k in s}):
-        print(f"{scale:g}: {{")
-        for q in sorted({k[2] for k in s if k[0] == scale}):
-            pts = sorted((round(s[k]["sigma"], 2), choose(s[k], args.within)[0]) for k in s if k[0] == scale and k[2] == q)
-            print(f"    {q}: {tuple(pts)},")
-        print("},")
+    print("\n# rows for casr_cli/adaptive.py: scale -> quality -> ((estimated sigma, T), ...), made monotone")
+    for scale, rows in monotone_table(s, args.within).items():
+        print(f"    {float(scale)!r}: {{")
+        for q, pts in rows.items():
+            print(f"        {q}: {pts},")
+        print("    },")
     if args.plot:
         plot(s, args.plot)
     return 0

@@ -123,7 +123,7 @@ def test_detail_schedule_values():
     with pytest.raises(UsageError, match="at least one T"):
         detail_of(StageSwitches(detail=()))
     for bad in ("0.3/1", True, (0.3, "1"), {0.3}):  # the API takes numbers; the "/" form is the CLI's
-        with pytest.raises(UsageError, match="a number or a tuple of numbers"):
+        with pytest.raises(UsageError, match="a number, a tuple of numbers"):
             detail_of(StageSwitches(detail=bad))
     assert detail_of(StageSwitches(detail=[0.3, 1])) == (0.3, 1.0)
     assert str(detail_of(StageSwitches(detail=-0.0))[0]) == "0.0"

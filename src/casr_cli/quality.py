@@ -68,8 +68,8 @@ class InputQuality:
 
     jpeg_quality: int | None
     jpeg_exact: bool | None
-    noise_sigma: float
-    sharpness: float
+    noise_sigma: float | None  # None: not measured (a dry run reads the header only)
+    sharpness: float | None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -205,6 +205,14 @@ def sharpness(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> float:
     if not ws:
         return 0.0
     return float(np.mean([1.0 - max(_blur_along(w, 0), _blur_along(w, 1)) for w in ws]))
+
+
+def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQuality:
+    """What a file's header alone tells (``--dry-run``): its JPEG quality; the noise and the
+    sharpness, which need the pixels, are None (the mapping reads None noise as none)."""
+    jq = jpeg_quality_of(quantization)
+    return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
+                        noise_sigma=None, sharpness=None)
 
 
 def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None) -> InputQuality:

@@ -75,7 +75,7 @@ def detail_of(switches: StageSwitches, low: float = -1.0) -> tuple[float, ...]:
         return DEFAULT_DETAIL
     ts = (t,) if isinstance(t, (int, float)) else tuple(t) if isinstance(t, (tuple, list)) else None
     if ts is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ts):
-        raise UsageError(f"detail must be a number or a tuple of numbers, one per chain step, got {t!r}",
+        raise UsageError(f"detail must be a number, a tuple of numbers (one per chain step) or \"auto\", got {t!r}",
                          hint="e.g. detail=0.5 or detail=(0.3, 1.0) (--detail 0.5, --detail 0.3/1 on the command line)")
     if not ts:
         raise UsageError("a detail schedule needs at least one T")
@@ -93,11 +93,13 @@ def format_detail(ts: tuple[float, ...]) -> str:
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
                sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite",
-               anchor_sigma: float | None = None, clean: Path | None = None) -> CasrModel:
+               anchor_sigma: float | None = None, clean: Path | None = None,
+               adaptive_by_default: bool = False) -> CasrModel:
     """A lite model; with ``generative`` the backbone is ``backbone`` (the fidelity end)
     blended with ``generative`` (and, for T < 0, with ``clean``), each chain step at its T of
     the detail schedule of ``switches`` (``"auto"``: adaptive, chosen per input, the model
-    built at DEFAULT_DETAIL); ``anchor_sigma``: the colour anchor (None: off)."""
+    built at DEFAULT_DETAIL; also no detail asked when ``adaptive_by_default``); ``anchor_sigma``:
+    the colour anchor (None: off)."""
     from ..backbone.lite import DetailEnds, LiteBackbone, load_lite
     from ..sdam.ssn import load_ssn
     from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
@@ -125,16 +127,17 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         from ..sarm.lite import load_sarm_stage
 
         refiner = load_sarm_stage(sarm_path, device)
-    what = "fidelity" if t is None else f"detail {format_detail(t)}"
+    adaptive = generative is not None and (switches.detail == AUTO or (switches.detail is None and adaptive_by_default))
+    what = "fidelity" if t is None else "adaptive detail" if adaptive else f"detail {format_detail(t)}"
     return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma, ends), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
-                     tile=TILE, detail=t,
+                     tile=TILE, detail=t, adaptive=adaptive,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
 @register("lite")
 def load(device: torch.device, switches: StageSwitches) -> CasrModel:
     return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE, anchor_sigma=ANCHOR_SIGMA,
-                      clean=BACKBONE)
+                      clean=BACKBONE, adaptive_by_default=True)
 
 
 @register("lite-clean")
