@@ -39,14 +39,17 @@ def test_interpolation_on_a_small_table():
 
 # the shipped table, pinned: a changed row or constant goes red (docs/lite.md, "Adaptive detail")
 GOLDEN = [
-    # (jpeg quality, estimated sigma, chain) -> schedule
-    ((None, 1.0, (4.0,)), (-1.0,)),
-    ((None, 8.0, (4.0,)), (0.33,)),
-    ((90, 3.0, (4.0,)), (-1.0,)),
-    ((75, 3.0, (4.0,)), (0.33,)),
+    # (jpeg quality (None: not a JPEG), estimated sigma, chain) -> schedule
+    ((None, 1.0, (4.0,)), (-1.0,)),  # a clean PNG at x4: the clean end
+    ((None, 4.7, (4.0,)), (-0.45,)),  # between the row's points
+    ((None, 8.0, (4.0,)), (0.33,)),  # a noisy one
+    ((90, 3.0, (4.0,)), (-0.5,)),
+    ((95, 5.0, (4.0,)), (-0.15,)),  # no lower than the PNG row at that sigma
+    ((75, 3.0, (4.0,)), (0.33,)),  # the web photo: as before
     ((30, 1.0, (4.0,)), (0.33,)),
-    ((None, 1.0, (4.0, 2.0)), (0.2, 1.0)),
+    ((None, 1.0, (4.0, 2.0)), (0.1, 1.0)),
     ((75, 3.0, (4.0, 2.0)), (0.33, 1.0)),
+    ((None, 1.0, (4.0, 3.0)), (0.451, 1.0)),  # x12: between the x8 and x16 rows, in log scale
     ((None, 1.0, (4.0, 4.0)), (0.7, 1.0)),
     ((75, 3.0, (4.0, 4.0, 1.875)), (0.7, 1.0, 1.0)),
 ]
@@ -59,17 +62,18 @@ def test_shipped_mapping_golden(inp, want):
 
 
 def test_shipped_table_is_monotone():
-    """More degraded never gets less restoration: T non-decreasing with the noise along a row
-    and toward lower quality down the rows, at every measured scale."""
-    for scale, rows in adaptive.FIRST_STEP.items():
-        qs = sorted(rows)
-        for q in qs:
-            ts = [t for _, t in rows[q]]
-            assert ts == sorted(ts), (scale, q)
-            assert [s for s, _ in rows[q]] == sorted(s for s, _ in rows[q])
-        for lo, hi in zip(qs, qs[1:]):
-            for sigma in (0.0, 2.0, 5.0, 10.0):
-                assert adaptive._along(rows[lo], sigma) >= adaptive._along(rows[hi], sigma) - 1e-9, (scale, lo, hi)
+    """More degraded never gets less restoration: T non-decreasing with the noise and toward
+    lower JPEG quality, at every measured scale and between them."""
+    sigmas = np.linspace(0, 12, 49)
+    qualities = [20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92, 95, 98, None]  # None: not a JPEG, the best
+    for scale in (2, 4, 6, 8, 12, 16, 30, 64):
+        grid = np.array([[adaptive.first_step_detail(_q(jq, s), scale) for s in sigmas] for jq in qualities])
+        assert (np.diff(grid, axis=1) >= -1e-9).all(), scale  # more noise: no lower T
+        assert (np.diff(grid, axis=0) <= 1e-9).all(), scale  # better quality: no higher T
+        assert grid.min() >= -1 and grid.max() <= 1
+    for rows in adaptive.FIRST_STEP.values():
+        for pts in rows.values():
+            assert [s for s, _ in pts] == sorted(s for s, _ in pts)
 
 
 def test_header_estimate_reads_noise_as_none():

@@ -5,8 +5,9 @@ sigma) picks the first chain step's T from :data:`FIRST_STEP`, measured per cond
 ``benchmarks/adaptive_sweep.py`` and chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md,
 "Adaptive detail"): the T with the lowest NIQE among those within 0.2 dB PSNR-Y of the best, a
 row per JPEG quality (100: not a JPEG), the T as a function of the estimated noise, made
-non-decreasing toward more degraded inputs.  Between rows and points it is interpolated
-linearly, outside them held at the nearest.  T below 0 blends toward lite-clean's weights
+non-decreasing toward more degraded inputs (along a row; across rows, a row's T is never below
+a higher quality's at the same sigma).  Between rows and points it is interpolated linearly,
+outside them held at the nearest.  T below 0 blends toward lite-clean's weights
 (-1), for clean inputs.  Later steps (casr's own output) get :data:`LATER_STEPS`.
 
 Pure functions over small dataclasses; no state.
@@ -76,11 +77,17 @@ def _along(points: Sequence[tuple[float, float]], x: float) -> float:
 
 
 def _row(rows: Mapping[int, tuple[tuple[float, float], ...]], quality: int, sigma: float) -> float:
+    """T at ``quality`` and ``sigma``: each row's T at ``sigma``, no lower than any higher
+    quality's there (a worse JPEG never gets less restoration), linear between the rows."""
     qs = sorted(rows)
     q = min(max(quality, qs[0]), qs[-1])
     hi = next(v for v in qs if v >= q)
     lo = max(v for v in qs if v <= q)
-    t_lo, t_hi = _along(rows[lo], sigma), _along(rows[hi], sigma)
+
+    def at(row: int) -> float:
+        return max(_along(rows[v], sigma) for v in qs if v >= row)
+
+    t_lo, t_hi = at(lo), at(hi)
     return t_lo if hi == lo else t_lo + (t_hi - t_lo) * (q - lo) / (hi - lo)
 
 
