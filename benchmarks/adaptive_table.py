@@ -46,11 +46,15 @@ def summarise(recs: list[dict]) -> dict:
         acc[k]["sharp"].append(r["estimate"]["sharpness"])
         for m, v in r["methods"].items():
             acc[k][m].append((v["psnr"], v["niqe"]))
+            if "detail" in v:
+                acc[k]["auto_t"].append(v["detail"][0])
     out = {}
     for k, d in acc.items():
         out[k] = {"n": len(d["sigma"]), "sigma": float(np.median(d["sigma"])), "sharp": float(np.median(d["sharp"]))}
+        if d.get("auto_t"):
+            out[k]["auto_t"] = f"{min(d['auto_t']):g}..{max(d['auto_t']):g}"
         for m, v in d.items():
-            if m not in ("sigma", "sharp"):
+            if m not in ("sigma", "sharp", "auto_t"):
                 a = np.array(v)
                 out[k][m] = (float(a[:, 0].mean()), float(a[:, 1].mean()))
     return out
@@ -58,6 +62,8 @@ def summarise(recs: list[dict]) -> dict:
 
 def choose(row: dict, within: float) -> tuple[float, str]:
     cands = {m: row[m] for m in row if isinstance(row[m], tuple) and first_t(m) is not None}
+    if not cands:
+        return float("nan"), ""
     best = max(p for p, _ in cands.values())
     ok = {m: v for m, v in cands.items() if v[0] >= best - within}
     m = min(ok, key=lambda m: ok[m][1])
@@ -72,12 +78,12 @@ def monotone_table(s: dict, within: float) -> dict:
     out = {}
     for scale in sorted({k[0] for k in s}):
         qs = sorted({k[2] for k in s if k[0] == scale}, reverse=True)
-        noises = sorted({k[1] for k in s if k[0] == scale})
         rows, above = {}, None
         for q in qs:
+            noises = sorted({k[1] for k in s if k[0] == scale and k[2] == q})
             ts = [choose(s[(scale, n, q)], within)[0] for n in noises]
             ts = list(np.maximum.accumulate(ts))
-            if above is not None:
+            if above is not None and len(above) == len(ts):
                 ts = list(np.maximum(ts, above))
             above = ts
             sig = list(np.maximum.accumulate([round(s[(scale, n, q)]["sigma"], 2) for n in noises]))
@@ -96,8 +102,11 @@ def main() -> int:
     ap.add_argument("records", nargs="+")
     ap.add_argument("--within", type=float, default=0.2)
     ap.add_argument("--plot")
+    ap.add_argument("--qualities", type=lambda v: {int(x) for x in v.split(",")}, help="only these conditions")
+    ap.add_argument("--noises", type=lambda v: {float(x) for x in v.split(",")})
     args = ap.parse_args()
-    recs = load(args.records)
+    recs = [r for r in load(args.records) if (args.qualities is None or r["q"] in args.qualities)
+            and (args.noises is None or r["noise"] in args.noises)]
     s = summarise(recs)
     methods = [m for m in recs[0]["methods"]]
     print(f"{len(recs)} inputs; methods {methods}")
@@ -116,9 +125,28 @@ def main() -> int:
         for q, pts in rows.items():
             print(f"        {q}: {pts},")
         print("    },")
+    if "auto" in methods:
+        compare(s)
     if args.plot:
         plot(s, args.plot)
     return 0
+
+
+def compare(s: dict) -> None:
+    """auto against the fixed schedules: PSNR-Y to the best fixed first-step T, and NIQE to 0.33/1."""
+    print("\nauto: PSNR-Y / NIQE, and auto - best fixed T (PSNR-Y), auto - 0.33/1 (PSNR-Y, NIQE), chosen first T")
+    print("| scale | noise | q | n | auto | best fixed | d PSNR vs best | d PSNR vs 0.33/1 | d NIQE vs 0.33/1 | first T |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    worst = []
+    for k in sorted(s):
+        row = s[k]
+        fixed = {m: v for m, v in row.items() if isinstance(v, tuple) and first_t(m) is not None}
+        best = max(fixed, key=lambda m: fixed[m][0])
+        a, d = row["auto"], row["0.33/1"]
+        worst.append(a[0] - fixed[best][0])
+        print(f"| x{k[0]:g} | {k[1]:g} | {k[2]} | {row['n']} | {a[0]:.2f} / {a[1]:.2f} | {best} {fixed[best][0]:.2f} | "
+              f"{a[0] - fixed[best][0]:+.2f} | {a[0] - d[0]:+.2f} | {a[1] - d[1]:+.2f} | {row.get('auto_t', '')} |")
+    print(f"worst auto - best fixed: {min(worst):+.3f} dB; mean {np.mean(worst):+.3f} dB")
 
 
 def plot(s: dict, path: str) -> None:
