@@ -16,7 +16,7 @@ Pure functions over small dataclasses; no state.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
 from .quality import InputQuality
@@ -131,5 +131,5 @@ def table_id() -> str:
 
 def choice_from_dict(d: Mapping) -> DetailChoice:
     """The inverse of :meth:`DetailChoice.as_dict` (for records read back)."""
-    q = InputQuality(**{k: d["estimate"][k] for k in asdict(InputQuality(None, None, 0.0, 0.0))})
+    q = InputQuality(**{f.name: d["estimate"][f.name] for f in fields(InputQuality)})
     return DetailChoice(q, tuple(float(t) for t in d["detail"]))
