@@ -5,7 +5,7 @@ Per reference image (the first ``--limit`` of each ``--data`` folder, centre-cro
 noise of sigma/255 (``--noises``, seeded by the image), then a real JPEG at quality q
 (``--qualities``; 100 means no JPEG: the PNG), decoded.  casr is told a JPEG is a JPEG (its
 block grid at (0, 0)), as reading the file tells it.  The input estimate
-(``casr_cli.quality.estimate``, with the JPEG's own tables) and its seconds are recorded per
+(``casr_cli.adaptive.estimate``, with the JPEG's own tables) and its seconds are recorded per
 input; every method's PSNR-Y (shave = ceil(scale)) and NIQE per output.
 
 Methods (``--methods``): a detail schedule ``T1/T2[/T3]`` (lite at that schedule, the last T
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from casr_cli import quality
+from casr_cli.adaptive.estimate import estimate as quality_estimate
 from casr_cli.cli._options import parse_detail
 from casr_cli.engine.deblock import BlockGrid
 from casr_cli.upscaler import Upscaler
@@ -121,7 +121,7 @@ def main() -> int:
                                 continue
                             lr, tables = degrade(lr0, noise, q, seed=1000 * i + int(noise))
                             t0 = time.perf_counter()
-                            est = quality.estimate(lr, tables)
+                            est = quality_estimate(lr, tables)
                             est_s = time.perf_counter() - t0
                             rec = {"data": key[0], "image": p.stem, "scale": scale, "q": q, "noise": noise,
                                    "estimate": est.as_dict(), "estimate_s": round(est_s, 5), "methods": {}}

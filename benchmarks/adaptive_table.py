@@ -4,7 +4,7 @@ Per condition (scale, noise, JPEG quality), means over the inputs of every metho
 and NIQE; the chosen first-step T is the one with the lowest NIQE among the schedules
 ``T/1`` (T = -1 and -0.5 being the ``r0`` / ``r0.5`` methods: lite-clean's weights toward
 the fidelity end) whose PSNR-Y is within ``--within`` dB of the best of them.  Prints the
-markdown tables and the rows for ``casr_cli/adaptive.py``; ``--plot`` draws PSNR-Y and NIQE
+markdown tables and the rows for ``casr_cli/adaptive/schedule.py``; ``--plot`` draws PSNR-Y and NIQE
 against quality for fixed T and for the adaptive rows (``auto``) when the records have them.
 
     python benchmarks/adaptive_table.py runs/adaptive_sweep_b100.jsonl runs/adaptive_sweep_urban100.jsonl \\
@@ -119,7 +119,7 @@ def main() -> int:
             t, m = choose(row, args.within)
             cells = " | ".join(f"{row[x][0]:.2f} / {row[x][1]:.2f}" for x in methods)
             print(f"| {k[1]:g} | {k[2]} | {row['n']} | {row['sigma']:.2f} | {cells} | {t:g} |")
-    print("\n# rows for casr_cli/adaptive.py: scale -> quality -> ((estimated sigma, T), ...), made monotone")
+    print("\n# rows for casr_cli/adaptive/schedule.py: scale -> quality -> ((estimated sigma, T), ...), made monotone")
     for scale, rows in monotone_table(s, args.within).items():
         print(f"    {float(scale)!r}: {{")
         for q, pts in rows.items():

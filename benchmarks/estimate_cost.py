@@ -1,4 +1,4 @@
-"""What the input estimate (casr_cli.quality.estimate) costs against the x8 run it steers.
+"""What the input estimate (casr_cli.adaptive.estimate) costs against the x8 run it steers.
 
     python benchmarks/estimate_cost.py --sizes 256,512 --threads 2
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from casr_cli import quality
+from casr_cli.adaptive.estimate import estimate as quality_estimate
 from casr_cli.upscaler import Upscaler
 
 
@@ -43,7 +43,7 @@ def main() -> None:
             buf.seek(0)
             with Image.open(buf) as im:
                 px, tables = np.asarray(im.convert("RGB")), im.quantization
-            est = quality.estimate(px, tables)
+            est = quality_estimate(px, tables)
             ts.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         up.upscale(px, scale=8)

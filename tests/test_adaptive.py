@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from casr_cli import adaptive
-from casr_cli.quality import InputQuality, estimate, header_estimate
+from casr_cli.adaptive import schedule as adaptive
+from casr_cli.adaptive.estimate import InputQuality, estimate, header_estimate
 
 
 def _q(jpeg=None, sigma=0.0):
@@ -192,7 +192,7 @@ def test_cli_detail_auto_and_bad_values():
 def test_eval_rows_and_cache_keys(monkeypatch):
     from casr_cli.eval.methods import build_methods
     from casr_cli.eval.protocol import web_jpeg_tables
-    from casr_cli.quality import jpeg_quality_of
+    from casr_cli.adaptive.estimate import jpeg_quality_of
 
     ms = build_methods("lite", ["casr", "bicubic"], details=["auto", (0.33, 1.0)])
     assert [m.label for m in ms] == ["lite", "bicubic", "lite detail auto", "lite detail 0.33/1"]

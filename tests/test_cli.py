@@ -242,9 +242,9 @@ def test_dry_run_names_lites_detail_per_step(imgs):
     r = run("upscale", imgs / "a.png", "-s", 18, "-m", "lite", "--detail", "0.2/0.9", "--dry-run", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["detail"] == [0.2, 0.9, 0.9]
     r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")  # adaptive: a PNG is read as not a JPEG
-    from casr_cli.adaptive import schedule
+    from casr_cli.adaptive.schedule import schedule
     from casr_cli.models.lite import format_detail
-    from casr_cli.quality import header_estimate
+    from casr_cli.adaptive.estimate import header_estimate
 
     want = format_detail(schedule(header_estimate(None), (4.0, 2.0)))
     assert f"chain 4 x 2, detail per step {want} (auto: not a JPEG; noise not measured in a dry run)," in r.stdout

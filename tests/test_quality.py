@@ -1,4 +1,4 @@
-"""The input estimate (casr_cli.quality): golden values on synthetic inputs of known quality."""
+"""The input estimate (casr_cli.adaptive.estimate): golden values on synthetic inputs of known quality."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from casr_cli import quality as Q
+from casr_cli.adaptive import estimate as Q
 
 
 def _jpeg(img: np.ndarray, q: int) -> Image.Image:

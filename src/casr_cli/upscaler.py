@@ -69,17 +69,17 @@ class Upscaler(Engine):
 
     def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None):
         """What lite's adaptive detail picks for ``pixels`` (H, W[, C]) on ``plan``: a
-        :class:`~casr_cli.adaptive.DetailChoice` (the estimate and one T per chain step), or None
+        :class:`~casr_cli.adaptive.schedule.DetailChoice` (the estimate and one T per chain step), or None
         for a model whose detail is not adaptive (``--detail`` given, or no detail control).
         ``quantization``: the input's JPEG tables (Pillow's ``im.quantization``), None for a
-        picture that is no JPEG; ``quality``: an :class:`~casr_cli.quality.InputQuality`
+        picture that is no JPEG; ``quality``: an :class:`~casr_cli.adaptive.estimate.InputQuality`
         already measured (then ``pixels`` is not looked at)."""
         if not self.model.adaptive:
             return None
-        from . import adaptive
-        from .quality import estimate
+        from .adaptive.estimate import estimate
+        from .adaptive.schedule import choose
 
-        return adaptive.choose(quality if quality is not None else estimate(pixels, quantization), plan.factors)
+        return choose(quality if quality is not None else estimate(pixels, quantization), plan.factors)
 
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
@@ -107,7 +107,9 @@ class Upscaler(Engine):
         arr, restore = to_pixels(image)
         if isinstance(block_grid, str):
             if block_grid != "auto":
-                raise ValueError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
+                from .errors import UsageError
+
+                raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
             block_grid = BlockGrid() if is_jpeg else None
         plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
         if detail is None:

@@ -168,7 +168,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if s.dry_run:
             if upscaler.model.adaptive:  # from the header: the JPEG's tables; the pixels are not read
                 from ..io.images import read_jpeg_tables
-                from ..quality import header_estimate
+                from ..adaptive.estimate import header_estimate
 
                 choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
                 rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",

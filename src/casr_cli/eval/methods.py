@@ -49,7 +49,7 @@ class Method:
         """Cache key: readable label plus a hash of what determines the output."""
         what = {"model": self.model, "switches": dataclasses.asdict(self.switches)}
         if self.model == "lite" and self.switches.detail in (None, "auto"):  # adaptive: its table decides the output
-            from ..adaptive import table_id
+            from ..adaptive.schedule import table_id
 
             what["adaptive"] = table_id()
         ident = json.dumps(what, sort_keys=True)

@@ -38,7 +38,7 @@ REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 # before the later steps, casr_cli.engine.deblock, and by the clean-chain measurements).
 DEFAULT_DETAIL = (0.33, 1.0)
 # ``detail="auto"`` (the default of ``lite``): the schedule is chosen per input from how degraded
-# it is (casr_cli.quality, casr_cli.adaptive); DEFAULT_DETAIL is what runs where nothing was measured.
+# it is (casr_cli.adaptive: its estimate and schedule); DEFAULT_DETAIL is what runs where nothing was measured.
 AUTO = "auto"
 SSN = WEIGHTS / "ssn-lite.safetensors"
 
@@ -67,7 +67,7 @@ SARM_BY_DEFAULT = False
 def detail_of(switches: StageSwitches, low: float = -1.0) -> tuple[float, ...]:
     """The detail schedule a blending model builds with (one T per chain step, the last
     repeating): the asked one, or DEFAULT_DETAIL (also for ``"auto"``, the adaptive detail,
-    whose schedule is chosen per input: casr_cli.adaptive); an error for a value outside
+    whose schedule is chosen per input: casr_cli.adaptive.schedule); an error for a value outside
     [``low``, 1] (below 0: toward the clean end).
     (A T given to a model without a detail control is refused by ``models.load_model``.)"""
     t = switches.detail

@@ -13,7 +13,7 @@ Three numbers, each a pure function over numpy arrays (no torch, no state):
   8-bit levels: the median absolute response of Immerkaer's 3 x 3 mask (which cancels
   planes and is blind to smooth ramps) over the pixels of least gradient, divided by the
   mask's response to unit noise.  Texture reads as noise too, so a clean textured photo
-  reads a few levels; the mapping (:mod:`casr_cli.adaptive`) is measured on what it reads.
+  reads a few levels; the mapping (:mod:`casr_cli.adaptive.schedule`) is measured on what it reads.
 * :func:`sharpness` -- 1 minus Crete-Roffet's blur metric (2007): how much of the image's
   neighbour differences a 9 px box blur removes (0: flat or very blurred, ~0.7 and up: sharp).
 

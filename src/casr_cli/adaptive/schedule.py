@@ -1,6 +1,6 @@
 """lite's adaptive detail: the detail schedule chosen from how degraded the input is.
 
-The estimate (:mod:`casr_cli.quality`: the JPEG quality its tables say, the luminance noise
+The estimate (:mod:`casr_cli.adaptive.estimate`: the JPEG quality its tables say, the luminance noise
 sigma) picks the first chain step's T from :data:`FIRST_STEP`, measured per condition by
 ``benchmarks/adaptive_sweep.py`` and chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md,
 "Adaptive detail"): the T with the lowest NIQE among those within 0.2 dB PSNR-Y of the best, a
@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
-from .quality import InputQuality
+from .estimate import InputQuality
 
 #: scale of the measured run (x4: one step; x8: 4 x 2) -> JPEG quality (100: no JPEG) ->
 #: ((estimated noise sigma, first-step T), ...) sorted by sigma
