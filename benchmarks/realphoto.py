@@ -5,8 +5,9 @@ Inputs
     ``--data DIR`` reference images (first ``--limit``, centre-cropped to ``--crop`` px so the
     peer fits the CPU), LR = clean antialiased bicubic (``--lr bicubic``) or the fixed "web
     photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.training.degrade),
-    which casr is told is a decoded JPEG with its block grid at (0, 0) as reading a JPEG file
-    tells it (``--jpeg auto``; ``--jpeg off``: not told);
+    which casr is told is a decoded JPEG with its block grid at (0, 0) and its quality-75 tables
+    (lite's adaptive detail reads them) as reading a JPEG file tells it (``--jpeg auto``;
+    ``--jpeg off``: not told);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution.
@@ -53,7 +54,7 @@ from casr_cli.eval.metrics import psnr_y, shave_border
 from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.piqe import piqe
-from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair
+from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
 from casr_cli.io.images import read_image
 
 HERE = Path(__file__).resolve().parent
@@ -140,7 +141,12 @@ def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
     if isinstance(method, RealESRGAN):
         return method(lr, size, key)
     t0 = time.perf_counter()
-    out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid)
+    detail = None
+    if block_grid is not None:  # the web LR, told it is the JPEG 75 it is: its tables, as a file's
+        plan = method.plan(lr.shape[:2], width=size[1], height=size[0])
+        choice = method.choose_detail(lr, plan, web_jpeg_tables())
+        detail = None if choice is None else choice.schedule
+    out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid, detail=detail)
     return out, time.perf_counter() - t0
 
 

@@ -115,7 +115,7 @@ def test_dry_run_writes_nothing(imgs, tmp_path):
     (["-s", "2", "--width", "400"], "not both"), (["-s", "2", "--max-pixels", "0"], "max-pixels"),
     (["-s", "2", "--max-pixels", "nan"], "max-pixels"), (["-s", "2", "--max-pixels", "inf"], "max-pixels"),
     (["-s", "2", "-f", "gif"], "unknown --format 'gif'"),
-    (["-s", "2", "--detail", "0.3,1"], "separated by /"), (["-s", "2", "-m", "lite", "--detail", "0.3/1.5"], "[0, 1]"),
+    (["-s", "2", "--detail", "0.3,1"], "separated by /"), (["-s", "2", "-m", "lite", "--detail", "0.3/1.5"], "[-1, 1]"),
     (["-s", "2", "--detail", "0.5"], "model 'bicubic' has no detail control (--detail)"),
     (["-s", "2", "--deblock", "maybe"], "unknown --deblock 'maybe'"),
 ])
@@ -241,7 +241,14 @@ def test_animated_input_warns_that_one_frame_is_used(tmp_path, photo):
 def test_dry_run_names_lites_detail_per_step(imgs):
     r = run("upscale", imgs / "a.png", "-s", 18, "-m", "lite", "--detail", "0.2/0.9", "--dry-run", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["detail"] == [0.2, 0.9, 0.9]
-    r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")
+    r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--dry-run")  # adaptive: a PNG is read as not a JPEG
+    from casr_cli.adaptive.schedule import schedule
+    from casr_cli.models.lite import format_detail
+    from casr_cli.adaptive.estimate import header_estimate
+
+    want = format_detail(schedule(header_estimate(None), (4.0, 2.0)))
+    assert f"chain 4 x 2, detail per step {want} (auto: not a JPEG; noise not measured in a dry run)," in r.stdout
+    r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--detail", "0.33/1", "--dry-run")
     assert "chain 4 x 2, detail per step 0.33/1," in r.stdout
     assert "detail" not in json.loads(run("upscale", imgs / "a.png", "-s", 8, "--dry-run", "--json").stdout)
 

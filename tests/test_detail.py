@@ -91,10 +91,28 @@ def test_default_schedule_and_shared_networks(ends):
     assert _lite(ends, (0.3, 1.0)).model.description.startswith("CASR-Lite (detail 0.3/1)")
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), (0.3, 1.2), (float("nan"), 0.5)])
+@pytest.mark.parametrize("bad", [-1.1, 1.5, float("nan"), (0.3, 1.2), (float("nan"), 0.5)])
 def test_detail_out_of_range(bad):
-    with pytest.raises(UsageError, match=r"\[0, 1\]"):
+    with pytest.raises(UsageError, match=r"\[-1, 1\]"):
         detail_of(StageSwitches(detail=bad))
+    with pytest.raises(UsageError, match=r"\[0, 1\]"):  # a model without the clean end
+        detail_of(StageSwitches(detail=-0.1), low=0.0)
+
+
+def test_negative_detail_blends_toward_the_clean_end(ends, tmp_path):
+    fid, gen = ends
+    clean = tmp_path / "clean.safetensors"
+    save_lite(_net(2), clean)
+    img = (np.random.default_rng(3).random((16, 16, 3)) * 255).astype(np.uint8)
+
+    def run(t, **kw):
+        return Upscaler(build_lite(torch.device("cpu"), StageSwitches(detail=t), sarm=None, **kw)).upscale(img, scale=2)
+
+    np.testing.assert_array_equal(run(-1.0, backbone=fid, generative=gen, clean=clean), run(None, backbone=clean))
+    half = run(-0.5, backbone=fid, generative=gen, clean=clean)
+    assert not np.array_equal(half, run(None, backbone=clean)) and not np.array_equal(half, run(None, backbone=fid))
+    with pytest.raises(UsageError, match=r"\[0, 1\]"):  # no clean end: T < 0 refused
+        build_lite(torch.device("cpu"), StageSwitches(detail=-0.5), backbone=fid, generative=gen, sarm=None)
 
 
 def test_detail_schedule_values():
@@ -105,7 +123,7 @@ def test_detail_schedule_values():
     with pytest.raises(UsageError, match="at least one T"):
         detail_of(StageSwitches(detail=()))
     for bad in ("0.3/1", True, (0.3, "1"), {0.3}):  # the API takes numbers; the "/" form is the CLI's
-        with pytest.raises(UsageError, match="a number or a tuple of numbers"):
+        with pytest.raises(UsageError, match="a number, a tuple of numbers"):
             detail_of(StageSwitches(detail=bad))
     assert detail_of(StageSwitches(detail=[0.3, 1])) == (0.3, 1.0)
     assert str(detail_of(StageSwitches(detail=-0.0))[0]) == "0.0"

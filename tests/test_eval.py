@@ -341,7 +341,7 @@ def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     (["--drift-chain", "2,y"], "'y' is not a number"),
     (["--details", "0.3,x/1"], "--details item 'x/1' of '0.3,x/1' must be a number or numbers separated by /"),
     (["--details", "0.3,,1"], "--details has an empty item: '0.3,,1'"),
-    (["--details", "0,0.3/2", "--model", "lite"], "must be in [0, 1], got 2"),
+    (["--details", "0,0.3/2", "--model", "lite"], "must be in [-1, 1], got 2"),
 ])
 def test_cli_bad_values_are_usage_errors(folder, tmp_path, args, words):
     with pytest.raises(UsageError, match=re.escape(words)):
@@ -402,10 +402,15 @@ def test_web_lr_is_deblocked_as_a_jpeg_file(folder, tmp_path, monkeypatch, lr_ki
     from casr_cli.eval import EvalConfig, run_eval
     from casr_cli.eval import runner
 
-    seen, real = [], runner.upscale_to
-    monkeypatch.setattr(runner, "upscale_to", lambda up, lr, size, setting, block_grid=None:
-                        seen.append(block_grid) or real(up, lr, size, setting, block_grid))
+    from casr_cli.adaptive.estimate import jpeg_quality_of
+
+    seen, tables, real = [], [], runner.upscale_to
+    monkeypatch.setattr(runner, "upscale_to", lambda up, lr, size, setting, block_grid=None, quantization=None:
+                        seen.append(block_grid) or tables.append(quantization)
+                        or real(up, lr, size, setting, block_grid, quantization))
     run_eval(EvalConfig(dataset=str(folder), out=tmp_path / "o", limit=1, methods=["bicubic"], lr_kind=lr_kind,
                         settings=protocol.settings("8", None), drift_chain=None, input_crop=64))
     assert [g.phase if g else None for g in seen] == [grid]
+    # the web LR's tables go with it, as a JPEG file's would (lite's adaptive detail reads its quality)
+    assert [t if t is None else jpeg_quality_of(t).quality for t in tables] == [75 if grid else None]
     assert [p.name.endswith("-web-deblock") for p in (tmp_path / "o" / "cache").iterdir()] == [grid is not None]

@@ -67,9 +67,23 @@ class Upscaler(Engine):
         size.check_steps(self.model.s_max)
         return self.plan_size(in_size, size)
 
+    def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None):
+        """What lite's adaptive detail picks for ``pixels`` (H, W[, C]) on ``plan``: a
+        :class:`~casr_cli.adaptive.schedule.DetailChoice` (the estimate and one T per chain step), or None
+        for a model whose detail is not adaptive (``--detail`` given, or no detail control).
+        ``quantization``: the input's JPEG tables (Pillow's ``im.quantization``), None for a
+        picture that is no JPEG; ``quality``: an :class:`~casr_cli.adaptive.estimate.InputQuality`
+        already measured (then ``pixels`` is not looked at)."""
+        if not self.model.adaptive:
+            return None
+        from .adaptive.estimate import estimate
+        from .adaptive.schedule import choose
+
+        return choose(quality if quality is not None else estimate(pixels, quantization), plan.factors)
+
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
-                block_grid: BlockGrid | None = None):
+                block_grid: BlockGrid | None | str = "auto", detail: tuple[float, ...] | None = None):
         """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
 
         Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
@@ -80,12 +94,28 @@ class Upscaler(Engine):
         naming the offending property; see :mod:`casr_cli.io.pixels`.
         ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
         for an upright one): every step after the first gets its residual block lines
-        smoothed (:mod:`casr_cli.engine.deblock`)."""
+        smoothed (:mod:`casr_cli.engine.deblock`); ``"auto"`` (the default): ``BlockGrid()``
+        for a PIL image as Pillow opened it from a JPEG file (``im.format`` JPEG or MPO), None
+        for anything else.  A PIL JPEG's quantisation tables also tell lite's adaptive detail its
+        quality (:meth:`choose_detail`; an array is measured on its pixels alone).  ``detail``:
+        this call's detail schedule (one T per chain step), instead of the adaptive one or the
+        model's."""
+        from .io.images import JPEG_FORMATS, jpeg_tables
         from .io.pixels import to_pixels
 
+        is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
         arr, restore = to_pixels(image)
+        if isinstance(block_grid, str):
+            if block_grid != "auto":
+                from .errors import UsageError
+
+                raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
+            block_grid = BlockGrid() if is_jpeg else None
         plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
-        result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid)
+        if detail is None:
+            choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None)
+            detail = None if choice is None else choice.schedule
+        result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid, detail=detail)
         try:
             out = result.read(0, result.shape[0]).copy()
         finally:

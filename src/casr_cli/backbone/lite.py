@@ -14,6 +14,8 @@ weights in the config): any of ``bicubic``, ``superpixel``, ``structure``.
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -103,25 +105,70 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> LiteSRNet
     return module_to(load_model(LiteSRNet, path, "lite", device), memory_format=torch.channels_last)
 
 
+def blend(fidelity: LiteSRNet, generative: LiteSRNet, t: float) -> LiteSRNet:
+    """``fidelity`` with its weights replaced by (1 - t) fidelity + t generative (same
+    architecture and config, else ValueError)."""
+    if dict(fidelity.config) != dict(generative.config):
+        raise ValueError("the two ends of the detail control have different configs")
+    g = generative.state_dict()
+    fidelity.load_state_dict({k: torch.lerp(v, g[k], t) if v.is_floating_point() else v
+                              for k, v in fidelity.state_dict().items()})
+    return fidelity
+
+
+@dataclass(frozen=True)
+class DetailEnds:
+    """The weight sets lite's detail control T blends (models/lite.py): T in [0, 1] goes from
+    ``fidelity`` (0) to ``generative`` (1); T in [-1, 0), when ``clean`` is there, from
+    ``clean`` (-1: the clean-input network) to ``fidelity``."""
+
+    fidelity: LiteSRNet
+    generative: LiteSRNet
+    clean: LiteSRNet | None = None
+
+    def network(self, t: float) -> LiteSRNet:
+        """A new network at detail ``t`` (the ends are not changed)."""
+        if t < 0:
+            if self.clean is None:
+                raise ValueError(f"detail {t:g} < 0 needs the clean end")
+            return blend(copy.deepcopy(self.fidelity), self.clean, -t)
+        return blend(copy.deepcopy(self.fidelity), self.generative, t)
+
+    def networks(self, schedule: Sequence[float]) -> tuple[LiteSRNet, ...]:
+        """One network per step of ``schedule``, one per distinct T, shared by the steps using it."""
+        made = {t: self.network(t) for t in dict.fromkeys(schedule)}
+        return tuple(made[t] for t in schedule)
+
+
 class LiteBackbone:
     """Engine stage (implements :class:`casr_cli.engine.stages.Backbone`).  ``net``: one network for
     every chain step, or a sequence of them, one per step (step k runs ``net[k - 1]``, the
     last one repeating: the detail schedule, models/lite.py).  ``anchor_sigma``: the colour
     anchor's Gaussian, in blocks of ``unshuffle`` px (``backbone/anchor.py``); None leaves the
-    network's output as it is."""
+    network's output as it is.  ``ends``: the weight sets the networks were blended from, so
+    :meth:`with_detail` can build another schedule (lite's adaptive detail, per input)."""
 
     NET_CONTEXT = 24  # output px around a tile for the network alone (tiles agree to 1/255)
     FINE_CONTEXT = 8  # more for a fine stage (three 3x3 convs at 1/4 and 1/2 of the unshuffle: 4 + 2 x 2 px)
 
-    def __init__(self, net: LiteSRNet | Sequence[LiteSRNet], anchor_sigma: float | None = None):
+    def __init__(self, net: LiteSRNet | Sequence[LiteSRNet], anchor_sigma: float | None = None,
+                 ends: DetailEnds | None = None):
         self.nets = (net,) if isinstance(net, nn.Module) else tuple(net)
         if not self.nets or len({n.config.unshuffle for n in self.nets}) != 1:
             raise ValueError("LiteBackbone needs at least one network, all with the same unshuffle")
         self.output_align = int(self.nets[0].config.unshuffle)
         self.anchor_sigma = anchor_sigma
+        self.ends = ends
         fine = any(n.config.fine for n in self.nets)
         self.context = (self.NET_CONTEXT + (self.FINE_CONTEXT if fine else 0)
                         + (0 if anchor_sigma is None else reach(self.output_align, anchor_sigma)))
+
+    def with_detail(self, schedule: Sequence[float]) -> LiteBackbone:
+        """The same backbone running ``schedule`` (one T per chain step, the last repeating),
+        blended from :attr:`ends` (a ValueError without them)."""
+        if self.ends is None:
+            raise ValueError("this backbone has no detail ends to blend")
+        return LiteBackbone(self.ends.networks(tuple(schedule)), self.anchor_sigma, self.ends)
 
     def net_for(self, step: int) -> LiteSRNet:
         """The network chain step ``step`` (1-based) runs."""

@@ -166,6 +166,14 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             rec["detail"] = details
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         if s.dry_run:
+            if upscaler.model.adaptive:  # from the header: the JPEG's tables; the pixels are not read
+                from ..io.images import read_jpeg_tables
+                from ..adaptive.estimate import header_estimate
+
+                choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
+                rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
+                           estimate_note="dry run: the JPEG quality from the file's tables only; noise and "
+                                         "sharpness are measured on the pixels when it runs, which may change the first step's T")
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                        memory_bytes=upscaler.estimate_memory(plan, 4, 2))
             if not job.to_stdout and job.output.exists() and not s.overwrite:
@@ -182,8 +190,12 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         grid = upscaler.smoothing_grid(plan, block_grid_for(pic, s.deblock), pic.pixels.shape[:2])
         if grid is not None:
             rec["deblock"] = list(grid.phase)
+        choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization)  # lite's adaptive detail
+        if choice is not None:
+            rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto")
         with _one_thread_if_small(plan, small_work_one_thread):
-            result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid)
+            result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid,
+                                detail=None if choice is None else choice.schedule)
         try:
             kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level)
             if job.to_stdout:

@@ -24,13 +24,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per file 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no summary.")]
 
 
-def parse_detail(text: str, what: str = "--detail") -> tuple[float, ...]:
+def parse_detail(text: str, what: str = "--detail", allow_auto: bool = False) -> tuple[float, ...] | str:
     """``"0.3"`` -> ``(0.3,)``; ``"0.3/1"`` -> ``(0.3, 1.0)``: a detail schedule, one T per
-    chain step, the last repeating (the range is checked where the model is built)."""
+    chain step, the last repeating (the range is checked where the model is built);
+    ``"auto"`` -> ``"auto"`` (lite's adaptive detail) where ``allow_auto``."""
     from ..errors import UsageError
+
+    if allow_auto and text.strip().lower() == "auto":
+        return "auto"
 
     try:
         return tuple(float(x) for x in text.split("/"))
     except ValueError as e:
-        raise UsageError(f"{what} must be a number or numbers separated by /, got {text!r}",
+        raise UsageError(f"{what} must be a number or numbers separated by /{' or auto' if allow_auto else ''}, got {text!r}",
                          hint="e.g. 0.5 (every step) or 0.3/1 (0.3 for the first chain step, 1 for the later ones)") from e

@@ -20,7 +20,7 @@ def _details(text: str | None) -> list[tuple[float, ...]] | None:
     items = [d.strip() for d in text.split(",")]
     if not all(items):
         raise UsageError(f"--details has an empty item: {text!r}", hint="e.g. --details 0,0.5,0.3/1")
-    return [parse_detail(d, f"--details item {d!r} of {text!r}") for d in items]
+    return [parse_detail(d, f"--details item {d!r} of {text!r}", allow_auto=True) for d in items]
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -52,7 +52,7 @@ def eval_command(
     drift_images: Annotated[int, typer.Option("--drift-images", help="How many images the drift report uses.", min=0)] = 1,
     input_crop: Annotated[int, typer.Option("--input-crop", help="No-reference datasets: centre-crop inputs to at most N px (0: whole image).", min=0)] = 0,
     lr_kind: Annotated[str, typer.Option("--lr", help="LR of reference datasets: bicubic (clean, the paper's protocol) or web (noise sigma 3/255 + JPEG 75, fixed seed).")] = "bicubic",
-    details: Annotated[Optional[str], typer.Option("--details", help="Extra rows: the model at these detail settings, e.g. 0,0.5,1 or a per-step schedule such as 0.3/1 (lite).")] = None,
+    details: Annotated[Optional[str], typer.Option("--details", help="Extra rows: the model at these detail settings, e.g. 0,0.5,1, a per-step schedule such as 0.3/1, or auto (lite's adaptive default, chosen per input).")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Write comparison.png (a zoomed crop of the first image).")] = True,
     device: DeviceOpt = "cpu",
     tile: TileOpt = None,

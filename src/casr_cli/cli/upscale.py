@@ -58,10 +58,11 @@ def upscale(
         "--sarm/--no-sarm", help="Self-similarity refinement on/off. Default: the model's (turbo: on; lite: off, and no "
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
     detail: Annotated[str | None, typer.Option(
-        "--detail", help="lite's detail control, 0..1: 0 the most faithful, 1 the most generated texture; one value "
-        "for every chain step or one per step separated by / (the last repeats; values past the chain's steps are "
-        "not used). Default 0.33/1: 0.33 where the photo's "
-        "JPEG and noise are, 1 for the later steps of a chain, which see casr's own clean output (docs/lite.md).",
+        "--detail", help="lite's detail control, -1..1: 0 the most faithful for degraded photos, 1 the most generated "
+        "texture, below 0 toward the clean-input network (-1); one value for every chain step or one per step "
+        "separated by / (the last repeats; values past the chain's steps are not used). Default auto: the first "
+        "step's T chosen per file from how degraded it is (its JPEG quality, its noise), 1 for the later steps, "
+        "which see casr's own clean output; --json and --dry-run report the estimate and the schedule (docs/lite.md).",
         show_default=False)] = None,
     deblock: Annotated[str, typer.Option(
         "--deblock", metavar="auto|on|off",
@@ -112,7 +113,7 @@ def settings_of(options: dict):
     o = options
     size = SizeRequest(scale=o["scale"], width=o["width"], height=o["height"], chain=_parse_chain(o["chain"]),
                        names=CLI_NAMES)
-    detail = parse_detail(o["detail"]) if o["detail"] is not None else None
+    detail = parse_detail(o["detail"], allow_auto=True) if o["detail"] is not None else None
     switches = StageSwitches(superpixel=o["superpixel"] is not False, structure=o["structure"] is not False,
                              sarm=o["sarm"], superpixel_size=o["superpixel_size"], detail=detail,
                              asked_on=tuple(k for k in ("superpixel", "structure") if o[k]))
@@ -202,6 +203,9 @@ def _emitter(json_mode: bool, quiet: bool, out):
             from ..models.lite import format_detail  # the model is loaded: torch is imported already
 
             detail = f", detail per step {format_detail(rec['detail'])}" if rec.get("detail") else ""
+            if rec.get("detail_mode") == "auto":
+                jq = rec["estimate"]["jpeg_quality"]
+                detail += f" (auto: {'JPEG quality ' + str(jq) if jq is not None else 'not a JPEG'}; noise not measured in a dry run)"
             say(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}{detail}, tiles per step [{tiles}], "
                 f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:

@@ -8,6 +8,7 @@ float accumulator only a band high, and writes finished rows, quantised, to the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -107,13 +108,16 @@ class Engine:
     @torch.inference_mode()
     def run(self, src: RowStore, plan: chain_mod.ChainPlan, *, progress: ProgressFn | None = None,
             final_memory_limit: int | None = None, first_step: int = 1,
-            block_grid: BlockGrid | None = None) -> RowStore:
+            block_grid: BlockGrid | None = None, detail: Sequence[float] | None = None) -> RowStore:
         """Run every step of ``plan`` on ``src``; returns the output store (caller closes it).
         ``first_step``: the chain step the plan's first step is, for a chain run one step at a
         time (the backbone may run another network per step: lite's detail schedule).
         ``block_grid``: ``src`` is a decoded JPEG with its blocks there; each step of this call
         after its first reads its input through :class:`~casr_cli.engine.deblock.DeblockedStore`, at
-        the scale of that input to ``src`` (a chain run one step per call is never deblocked)."""
+        the scale of that input to ``src`` (a chain run one step per call is never deblocked).
+        ``detail``: the detail schedule of this run (one T per chain step, the last repeating;
+        lite's adaptive detail chooses one per input), else the model's own."""
+        model = self.model if detail is None else self.model.with_detail(detail)
         if tuple(src.shape[:2]) != tuple(plan.sizes[0]):
             raise ValueError(f"plan is for {plan.sizes[0]}, image is {src.shape[:2]}")
         cur = src
@@ -132,7 +136,7 @@ class Engine:
             if self.options.intermediates:
                 self._save_intermediates(step_src, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
-            nxt = run_step(self.model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
+            nxt = run_step(model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
                            tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
             if cur is not src:
                 cur.close()

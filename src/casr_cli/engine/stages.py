@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
@@ -153,8 +153,9 @@ class StageSwitches:
     ``structure=False``: SDAM passes a zero structure map.
     ``sarm``: True / False forces the refinement pass on / off; None (the default) leaves
     it to the model (turbo: on when its SARM file exists; lite: off, see docs/sarm.md).
-    ``superpixel_size``: the grid cell n.  ``detail``: lite's detail control T in [0, 1]
-    (0: the fidelity end, 1: the generative end; None: the model's default), one value for
+    ``superpixel_size``: the grid cell n.  ``detail``: lite's detail control T in [-1, 1]
+    (0: the fidelity end, 1: the generative end, -1: the clean-input end; None: the model's
+    default; ``"auto"``: chosen per input from how degraded it is, lite's default), one value for
     every chain step or a tuple, one per step, the last repeating (a detail schedule).  ``asked_on``:
     see below."""
 
@@ -162,7 +163,7 @@ class StageSwitches:
     structure: bool = True
     sarm: bool | None = None
     superpixel_size: int = 4
-    detail: float | tuple[float, ...] | None = None
+    detail: float | tuple[float, ...] | str | None = None
     #: stages the user switched on by name (``--superpixel``, ``--structure``): models whose
     #: SDAM is off by default (foreign models, docs/models.md) turn on only these
     asked_on: tuple[str, ...] = ()
@@ -191,6 +192,19 @@ class CasrModel:
     #: remainder step that runs the model and resizes (chain.plan_fixed)
     fixed_scale: int | None = None
     info: object | None = None  # what the model file is (models.model_file.ModelFileInfo), for display
+    #: the detail schedule is chosen per input (lite's adaptive default, casr_cli.adaptive);
+    #: ``detail`` is what runs where nothing was measured
+    adaptive: bool = False
+
+    def with_detail(self, schedule: Sequence[float]) -> CasrModel:
+        """This model running ``schedule`` (one T per chain step, the last repeating), built by
+        its backbone's ``with_detail``; a ValueError for a model without a detail control."""
+        if self.detail is None or not hasattr(self.backbone, "with_detail"):
+            raise ValueError(f"model {self.name!r} has no detail control")
+        schedule = tuple(float(t) for t in schedule)
+        if schedule == self.detail:
+            return self
+        return replace(self, backbone=self.backbone.with_detail(schedule), detail=schedule)
 
     def step_details(self, steps: int) -> list[float] | None:
         """The detail T of each of ``steps`` chain steps (the schedule's last T repeats);

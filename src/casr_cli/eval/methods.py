@@ -47,7 +47,12 @@ class Method:
     @property
     def key(self) -> str:
         """Cache key: readable label plus a hash of what determines the output."""
-        ident = json.dumps({"model": self.model, "switches": dataclasses.asdict(self.switches)}, sort_keys=True)
+        what = {"model": self.model, "switches": dataclasses.asdict(self.switches)}
+        if self.model == "lite" and self.switches.detail in (None, "auto"):  # adaptive: its table decides the output
+            from ..adaptive.schedule import table_id
+
+            what["adaptive"] = table_id()
+        ident = json.dumps(what, sort_keys=True)
         slug = re.sub(r"[^0-9a-zA-Z_.-]+", "_", self.label).strip("_")
         return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:8]}"
 
@@ -86,8 +91,11 @@ def build_methods(model: str, methods: list[str] | None = None, ablate: list[str
                              hint="e.g. --superpixel-sizes 3,4,5,8 (the paper's default is 4)")
         out.append(Method(f"{model} superpixel {n}x{n}", model, StageSwitches(superpixel_size=n)))
     for d in details or []:
-        from ..models.lite import detail_of, format_detail
+        from ..models.lite import AUTO, detail_of, format_detail
 
+        if d == AUTO:  # the adaptive detail, chosen per input
+            out.append(Method(f"{model} detail auto", model, StageSwitches(detail=AUTO)))
+            continue
         ts = detail_of(StageSwitches(detail=d))  # checks the range
         # one T stays a float, so the rows (and cache keys) of earlier runs keep their names
         out.append(Method(f"{model} detail {format_detail(ts)}", model, StageSwitches(detail=ts[0] if len(ts) == 1 else ts)))

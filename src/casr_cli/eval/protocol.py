@@ -126,6 +126,7 @@ def bicubic_resize_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 LR_KINDS = ("bicubic", "web")
 WEB_SEED = 0  # the web-photo LR's noise is fixed: every run and method sees the same LR
+WEB_JPEG_QUALITY = 75  # the web-photo LR's JPEG quality
 
 
 def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) -> np.ndarray:
@@ -134,8 +135,16 @@ def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) 
     from ..training.degrade import web_photo
 
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(torch.float32) / 255.0
-    out = web_photo(t, size, seed)
+    out = web_photo(t, size, seed, quality=WEB_JPEG_QUALITY)
     return (out.permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
+
+
+def web_jpeg_tables() -> dict[int, list[int]]:
+    """The luminance table of the web LR's JPEG (Pillow's IJG table at quality 75), as a JPEG
+    file's ``im.quantization`` would give it: lite's adaptive detail reads its quality."""
+    from ..adaptive.estimate import ijg_table
+
+    return {0: ijg_table(WEB_JPEG_QUALITY).tolist()}
 
 
 def make_pair(hr: np.ndarray, scale: float, lr_kind: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:

@@ -92,9 +92,11 @@ def sheet_box(hr_shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return y0, y0 + side, x0, x0 + side
 
 
-def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting, block_grid=None) -> np.ndarray:
+def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Setting, block_grid=None,
+               quantization=None) -> np.ndarray:
     """SR of ``lr`` at exactly ``size`` (h, w): the model's plan for the scale, or the chain;
-    ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input."""
+    ``block_grid``: ``lr`` is a decoded JPEG (the web LR), deblocked as casr does a JPEG input;
+    ``quantization``: its JPEG tables, which lite's adaptive detail reads as a JPEG file's."""
     from ..engine.canvas import MemoryStore
     from ..engine.chain import ChainPlan, step_sizes
     from ..engine.settings import CLI_NAMES, SizeRequest
@@ -104,7 +106,8 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
                                         names=CLI_NAMES))
     if plan.out_size != tuple(size):
         plan = ChainPlan(plan.factors, step_sizes(in_size, plan.factors, size))
-    store = up.run(MemoryStore.wrap(lr), plan, block_grid=block_grid)
+    choice = up.choose_detail(lr, plan, quantization)
+    store = up.run(MemoryStore.wrap(lr), plan, block_grid=block_grid, detail=None if choice is None else choice.schedule)
     try:
         return store.read(0, store.shape[0]).copy()
     finally:
@@ -175,6 +178,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     # the web LR is a decoded JPEG (grid at (0, 0)); its rows are cached apart from the rows
     # made before casr smoothed its block lines (0.1.7)
     web_grid = BlockGrid() if cfg.lr_kind == "web" and ds.reference else None  # no reference: no web LR
+    web_tables = None if web_grid is None else protocol.web_jpeg_tables()
     cache = ResultCache(out / "cache" / (ds.name if web_grid is None else f"{ds.name}-{cfg.lr_kind}-deblock"))
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
     engines = _Engines(cfg.device, cfg.tile)
@@ -213,7 +217,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                         pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
                     t0 = time.perf_counter()
-                    sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid)
+                    sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid, web_tables)
                     secs = time.perf_counter() - t0
                     rec = {"image": item.key, "method": m.label, "setting": setting.label,
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),

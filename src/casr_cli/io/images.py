@@ -67,6 +67,7 @@ class Picture:
     frames: int = 1  # frames or pages in the file; only the first is read
     block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.engine.deblock)
     stored_grid: BlockGrid = BlockGrid()  # the grid the pixels would have had as a JPEG (EXIF turn applied)
+    quantization: dict[int, list[int]] | None = None  # a JPEG's quantisation tables (Pillow's im.quantization)
 
     @property
     def mode(self) -> str:
@@ -163,12 +164,13 @@ def _read(path: Path) -> Picture:
     except UnidentifiedImageError:
         im = None
     with contextlib.ExitStack() as stack:
-        icc = exif = None
+        icc = exif = tables = None
         orientation = frames = 1
         fmt = None
         if im is not None:
             stack.enter_context(im)
             fmt = im.format
+            tables = jpeg_tables(im)
             frames = int(getattr(im, "n_frames", 1) or 1)
             icc = im.info.get("icc_profile") or None
             orientation = _orientation(im)
@@ -186,7 +188,26 @@ def _read(path: Path) -> Picture:
         grid = jpeg_grid(pixels.shape[:2], orientation)
         pixels = apply_orientation(pixels, orientation)
         return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames,
-                       block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid)
+                       block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid, quantization=tables)
+
+
+def jpeg_tables(im: Image.Image) -> dict[int, list[int]] | None:
+    """An open JPEG's quantisation tables (natural order, table 0 luminance), from its header;
+    None for any other format."""
+    if im.format not in JPEG_FORMATS or not getattr(im, "quantization", None):
+        return None
+    return {int(k): [int(v) for v in t] for k, t in im.quantization.items()}
+
+
+def read_jpeg_tables(path: str | Path) -> dict[int, list[int]] | None:
+    """:func:`jpeg_tables` of a file, from its header alone (``--dry-run``); None for a file
+    that is not a JPEG (one Pillow does not open, a TIFF tifffile reads, is not a JPEG either)."""
+    try:
+        im = _open(Path(path))
+    except UnidentifiedImageError:
+        return None
+    with im:
+        return jpeg_tables(im)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -19,11 +19,11 @@ SARM: ``weights/lite-sarm.safetensors`` when present and asked for (``--sarm``).
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import torch
 
+from ..backbone.lite import blend  # noqa: F401  (re-exported: the detail blend)
 from ..engine.stages import CasrModel, StageSwitches
 from ..engine.tiling import TileSpec
 from ..errors import ModelNotFoundError, UsageError
@@ -37,6 +37,9 @@ REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
 # one (docs/lite.md: chosen on all 100 B100 web-photo crops, with a JPEG's block lines smoothed
 # before the later steps, casr_cli.engine.deblock, and by the clean-chain measurements).
 DEFAULT_DETAIL = (0.33, 1.0)
+# ``detail="auto"`` (the default of ``lite``): the schedule is chosen per input from how degraded
+# it is (casr_cli.adaptive: its estimate and schedule); DEFAULT_DETAIL is what runs where nothing was measured.
+AUTO = "auto"
 SSN = WEIGHTS / "ssn-lite.safetensors"
 
 
@@ -61,33 +64,25 @@ TILE = TileSpec(768, 16)
 SARM_BY_DEFAULT = False
 
 
-def blend(fidelity, generative, t: float):
-    """``fidelity`` with its weights replaced by (1 - t) fidelity + t generative (same
-    architecture and config, else ValueError)."""
-    if dict(fidelity.config) != dict(generative.config):
-        raise ValueError("the two ends of the detail control have different configs")
-    g = generative.state_dict()
-    fidelity.load_state_dict({k: torch.lerp(v, g[k], t) if v.is_floating_point() else v
-                              for k, v in fidelity.state_dict().items()})
-    return fidelity
-
-
-def detail_of(switches: StageSwitches) -> tuple[float, ...]:
+def detail_of(switches: StageSwitches, low: float = -1.0) -> tuple[float, ...]:
     """The detail schedule a blending model builds with (one T per chain step, the last
-    repeating): the asked one, or DEFAULT_DETAIL; an error for a value outside [0, 1].
+    repeating): the asked one, or DEFAULT_DETAIL (also for ``"auto"``, the adaptive detail,
+    whose schedule is chosen per input: casr_cli.adaptive.schedule); an error for a value outside
+    [``low``, 1] (below 0: toward the clean end).
     (A T given to a model without a detail control is refused by ``models.load_model``.)"""
     t = switches.detail
-    if t is None:
+    if t is None or t == AUTO:
         return DEFAULT_DETAIL
     ts = (t,) if isinstance(t, (int, float)) else tuple(t) if isinstance(t, (tuple, list)) else None
     if ts is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ts):
-        raise UsageError(f"detail must be a number or a tuple of numbers, one per chain step, got {t!r}",
+        raise UsageError(f"detail must be a number, a tuple of numbers (one per chain step) or \"auto\", got {t!r}",
                          hint="e.g. detail=0.5 or detail=(0.3, 1.0) (--detail 0.5, --detail 0.3/1 on the command line)")
     if not ts:
         raise UsageError("a detail schedule needs at least one T")
     for v in ts:
-        if not 0.0 <= v <= 1.0:  # also false for nan
-            raise UsageError(f"a detail T must be in [0, 1], got {v:g}")
+        if not low <= v <= 1.0:  # also false for nan
+            raise UsageError(f"a detail T must be in [{low:g}, 1], got {v:g}",
+                             hint="below 0 blends toward lite-clean's weights (-1), for clean inputs" if low < 0 else None)
     return tuple(float(v) + 0.0 for v in ts)  # + 0.0: -0 is 0
 
 
@@ -98,27 +93,30 @@ def format_detail(ts: tuple[float, ...]) -> str:
 
 def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = BACKBONE, ssn: Path = SSN,
                sarm: Path | None = SARM, generative: Path | None = None, name: str = "lite",
-               anchor_sigma: float | None = None) -> CasrModel:
+               anchor_sigma: float | None = None, clean: Path | None = None,
+               adaptive_by_default: bool = False) -> CasrModel:
     """A lite model; with ``generative`` the backbone is ``backbone`` (the fidelity end)
-    blended with ``generative``, each chain step at its T of the detail schedule of
-    ``switches``; ``anchor_sigma``: the colour anchor (None: off)."""
-    from ..backbone.lite import LiteBackbone, load_lite
+    blended with ``generative`` (and, for T < 0, with ``clean``), each chain step at its T of
+    the detail schedule of ``switches`` (``"auto"``: adaptive, chosen per input, the model
+    built at DEFAULT_DETAIL; also no detail asked when ``adaptive_by_default``); ``anchor_sigma``:
+    the colour anchor (None: off)."""
+    from ..backbone.lite import DetailEnds, LiteBackbone, load_lite
     from ..sdam.ssn import load_ssn
     from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
     from ..sdam.structure import EdgeStructure
 
-    t = detail_of(switches) if generative is not None else None
-    for p in (backbone, ssn) + ((generative,) if generative is not None else ()):
+    t = detail_of(switches, low=-1.0 if clean is not None else 0.0) if generative is not None else None
+    for p in (backbone, ssn) + tuple(q for q in (generative, clean) if q is not None and generative is not None):
         if not Path(p).exists():
             raise ModelNotFoundError(f"lite weights missing: {Path(p).name}", path=p,
                                      hint="reinstall casr, or train them: casr train --component ssn / --stage 1")
     net = load_lite(backbone, device)
+    ends = None
     if generative is None:
         nets = (net,)
     else:  # one blended network per distinct T, shared by the steps that use it
-        gen = load_lite(generative, device)
-        made = {v: blend(copy.deepcopy(net), gen, v) for v in dict.fromkeys(t)}
-        nets = tuple(made[v] for v in t)
+        ends = DetailEnds(net, load_lite(generative, device), load_lite(clean, device) if clean is not None else None)
+        nets = ends.networks(t)
     sdam = SuperpixelAlignment(load_ssn(ssn, device=device), EdgeStructure(),
                                SDAMSwitches(superpixel=switches.superpixel, structure=switches.structure,
                                             cell=switches.superpixel_size))
@@ -129,15 +127,17 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         from ..sarm.lite import load_sarm_stage
 
         refiner = load_sarm_stage(sarm_path, device)
-    what = "fidelity" if t is None else f"detail {format_detail(t)}"
-    return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
-                     tile=TILE, detail=t,
+    adaptive = generative is not None and (switches.detail == AUTO or (switches.detail is None and adaptive_by_default))
+    what = "fidelity" if t is None else "adaptive detail" if adaptive else f"detail {format_detail(t)}"
+    return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma, ends), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
+                     tile=TILE, detail=t, adaptive=adaptive,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
 @register("lite")
 def load(device: torch.device, switches: StageSwitches) -> CasrModel:
-    return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE, anchor_sigma=ANCHOR_SIGMA)
+    return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE, anchor_sigma=ANCHOR_SIGMA,
+                      clean=BACKBONE, adaptive_by_default=True)
 
 
 @register("lite-clean")

@@ -1,0 +1,223 @@
+"""How degraded an input is, measured before the first chain step (lite's adaptive detail).
+
+Three numbers, each a pure function over numpy arrays (no torch, no state):
+
+* :func:`jpeg_quality` -- the IJG quality (1..100) a JPEG's luminance quantisation table
+  corresponds to (the tables Pillow exposes as ``im.quantization``): the table libjpeg,
+  Pillow, OpenCV and most web tools write for ``quality=q`` is IJG's base table scaled by
+  ``5000 / q`` (q < 50) or ``200 - 2 q`` (percent), rounded and clipped to 1..255; a
+  table that is none of those (a camera's or an editor's own) gets the q whose table is
+  nearest in log step size, with ``exact`` False.  Double compression (a JPEG decoded and
+  saved again) is *not* detected: only the last save's tables are in the file.
+* :func:`noise_sigma` -- the standard deviation of white noise on the luminance, in
+  8-bit levels: the median absolute response of Immerkaer's 3 x 3 mask (which cancels
+  planes and is blind to smooth ramps) over the pixels of least gradient, divided by the
+  mask's response to unit noise.  Texture reads as noise too, so a clean textured photo
+  reads a few levels; the mapping (:mod:`casr_cli.adaptive.schedule`) is measured on what it reads.
+* :func:`sharpness` -- 1 minus Crete-Roffet's blur metric (2007): how much of the image's
+  neighbour differences a 9 px box blur removes (0: flat or very blurred, ~0.7 and up: sharp).
+
+:func:`estimate` runs the three on a picture (at most :data:`MAX_PIXELS` of it: a large
+picture is measured on evenly spread windows at its own resolution) and returns an
+:class:`InputQuality`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+#: IJG's (libjpeg's) luminance quantisation table at quality 50, natural (row-major) order
+IJG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)
+
+#: At most this many pixels are measured (windows of :data:`WINDOW` px spread over a larger picture)
+MAX_PIXELS = 1 << 20
+WINDOW = 256
+#: Share of pixels (least gradient first) the noise estimate looks at: edges are left out
+FLAT_SHARE = 0.5
+#: Immerkaer's mask; its response to white noise of std 1 has std 6 (sqrt of 36, the sum of squares)
+_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+_MAD = 0.6744897501960817  # median |N(0, 1)|
+
+
+@dataclass(frozen=True)
+class JpegQuality:
+    """A JPEG's luminance table read as an IJG quality: ``quality`` 1..100, ``exact`` when
+    the table is IJG's own at that quality (not a camera's or an editor's)."""
+
+    quality: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class InputQuality:
+    """What :func:`estimate` measured: ``jpeg_quality`` (None: not a JPEG, or its tables
+    unknown), whether that table is IJG's exactly, ``noise_sigma`` (8-bit levels, luminance)
+    and ``sharpness`` (0..1)."""
+
+    jpeg_quality: int | None
+    jpeg_exact: bool | None
+    noise_sigma: float | None  # None: not measured (a dry run reads the header only)
+    sharpness: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ijg_table(quality: int, base: np.ndarray = IJG_LUMA) -> np.ndarray:
+    """The table IJG's ``jpeg_set_quality(quality, force_baseline=TRUE)`` writes."""
+    q = min(100, max(1, int(quality)))
+    scale = 5000 // q if q < 50 else 200 - 2 * q
+    return np.clip((base * scale + 50) // 100, 1, 255)
+
+
+_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 64)
+
+
+def jpeg_quality(table: Sequence[int]) -> JpegQuality:
+    """The IJG quality of a luminance table (64 values, natural order, as Pillow gives them)."""
+    t = np.asarray(table, dtype=np.int64).reshape(-1)
+    if t.size != 64 or t.min() < 1:
+        raise ValueError(f"a JPEG quantisation table has 64 values >= 1, got {t.size}")
+    exact = np.flatnonzero((_TABLES == t).all(axis=1))
+    if exact.size:  # several q can give one table (q >= 98 near 1s): the highest
+        return JpegQuality(int(exact[-1]) + 1, True)
+    err = np.abs(np.log(_TABLES) - np.log(t)).sum(axis=1)
+    return JpegQuality(int(np.argmin(err)) + 1, False)
+
+
+def jpeg_quality_of(quantization: Mapping[int, Sequence[int]] | None) -> JpegQuality | None:
+    """:func:`jpeg_quality` of table 0 (luminance) of Pillow's ``im.quantization``; None without one."""
+    if not quantization or 0 not in quantization:
+        return None
+    return jpeg_quality(quantization[0])
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) float64 luminance in 8-bit levels of an (H, W[, C]) uint8 / uint16 / float [0, 1]
+    picture (C = 1..4; alpha ignored; BT.601 weights)."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"expected (H, W[, C]) with C in 1..4, got shape {a.shape}")
+    scale = 255.0 / 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype.kind == "f" else 1.0
+    c = a[:, :, :3] if a.shape[2] >= 3 else a[:, :, :1]
+    y = c[:, :, 0].astype(np.float64) if c.shape[2] == 1 else c.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return y * scale
+
+
+def windows(y: np.ndarray, max_pixels: int = MAX_PIXELS, side: int = WINDOW) -> list[np.ndarray]:
+    """``y`` (H, W[, C]) itself when it has at most ``max_pixels``, else evenly spread ``side`` px
+    windows of it, as many as fit in ``max_pixels``."""
+    h, w = y.shape[:2]
+    if h * w <= max_pixels:
+        return [y]
+    n = max(1, max_pixels // (side * side))
+    ny = max(1, min(h // side, round(math.sqrt(n * h / w))))
+    nx = max(1, min(w // side, n // ny))
+    ys = np.linspace(0, max(0, h - side), ny).round().astype(int)
+    xs = np.linspace(0, max(0, w - side), nx).round().astype(int)
+    return [y[a:a + side, b:b + side] for a in ys for b in xs]
+
+
+def _conv3(y: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """'valid' 3 x 3 correlation."""
+    h, w = y.shape
+    out = np.zeros((h - 2, w - 2))
+    for i in range(3):
+        for j in range(3):
+            if k[i, j]:
+                out += k[i, j] * y[i:i + h - 2, j:j + w - 2]
+    return out
+
+
+def _noise_responses(y: np.ndarray, flat_share: float) -> np.ndarray:
+    """|Immerkaer response| at the ``flat_share`` of pixels with the least Sobel gradient."""
+    if min(y.shape) < 3:
+        return np.zeros(0)
+    r = np.abs(_conv3(y, _MASK))
+    gx = _conv3(y, np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64))
+    gy = _conv3(y, np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float64))
+    g = (np.abs(gx) + np.abs(gy)).ravel()
+    keep = max(1, int(round(flat_share * g.size)))
+    return r.ravel()[np.argpartition(g, keep - 1)[:keep]]
+
+
+def noise_sigma(pixels: np.ndarray, flat_share: float = FLAT_SHARE, max_pixels: int = MAX_PIXELS) -> float:
+    """White-noise std on the luminance, 8-bit levels (see the module docstring); 0 for a
+    picture under 3 px a side."""
+    r = np.concatenate([_noise_responses(luminance(w), flat_share) for w in windows(np.asarray(pixels), max_pixels)])
+    if r.size == 0:
+        return 0.0
+    # median over the flattest pixels: the selection by gradient keeps the quieter half of
+    # the noise too, so the constant is the median of |response| / 6 among those pixels of pure
+    # white noise, measured once (calibrate_flat_median) rather than assumed
+    return float(np.median(r) / (6.0 * FLAT_MEDIAN))
+
+
+def calibrate_flat_median(flat_share: float = FLAT_SHARE, n: int = 1024, seed: int = 0) -> float:
+    """median |Immerkaer response| / 6 over the ``flat_share`` least-gradient pixels of unit
+    white noise (n x n): the constant :func:`noise_sigma` divides by."""
+    rng = np.random.default_rng(seed)
+    return float(np.median(_noise_responses(rng.standard_normal((n, n)), flat_share)) / 6.0)
+
+
+#: calibrate_flat_median() for FLAT_SHARE = 0.5 (a test recomputes it)
+FLAT_MEDIAN = 0.6752
+
+
+def _box9(y: np.ndarray, axis: int) -> np.ndarray:
+    """A 9 px box blur along ``axis``, edges replicated."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (5, 4)
+    c = np.cumsum(np.pad(y, pad, mode="edge"), axis=axis)
+    n = y.shape[axis]
+    return (np.take(c, np.arange(9, 9 + n), axis=axis) - np.take(c, np.arange(0, n), axis=axis)) / 9
+
+
+def _blur_along(y: np.ndarray, axis: int) -> float:
+    """Crete-Roffet's blur along one axis: the share of the neighbour differences that a
+    9 px box blur along it keeps (1: nothing to lose, the picture is already blurred)."""
+    b = _box9(y, axis)
+    d_f = np.abs(np.diff(y, axis=axis))
+    d_b = np.abs(np.diff(b, axis=axis))
+    s_f = d_f.sum()
+    if s_f <= 0:
+        return 1.0
+    return float((s_f - np.maximum(0.0, d_f - d_b).sum()) / s_f)
+
+
+def sharpness(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> float:
+    """1 - Crete-Roffet blur (the larger of the two axes'), averaged over the windows."""
+    ws = [luminance(w) for w in windows(np.asarray(pixels), max_pixels) if min(w.shape[:2]) >= 2]
+    if not ws:
+        return 0.0
+    return float(np.mean([1.0 - max(_blur_along(w, 0), _blur_along(w, 1)) for w in ws]))
+
+
+def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQuality:
+    """What a file's header alone tells (``--dry-run``): its JPEG quality; the noise and the
+    sharpness, which need the pixels, are None (the mapping reads None noise as none)."""
+    jq = jpeg_quality_of(quantization)
+    return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
+                        noise_sigma=None, sharpness=None)
+
+
+def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None) -> InputQuality:
+    """The :class:`InputQuality` of a picture; ``quantization``: its JPEG's tables (Pillow's
+    ``im.quantization``), None for any other input."""
+    jq = jpeg_quality_of(quantization)
+    return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
+                        noise_sigma=round(noise_sigma(pixels), 3), sharpness=round(sharpness(pixels), 4))

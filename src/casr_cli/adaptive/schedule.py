@@ -1,0 +1,135 @@
+"""lite's adaptive detail: the detail schedule chosen from how degraded the input is.
+
+The estimate (:mod:`casr_cli.adaptive.estimate`: the JPEG quality its tables say, the luminance noise
+sigma) picks the first chain step's T from :data:`FIRST_STEP`, measured per condition by
+``benchmarks/adaptive_sweep.py`` and chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md,
+"Adaptive detail"): the T with the lowest NIQE among those within 0.2 dB PSNR-Y of the best, a
+row per JPEG quality (100: not a JPEG), the T as a function of the estimated noise, made
+non-decreasing toward more degraded inputs (along a row; across rows, a row's T is never below
+a higher quality's at the same sigma).  Between rows and points it is interpolated linearly,
+outside them held at the nearest.  T below 0 blends toward lite-clean's weights
+(-1), for clean inputs.  Later steps (casr's own output) get :data:`LATER_STEPS`.
+
+Pure functions over small dataclasses; no state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Mapping, Sequence
+
+from .estimate import InputQuality
+
+#: scale of the measured run (x4: one step; x8: 4 x 2) -> JPEG quality (100: no JPEG) ->
+#: ((estimated noise sigma, first-step T), ...) sorted by sigma
+Table = Mapping[float, Mapping[int, tuple[tuple[float, float], ...]]]
+
+FIRST_STEP: Table = {
+    4.0: {
+        30: ((0.99, 0.33), (1.0, 0.33), (1.01, 0.33), (1.02, 0.33)),
+        50: ((1.36, 0.33), (1.37, 0.33), (1.38, 0.33), (1.69, 0.33)),
+        70: ((1.94, 0.33), (2.1, 0.33), (2.17, 0.33), (2.85, 0.33)),
+        80: ((2.69, 0.2), (2.7, 0.33), (3.29, 0.33), (4.63, 0.33)),
+        90: ((3.58, -0.5), (4.05, -0.5), (5.23, 0.33), (8.71, 0.33)),
+        95: ((3.89, -0.5), (4.77, -0.5), (5.94, 0.33), (8.0, 0.33)),
+        100: ((3.19, -1.0), (4.15, -1.0), (5.25, 0.1), (7.43, 0.33)),
+    },
+    8.0: {
+        30: ((1.51, 0.33), (1.52, 0.33), (1.53, 0.33), (1.56, 0.33)),
+        50: ((2.22, 0.33), (2.44, 0.33), (2.45, 0.33), (2.97, 0.33)),
+        70: ((2.91, 0.33), (2.92, 0.33), (3.09, 0.33), (4.36, 0.33)),
+        80: ((3.79, 0.33), (3.85, 0.33), (4.0, 0.33), (6.26, 0.33)),
+        90: ((5.09, 0.2), (5.13, 0.33), (6.58, 0.33), (9.42, 0.33)),
+        95: ((4.68, 0.1), (5.29, 0.2), (6.59, 0.2), (9.05, 0.33)),
+        100: ((3.95, 0.1), (4.54, 0.1), (5.56, 0.2), (8.29, 0.33)),
+    },
+    # x16 and x30 (benchmarks/adaptive_sweep.py --scales 16,30, Urban100 512 px crops): the
+    # lowest NIQE within 0.2 dB PSNR-Y of the fixed 0.33/1 was T = 0.7 at every measured quality
+    16.0: {30: ((0.0, 0.7),), 100: ((0.0, 0.7),)},
+    30.0: {30: ((0.0, 0.7),), 100: ((0.0, 0.7),)},
+}
+
+#: T of every chain step after the first
+LATER_STEPS = 1.0
+
+
+@dataclass(frozen=True)
+class DetailChoice:
+    """What the adaptive detail chose for one input: the estimate and the schedule (one T
+    per chain step)."""
+
+    quality: InputQuality
+    schedule: tuple[float, ...]
+
+    def as_dict(self) -> dict:
+        return {"estimate": self.quality.as_dict(), "detail": list(self.schedule)}
+
+
+def _along(points: Sequence[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear y(x) through ``points`` (sorted by x), held flat outside."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
+    return points[-1][1]
+
+
+def _row(rows: Mapping[int, tuple[tuple[float, float], ...]], quality: int, sigma: float) -> float:
+    """T at ``quality`` and ``sigma``: each row's T at ``sigma``, no lower than any higher
+    quality's there (a worse JPEG never gets less restoration), linear between the rows."""
+    qs = sorted(rows)
+    q = min(max(quality, qs[0]), qs[-1])
+    hi = next(v for v in qs if v >= q)
+    lo = max(v for v in qs if v <= q)
+
+    def at(row: int) -> float:
+        return max(_along(rows[v], sigma) for v in qs if v >= row)
+
+    t_lo, t_hi = at(lo), at(hi)
+    return t_lo if hi == lo else t_lo + (t_hi - t_lo) * (q - lo) / (hi - lo)
+
+
+def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_STEP) -> float:
+    """The first step's T for an input of ``quality`` upscaled ``scale`` times: the table's rows
+    for the measured scales either side, interpolated in log scale."""
+    jq = 100 if quality.jpeg_quality is None else quality.jpeg_quality
+    sigma = 0.0 if quality.noise_sigma is None else quality.noise_sigma  # not measured: read as none
+    scales = sorted(table)
+    s = min(max(scale, scales[0]), scales[-1])
+    hi = next(v for v in scales if v >= s)
+    lo = max(v for v in scales if v <= s)
+    t_lo = _row(table[lo], jq, sigma)
+    if hi == lo:
+        return round(t_lo, 3)
+    t_hi = _row(table[hi], jq, sigma)
+    w = math.log(s / lo) / math.log(hi / lo)
+    return round(t_lo + (t_hi - t_lo) * w, 3)
+
+
+def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
+             later: float = LATER_STEPS) -> tuple[float, ...]:
+    """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``."""
+    if not factors:
+        raise ValueError("a chain has at least one step")
+    first = first_step_detail(quality, math.prod(factors), table)
+    return (first,) + (later,) * (len(factors) - 1)
+
+
+def choose(quality: InputQuality, factors: Sequence[float]) -> DetailChoice:
+    """:class:`DetailChoice` for an input of ``quality`` and a chain of ``factors``."""
+    return DetailChoice(quality, schedule(quality, factors))
+
+
+def table_id() -> str:
+    """A short hash of the tables (eval's cache keys change with them)."""
+    import hashlib
+
+    return hashlib.sha1(repr((sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS)).encode()).hexdigest()[:10]
+
+
+def choice_from_dict(d: Mapping) -> DetailChoice:
+    """The inverse of :meth:`DetailChoice.as_dict` (for records read back)."""
+    q = InputQuality(**{f.name: d["estimate"][f.name] for f in fields(InputQuality)})
+    return DetailChoice(q, tuple(float(t) for t in d["detail"]))
