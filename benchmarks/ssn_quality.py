@@ -47,11 +47,6 @@ from skimage.color import rgb2gray
 from skimage.feature import canny
 from skimage.segmentation import slic
 
-try:
-    import casr_cli  # noqa: F401
-except ModuleNotFoundError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 from casr_cli.sdam.ssn import DEFAULT_SSN_WEIGHTS, load_ssn
 from casr_cli.sdam.superpixel import block_labels, grid_shape, label_boundaries, region_means, superpixel_labels
 

@@ -206,11 +206,8 @@ def test_tiny_training_stage1_resume_stage2(tmp_path):
 
 
 def test_gpu_check_tiny(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import gpu_check_turbo
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from casr_cli.tools import gpu_check_turbo
+
     rc = gpu_check_turbo.main(["--tiny", "--size", "32", "--skip-engine", "--repeat", "1", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     assert rc == 0 and res["ok"], res.get("traceback")
