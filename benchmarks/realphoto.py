@@ -230,7 +230,8 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"argv": sys.argv[1:], "summary": summary, "records": records}, indent=1))
     for s, ms in summary.items():
-        print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {len(records) // len(methods) // len(args.scales)} images)")
+        n_images = len(records) // len(methods) // len(args.scales)
+        print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {n_images} images)")
         print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|---|---|")
         for m, d in ms.items():
             print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d.get('brisque', float('nan')):.2f} | "

@@ -153,7 +153,8 @@ def test_interrupt_leaves_no_partial_output(tmp_path, photo):
     src = tmp_path / "in.png"
     Image.fromarray(np.tile(photo, (4, 4, 1))).save(src)  # 384x512 -> x12: 4608x6144
     out = tmp_path / "out.png"
-    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q", "-m", "bicubic"],
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q",
+                          "-m", "bicubic"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None and not list(tmp_path.glob(".out.png.*")):

@@ -6,7 +6,8 @@ bicubic or the "web photo"), x4: the block-grid score, and the mean absolute hor
 the output per column phase mod 4 (the network's pixel-unshuffle cell), relative to its mean.
 A network that softens every cell border shows it on clean inputs too.
 
-    python -m benchmarks.investigations.phase_profile --fidelity src/casr_cli/weights/lite-real-fidelity.safetensors --details 0,0.3
+    python -m benchmarks.investigations.phase_profile \
+        --fidelity src/casr_cli/weights/lite-real-fidelity.safetensors --details 0,0.3
 """
 from __future__ import annotations
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.eval.artefacts import lattice_share

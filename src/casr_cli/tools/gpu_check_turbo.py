@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train step: {res['train_step_s']} s (first {res['train_step_s_first']} s), loss {res['train_loss']:.4f}, "
               f"peak {res['train_peak_gib']} GiB, frozen unchanged {res['frozen_unchanged']}, "
               f"trainable changed {res['trainable_changed']}")
-        del opt, before
+        opt = before = None  # free them before the forward check
 
         # -- 2. bf16 forward ----------------------------------------------------------------
         net.to(amp).eval().requires_grad_(False)

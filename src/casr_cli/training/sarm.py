@@ -137,9 +137,10 @@ def new_sarm(c: dict[str, Any]) -> SARM:
     """The SARM a run's config describes."""
     if "tile_tokens" in c:
         raise ValueError("a checkpoint of the earlier pooled-token SARM (before issue 15): not loadable")
-    return SARM(channels=c["channels"], unshuffle=c["unshuffle"], global_pool=c["global_pool"], key_dim=c["key_dim"], global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"],
-                max_tokens=c["max_tokens"], clusters=c["clusters"], value_dim=c["value_dim"], bank_stride=c["bank_stride"], levels=tuple(c["levels"]),
-                blocks=c["blocks"])
+    return SARM(channels=c["channels"], unshuffle=c["unshuffle"], global_pool=c["global_pool"], key_dim=c["key_dim"],
+                global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"], max_tokens=c["max_tokens"],
+                clusters=c["clusters"], value_dim=c["value_dim"], bank_stride=c["bank_stride"],
+                levels=tuple(c["levels"]), blocks=c["blocks"])
 
 
 def build_frozen(cfg: TrainSARMConfig) -> StepRunner:

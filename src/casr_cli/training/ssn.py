@@ -71,7 +71,8 @@ class TrainSSNConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # seconds-long smoke run for tests
-    "tiny": {"widths": (4, 8), "unshuffle": 1, "crop": 16, "batch_size": 2, "steps": 2, "warmup_steps": 1, "log_every": 1, "ckpt_every": 1},
+    "tiny": {"widths": (4, 8), "unshuffle": 1, "crop": 16, "batch_size": 2, "steps": 2, "warmup_steps": 1,
+             "log_every": 1, "ckpt_every": 1},
 }
 
 
@@ -92,13 +93,14 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     xyz = xyz / torch.tensor([0.950456, 1.0, 1.088754], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
     eps = 0.008856
     f = torch.where(xyz > eps, xyz.clamp_min(1e-8) ** (1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
-    l = 116.0 * f[:, 1] - 16.0
+    lightness = 116.0 * f[:, 1] - 16.0
     a = 500.0 * (f[:, 0] - f[:, 1])
     b = 200.0 * (f[:, 1] - f[:, 2])
-    return torch.stack([l, a, b], dim=1)
+    return torch.stack([lightness, a, b], dim=1)
 
 
-def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int,
+                    pos_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SLIC-like SuperPixel-FCN loss.  Returns (total, colour term, position term).
 
     colour = mean_p |lab'(p) - lab(p)|_2,  position = mean_p |xy'(p) - xy(p)|_2 (pixels),
@@ -106,7 +108,8 @@ def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_wei
     """
     b, _, h, w = image.shape
     lab = rgb_to_lab(image)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device), torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
+                            torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
     xy = torch.stack([xs, ys]).unsqueeze(0).expand(b, -1, -1, -1)
     feat = torch.cat([lab, xy], dim=1)
     recon = unpool_cells(pool_cells(feat, assoc, cell), assoc, cell)
@@ -128,7 +131,8 @@ def get_batch(images: list[torch.Tensor], cfg: TrainSSNConfig, gen: torch.Genera
         x = int(torch.randint(w - src + 1, (1,), generator=gen))
         patch = img[:, y : y + src, x : x + src].float().unsqueeze(0) / 255.0
         if src != cfg.crop:
-            patch = F.interpolate(patch, size=(cfg.crop, cfg.crop), mode="bilinear", align_corners=False, antialias=src > cfg.crop).clamp(0, 1)
+            patch = F.interpolate(patch, size=(cfg.crop, cfg.crop), mode="bilinear", align_corners=False,
+                                  antialias=src > cfg.crop).clamp(0, 1)
         if float(torch.rand((), generator=gen)) < 0.5:
             patch = patch.flip(-1)
         if float(torch.rand((), generator=gen)) < 0.5:
