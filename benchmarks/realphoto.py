@@ -232,7 +232,8 @@ def main() -> int:
     for s, ms in summary.items():
         n_images = len(records) // len(methods) // len(args.scales)
         print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {n_images} images)")
-        print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|---|---|")
+        print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n"
+              "|---|---|---|---|---|---|---|---|---|")
         for m, d in ms.items():
             print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d.get('brisque', float('nan')):.2f} | "
                   f"{d['piqe']:.2f} | {d['grid']:.3f} | "
