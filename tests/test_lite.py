@@ -45,6 +45,7 @@ def test_save_load_round_trip(tmp_path):
     assert not torch.equal(back(maps, 3.0), back(maps, 1.5))  # the scale is an input
 
 
+@pytest.mark.slow
 def test_lite_model_in_engine_tiled(tiny_files, photo):
     ssn, lite = tiny_files
     model = build_lite(torch.device("cpu"), StageSwitches(), backbone=lite, ssn=ssn, sarm=None)
