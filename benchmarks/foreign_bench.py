@@ -1,7 +1,7 @@
 """Foreign models as casr backbones: correctness, speed/memory and naive vs SDAM (run by hand).
 
 Needs the test env (torch 2.14.1 + torchvision 0.29.1 + spandrel, README) and the converted
-Real-ESRGAN x4plus (benchmarks/realesrgan_convert.py).  Short on purpose (~10 min on 2 busy
+Real-ESRGAN x4plus (``python -m casr_cli.tools.realesrgan_convert``).  Short on purpose (~10 min on 2 busy
 CPU cores):
 
     python benchmarks/foreign_bench.py --realesrgan /work/wt/pkgs/realesrgan-x4plus.safetensors \\
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
 
 
 def log(rec: dict, out: list) -> None:
@@ -54,8 +52,7 @@ def to_u8(t: torch.Tensor) -> np.ndarray:
 
 
 def part_equal(args, out: list) -> None:
-    sys.path.insert(0, str(HERE))
-    from rrdbnet import RRDBNet
+    from casr_cli.tools.rrdbnet import RRDBNet
     from safetensors.torch import load_file
 
     from casr_cli.upscaler import Upscaler

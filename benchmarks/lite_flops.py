@@ -54,7 +54,8 @@ def main() -> None:
     net = load_lite(BACKBONE) if BACKBONE.exists() else LiteSRNet().eval().to(memory_format=torch.channels_last)
     t = args.tile
     cl = torch.channels_last
-    maps = {k: torch.rand(1, c, t, t).contiguous(memory_format=cl) for k, c in (("bicubic", 3), ("superpixel", 3), ("structure", 1))}
+    maps = {k: torch.rand(1, c, t, t).contiguous(memory_format=cl)
+            for k, c in (("bicubic", 3), ("superpixel", 3), ("structure", 1))}
     with torch.inference_mode():
         macs = count_macs(net, lambda: net(maps, 4.0))
         sec = best_time(lambda: net(maps, 4.0), args.repeat)
@@ -67,7 +68,8 @@ def main() -> None:
     res = {"threads": args.threads, "tile": t, "macs_per_output_pixel": round(macs / t / t),
            "net_seconds": round(sec, 4), "net_gflops": round(2 * macs / sec / 1e9, 1),
            "net_output_mp_per_s": round(t * t / sec / 1e6, 2),
-           "plain_conv_gflops": round(conv_flops / conv_sec / 1e9, 1), "weights": str(BACKBONE) if BACKBONE.exists() else "random"}
+           "plain_conv_gflops": round(conv_flops / conv_sec / 1e9, 1),
+           "weights": str(BACKBONE) if BACKBONE.exists() else "random"}
     res["fraction_of_plain_conv"] = round(res["net_gflops"] / res["plain_conv_gflops"], 2)
     print(json.dumps(res))
 

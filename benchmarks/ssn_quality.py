@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -46,11 +45,6 @@ from scipy.ndimage import binary_dilation
 from skimage.color import rgb2gray
 from skimage.feature import canny
 from skimage.segmentation import slic
-
-try:
-    import casr_cli  # noqa: F401
-except ModuleNotFoundError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from casr_cli.sdam.ssn import DEFAULT_SSN_WEIGHTS, load_ssn
 from casr_cli.sdam.superpixel import block_labels, grid_shape, label_boundaries, region_means, superpixel_labels

@@ -35,6 +35,7 @@ def run(*args):
     return runner.invoke(app, args)
 
 
+@pytest.mark.slow
 def test_single_file_and_sizes(imgs, tmp_path):
     out = tmp_path / "o.png"
     r = run("upscale", imgs / "a.png", "-s", 18, "-o", out)
@@ -139,6 +140,7 @@ def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "casr_cli", *map(str, args)], capture_output=True, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_main_one_line_error_and_debug(tmp_path):
     r = _cli("upscale", tmp_path / "missing.png", "-s", 2)
     assert r.returncode == 2
@@ -149,11 +151,13 @@ def test_main_one_line_error_and_debug(tmp_path):
     assert "Traceback" in r.stderr and r.returncode != 0
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_no_partial_output(tmp_path, photo):
     src = tmp_path / "in.png"
     Image.fromarray(np.tile(photo, (4, 4, 1))).save(src)  # 384x512 -> x12: 4608x6144
     out = tmp_path / "out.png"
-    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q", "-m", "bicubic"],
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(src), "-s", "12", "-o", str(out), "-q",
+                          "-m", "bicubic"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None and not list(tmp_path.glob(".out.png.*")):

@@ -142,6 +142,7 @@ def test_read_image_knows_a_jpeg_grid(tmp_path):
     assert mpo.format == "MPO" and mpo.block_grid == BlockGrid((0, 21 % 8))  # a camera JPEG with a preview
 
 
+@pytest.mark.slow
 def test_cli_deblock_modes(tmp_path):
     from typer.testing import CliRunner
 

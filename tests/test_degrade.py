@@ -166,6 +166,7 @@ def test_web_photo_is_fixed_by_seed(photo):
 # ---------------------------------------------------------------- training mix
 
 
+@pytest.mark.slow
 def test_make_lr_mix_proportions(photo):
     from casr_cli.training.lite import make_lr
 

@@ -121,7 +121,8 @@ def workdir(tmp_path, monkeypatch, photo):
     return tmp_path
 
 
-@pytest.mark.parametrize("where, argv", RUNNABLE, ids=[w for w, _ in RUNNABLE])
+@pytest.mark.parametrize("where, argv", [pytest.param(w, a, marks=[pytest.mark.slow] if a[0] == "eval" else [])
+                                         for w, a in RUNNABLE], ids=[w for w, _ in RUNNABLE])  # eval runs: seconds
 def test_example_runs(workdir, where, argv):
     r = CliRunner().invoke(app, argv)
     ok = (0, 1) if argv[0] == "download-weights" else (0,)  # --check exits 1 when weights are missing

@@ -19,6 +19,7 @@ def test_api_arrays_and_pil(photo):
     assert f.dtype == np.float32 and np.abs(f * 255 - out).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_gray_alpha_and_16bit(photo):
     up = Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16))
     gray = photo[:, :, 1]
@@ -48,6 +49,7 @@ def _tiny_lite() -> Upscaler:
     return Upscaler(CasrModel("tiny-lite", LiteBackbone(net.eval())), EngineOptions(tile=TileSpec(64, 16)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["bicubic", "tiny-lite"])
 def test_colour_hidden_under_alpha_does_not_fringe(photo, model):
     up = Upscaler.load("bicubic", device="cpu") if model == "bicubic" else _tiny_lite()
@@ -91,6 +93,7 @@ def test_unknown_model_and_device():
         Upscaler.load("bicubic", device="tpu")
 
 
+@pytest.mark.slow
 def test_progress_events(photo):
     events: list[ProgressEvent] = []
     Upscaler.load("bicubic", device="cpu", tile=TileSpec(64, 16)).upscale(photo, chain=(4, 3), progress=events.append)

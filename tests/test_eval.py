@@ -184,6 +184,7 @@ def _run(args):
     return CliRunner().invoke(app, args, catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_cli_eval_run_and_resume(folder, tmp_path):
     out = tmp_path / "out"
     args = ["eval", "--dataset", str(folder), "--out", str(out), "--limit", "2", "--scales", "8",
@@ -232,6 +233,7 @@ def test_cli_eval_run_and_resume(folder, tmp_path):
     assert s3["computed"] == 1 and s3["cached"] == 11
 
 
+@pytest.mark.slow
 def test_cli_no_reference_and_errors(folder, tmp_path):
     out = tmp_path / "nr"
     from casr_cli.eval import EvalConfig, run_eval
@@ -255,6 +257,7 @@ def test_cli_no_reference_and_errors(folder, tmp_path):
     assert p.stderr.splitlines()[0].startswith("casr: error: dataset 'b100' not found: expected <root>/b100/*.png")
 
 
+@pytest.mark.slow
 def test_no_reference_run_skips_fr_metrics(folder, tmp_path, monkeypatch):
     from casr_cli.eval import EvalConfig, run_eval
     from casr_cli.eval import runner
@@ -296,6 +299,7 @@ def test_pyiqa_metrics_used_when_available(folder, tmp_path, monkeypatch):
     assert ("lpips", True) in calls and ("musiq", False) in calls
 
 
+@pytest.mark.slow
 def test_generic_model_with_sdam_drift_and_naive(folder, tmp_path, monkeypatch):
     """A registered model with an SDAM stage: naive and the no-SDAM drift curve really differ."""
     from casr_cli import models
@@ -361,6 +365,7 @@ def test_scales_with_x_prefix_and_chains():
     assert [s.label for s in protocol.settings("x8,x12", ["4x3x1.5"])] == ["x8", "x12", "x4x3x1.5"]
 
 
+@pytest.mark.slow
 def test_json_notes_equal_markdown_notes(folder, tmp_path):
     out = tmp_path / "o"
     r = _run(["eval", "--dataset", str(folder), "--out", str(out), "--limit", "1", "--scales", "2", "--methods",

@@ -56,6 +56,7 @@ def direct(model, img):
     return (y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".pth", ".safetensors"])
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_load_plan_exact_sizes_and_native_equals_direct(files, photo, arch, ext):
@@ -73,6 +74,7 @@ def test_load_plan_exact_sizes_and_native_equals_direct(files, photo, arch, ext)
     assert np.abs(native.astype(int) - direct(m, img)).max() <= 1
 
 
+@pytest.mark.slow
 def test_x2_model_reaches_x6_by_cycling(files, photo):
     m = load_file(files["compact", ".pth"], CPU, StageSwitches())
     up = Upscaler(m)
@@ -88,6 +90,7 @@ def test_x2_model_reaches_x6_by_cycling(files, photo):
     assert np.abs(out.astype(int) - bic).mean() > 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_tiled_equals_untiled(files, photo, arch):
     m = load_file(files[arch, ".safetensors"], CPU, StageSwitches())
@@ -100,6 +103,7 @@ def test_tiled_equals_untiled(files, photo, arch):
     assert np.abs(whole.astype(int) - tiled).max() <= 1  # within 1/255
 
 
+@pytest.mark.slow
 def test_context_is_measured_not_guessed(files):
     from casr_cli.models.foreign import ModelRunner, measure_context
     from casr_cli.models.model_file import load_descriptor
@@ -117,6 +121,7 @@ def test_context_is_measured_not_guessed(files):
     assert d > 0.25 / 255
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels", [1, 4])
 def test_one_and_four_channel_models(tmp_path, photo, channels):
     f = save(tiny("compact", scale=2, channels=channels), tmp_path / f"c{channels}.safetensors")
@@ -141,6 +146,7 @@ def test_unknown_state_dict_refused(tmp_path):
         load_file(f, CPU, StageSwitches())
 
 
+@pytest.mark.slow
 def test_sdam_off_by_default_and_switched_on(files, photo):
     f = files["esrgan", ".pth"]
     off = load_file(f, CPU, StageSwitches())
@@ -158,6 +164,7 @@ def test_sdam_off_by_default_and_switched_on(files, photo):
     assert np.abs(tiled.astype(int) - b).max() <= 1
 
 
+@pytest.mark.slow
 def test_upscaler_load_path_and_cli(files, photo, tmp_path, monkeypatch, capsys):
     f = files["span", ".safetensors"]
     up = Upscaler.load(str(f), device="cpu")

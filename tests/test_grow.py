@@ -46,6 +46,7 @@ def test_grow_is_seeded_and_leaves_the_global_rng_alone():
     assert not torch.equal(grow(small, 12, 2, seed=4).head.weight, a.head.weight)
 
 
+@pytest.mark.slow
 def test_new_channels_train():
     small = _trained_small()
     big = grow(small, 12, 3)
@@ -92,6 +93,7 @@ def test_a_fine_stage_starts_as_nothing_then_trains():
         grow(big, 8, 3, fine=4)
 
 
+@pytest.mark.slow
 def test_fine_stage_context_keeps_tiles_equal_to_the_whole():
     """The shipped network with a fine stage of trained-like size: a tile with the backbone's
     context equals the whole picture to 1/255; with the coarse context alone it does not."""

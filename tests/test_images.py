@@ -224,6 +224,7 @@ def test_written_files_get_normal_permissions(tmp_path, photo, suffix):
         os.umask(old)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 3])
 def test_parallel_deflate_is_one_valid_zlib_stream(threads):
     import zlib

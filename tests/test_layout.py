@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import casr_cli
 
 PKG = Path(casr_cli.__file__).parent
@@ -101,6 +103,7 @@ def test_few_modules_at_the_package_top():
     assert loose == ["__init__.py", "__main__.py", "errors.py", "upscaler.py"]
 
 
+@pytest.mark.slow
 def test_every_module_imports_on_its_own():
     """Each module imported first, in a fresh interpreter (one per package, the modules in
     turn, each after clearing casr_cli from sys.modules): no import order hides a circle."""

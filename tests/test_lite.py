@@ -45,6 +45,7 @@ def test_save_load_round_trip(tmp_path):
     assert not torch.equal(back(maps, 3.0), back(maps, 1.5))  # the scale is an input
 
 
+@pytest.mark.slow
 def test_lite_model_in_engine_tiled(tiny_files, photo):
     ssn, lite = tiny_files
     model = build_lite(torch.device("cpu"), StageSwitches(), backbone=lite, ssn=ssn, sarm=None)
@@ -54,7 +55,8 @@ def test_lite_model_in_engine_tiled(tiny_files, photo):
     diff = np.abs(whole.astype(int) - tiled)
     assert np.median(diff) <= 1 and diff.mean() < 2  # tiles with context blend into the same picture
     naive = build_lite(torch.device("cpu"), StageSwitches.naive(), backbone=lite, ssn=ssn, sarm=None)
-    assert not np.array_equal(Upscaler(naive).upscale(photo[:48, :64], scale=2), Upscaler(model).upscale(photo[:48, :64], scale=2))
+    crop = photo[:48, :64]
+    assert not np.array_equal(Upscaler(naive).upscale(crop, scale=2), Upscaler(model).upscale(crop, scale=2))
 
 
 def test_tiny_training_runs_resumes_and_exports(tiny_files, tmp_path, photo):

@@ -139,6 +139,7 @@ class _Evil:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["torch.save", "pickle"])
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, monkeypatch, capsys, how):
     marker = tmp_path / "pwned"
@@ -175,6 +176,7 @@ def test_torchscript_is_refused(tmp_path):
 
 
 # ---------------------------------------------------------------- start-up stays light
+@pytest.mark.slow
 def test_import_and_lite_never_import_spandrel(tmp_path):
     code = ("import sys, numpy as np; import casr_cli, casr_cli.cli; from casr_cli import Upscaler; "
             "up = Upscaler.load('lite', device='cpu'); up.upscale(np.zeros((16, 16, 3), np.uint8), scale=2); "

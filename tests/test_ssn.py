@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-try:
-    import casr_cli  # noqa: F401
-except ModuleNotFoundError:  # running from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from casr_cli.sdam.ssn import SuperpixelNet, load_ssn, read_ssn_config, save_ssn
 from casr_cli.sdam.superpixel import (

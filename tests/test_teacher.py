@@ -49,7 +49,7 @@ def test_shards_hold_aligned_lr_teacher_and_hr(tmp_path, teacher_file, hr_dir):
     assert len(shards) == 2
     teacher = td.Teacher(teacher_file)
     for sh in shards:
-        s, n = float(sh["scale"]), round(float(sh["scale"]) * 16)
+        n = round(float(sh["scale"]) * 16)
         assert sh["lr"].shape == (3, 3, 32, 32) and sh["lr"].dtype == np.uint8
         assert sh["teacher"].shape == sh["hr"].shape == (3, 3, n, n)
         assert sh["kind"].tolist() == [0, 0, 0]  # clean only here

@@ -104,6 +104,7 @@ def test_data_folder_errors_name_the_resolved_path(tmp_path, monkeypatch):
         assert hint is None or hint in e.hint
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line_and_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "casr_cli", "train", "--component", "ssn", "--data", str(tmp_path / "no"),
                         "--set", "lr=-1"], capture_output=True, text=True, cwd=tmp_path,
@@ -193,6 +194,7 @@ def test_ctrl_c_stops_after_the_step_in_hand():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.slow
 def test_ctrl_c_through_the_cli_saves_and_says_where_to_resume(tmp_path, data_dir):
     cmd = [sys.executable, "-m", "casr_cli", "train", "--component", "ssn", "--preset", "tiny", "--data", str(data_dir),
            "--out-dir", str(tmp_path / "r"), "--steps", "100000", "--set", "ckpt_every=100000", "--json"]

@@ -43,6 +43,7 @@ def train_one_step(net: TurboSRNet, lr=1e-2):
     opt.zero_grad()
 
 
+@pytest.mark.slow
 def test_forward_shapes_lora_and_controlnet():
     net = tiny_net()
     x, s = inputs()
@@ -63,6 +64,7 @@ def test_forward_shapes_lora_and_controlnet():
     assert any(n.startswith("controlnet.") for n in trainable)
 
 
+@pytest.mark.slow
 def test_structure_reaches_the_output():
     """The ControlNet branch (zero-initialised) conditions the U-Net once trained."""
     net = tiny_net()
@@ -138,6 +140,7 @@ def _tiny_model(tmp_path, sarm=True):
                        ssn=SuperpixelNet(widths=(4, 8), train_cell=4).eval(), adapters=adapters, sarm=sarm_path)
 
 
+@pytest.mark.slow
 def test_turbo_model_in_the_engine(tmp_path):
     from casr_cli.upscaler import EngineOptions, Upscaler
     from casr_cli.engine.tiling import TileSpec
@@ -149,6 +152,7 @@ def test_turbo_model_in_the_engine(tmp_path):
     assert out.shape == (50, 70, 3) and out.dtype == np.uint8 and out.std() > 0
 
 
+@pytest.mark.slow
 def test_upscale_turbo_without_weights_names_the_command(tmp_path):
     import os
     import subprocess
@@ -179,6 +183,7 @@ def test_lpips_switch():
             make_lpips("on", torch.device("cpu"))
 
 
+@pytest.mark.slow
 def test_tiny_training_stage1_resume_stage2(tmp_path):
     from casr_cli.backbone.turbo import read_adapter_config
     from casr_cli.sarm.module import load_sarm
@@ -206,11 +211,8 @@ def test_tiny_training_stage1_resume_stage2(tmp_path):
 
 
 def test_gpu_check_tiny(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import gpu_check_turbo
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from casr_cli.tools import gpu_check_turbo
+
     rc = gpu_check_turbo.main(["--tiny", "--size", "32", "--skip-engine", "--repeat", "1", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     assert rc == 0 and res["ok"], res.get("traceback")

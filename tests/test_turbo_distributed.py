@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def _free_port() -> int:
@@ -63,6 +64,7 @@ def worker(work: Path) -> None:
     (work / f"rc{rank}").write_text(str(rc))
 
 
+@pytest.mark.slow
 def test_two_process_training_and_sharded_upscale(tmp_path):
     from PIL import Image
 

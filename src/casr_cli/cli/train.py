@@ -12,40 +12,17 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import TrainingError, UsageError
+from ..training.contract import parse_sets, trainer
 from ._options import QuietOpt
 
 EXIT_INTERRUPTED = 130
+#: (--model, --component or --stage) -> the trainer that runs it (training/contract.py)
+TRAINER_OF = {("lite", "ssn"): "ssn", ("lite", 1): "lite", ("lite", 2): "sarm", ("turbo", 1): "turbo",
+              ("turbo", 2): "turbo"}
 #: the config defaults the help states (tests check them against the dataclasses)
 DEFAULT_DATA = ("../shared/data/train/t91", "../shared/data/train/bsd200")
 DEFAULT_OUT = {"ssn": "runs/ssn", "lite": "runs/lite", "sarm": "runs/sarm", "turbo": "runs/turbo"}
 DEFAULT_STEPS = {"ssn": 4000, "lite": 30000, "sarm": 3000, "turbo": 10000}
-TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _parse_sets(items: list[str], cls) -> dict[str, Any]:
-    """``--set key=value`` overrides, typed by the config dataclass's defaults."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise UsageError(f"bad --set {item!r}", hint=f"keys: {', '.join(sorted(fields))}")
-        default = fields[key].default
-        value = value.strip()
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in TRUE + FALSE:
-                    raise ValueError(f"{value!r} is not a yes/no value (true/false, 1/0, yes/no, on/off)")
-                out[key] = value.lower() in TRUE
-            elif isinstance(default, tuple):
-                inner = type(default[0]) if default else str
-                out[key] = tuple(inner(v.strip()) for v in value.split(",") if v.strip())
-            else:
-                out[key] = type(default)(value)
-        except ValueError as e:
-            raise UsageError(f"bad value in --set {item!r}: {e}") from e
-    return out
 
 
 def _json_safe(v):
@@ -97,30 +74,15 @@ def train(
         raise UsageError(f"unknown model family {model!r}", hint="lite or turbo")
     if model == "turbo" and stage is None:
         raise UsageError("turbo trains with --stage 1 or --stage 2 (its SSN is lite's)")
-    if model == "turbo":
-        from ..training import turbo as mod
-
-        cfg_cls, make, run, exp = mod.TrainTurboConfig, mod.turbo_config, mod.train_turbo, None
-    elif component == "ssn":
-        from ..training import ssn as mod
-
-        cfg_cls, make, run, exp = mod.TrainSSNConfig, mod.ssn_config, mod.train_ssn, mod.export_ssn
-    elif stage == 1:
-        from ..training import lite as mod
-
-        cfg_cls, make, run, exp = mod.TrainLiteConfig, mod.lite_config, mod.train_lite, mod.export_lite
-    else:
-        from ..training import sarm as mod
-
-        cfg_cls, make, run, exp = mod.TrainSARMConfig, mod.sarm_config, mod.train_sarm, mod.export_sarm
+    spec = trainer(TRAINER_OF[model, component or stage])
     from ..training.checks import check_config
     from ..training.common import data_folders, image_paths, interrupted, stop_on_interrupt
 
-    if export and exp is None:
+    if export and spec.export is None:
         raise UsageError("--export is for lite; turbo saves its adapters (safetensors) in --out-dir")
     if export and Path(export).is_dir():
         raise UsageError("--export is a folder; give the file to write, e.g. --export runs/x.safetensors", path=export)
-    overrides = _parse_sets(sets or [], cfg_cls)
+    overrides = parse_sets(sets or [], spec.config)
     if data:
         overrides["data_dirs"] = tuple(data)
     if out_dir:
@@ -131,7 +93,7 @@ def train(
     if model == "turbo":
         overrides["stage"] = stage
     try:
-        cfg = make(preset, **overrides)
+        cfg = spec.configure(preset, **overrides)
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from e
     check_config(cfg)  # every value up front, before any model is built
@@ -161,7 +123,7 @@ def train(
         sys.stderr.flush()
 
     state: dict[str, Any] = {}
-    ckpt_path = Path(cfg.out_dir) / (f"turbo-stage{stage}-ckpt.pt" if model == "turbo" else mod.CHECKPOINT_NAME)
+    ckpt_path = spec.checkpoint_path(cfg)
     dirs = list(cfg.data_dirs)
     val = getattr(cfg, "val_dir", "")
     val_dir = Path(val).expanduser().resolve() if val and Path(val).expanduser().is_dir() else None
@@ -170,7 +132,7 @@ def train(
                 **({"val_dir": str(val_dir) if val_dir else "none"} if hasattr(cfg, "val_dir") else {}),
                 "out_dir": str(Path(cfg.out_dir).expanduser().resolve())})
         with stop_on_interrupt(lambda: say("stopping after this step and saving a checkpoint (Ctrl-C again: quit now)")):
-            result = run(cfg, progress=report)
+            result = spec.train(cfg, progress=report)
             stopped = interrupted()
     except KeyboardInterrupt:
         step = _checkpoint_step(ckpt_path)
@@ -183,7 +145,7 @@ def train(
             f"{step}" + (" (the export is written when the run finishes)" if export else ""))
         raise typer.Exit(EXIT_INTERRUPTED)
     if export:
-        report({"event": "exported", "path": str(exp(result, export))})
+        report({"event": "exported", "path": str(spec.export(result, export))})
 
 
 def _checkpoint_step(path: Path) -> int | None:

@@ -119,7 +119,8 @@ def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, 
     chain = tuple(float(c) for c in chain)
     for c in chain:
         if not math.isfinite(c) or c <= 1.0 or c > s_max + EPS:
-            raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]", hint=f"each step of this model is at most x{s_max:g}")
+            raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]",
+                             hint=f"each step of this model is at most x{s_max:g}")
     if scale is not None and not math.isclose(math.prod(chain), scale, rel_tol=1e-6):
         raise UsageError(f"chain {'x'.join(_fmt(c) for c in chain)} multiplies to {math.prod(chain):g}, not the scale {scale:g}")
     return chain

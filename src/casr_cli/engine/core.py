@@ -47,7 +47,7 @@ class Engine:
         self.model = model
         self.options = options or EngineOptions()
 
-    def with_options(self, **changes) -> Upscaler:
+    def with_options(self, **changes) -> Engine:
         return type(self)(self.model, replace(self.options, **changes))
 
     # -- planning -------------------------------------------------------------------

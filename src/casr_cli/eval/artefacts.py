@@ -1,10 +1,11 @@
 """Artefact yardsticks that NIQE does not see: the JPEG block grid and a pixel lattice.
 
-Block-grid score: how visible an input's JPEG 8 x 8 block grid is in an output.  The mean absolute luminance step across the output lines that fall on the input's
-8 px block boundaries (between output rows/columns ``round(8 k s) - 1`` and
-``round(8 k s)`` for an output ``s`` times the input's size), divided by the same mean
-over all other lines, rows and columns together.  1.0: the block boundaries are no
-different from anywhere else (no grid); a JPEG at quality 75 itself scores about 1.2-1.3.
+Block-grid score: how visible an input's JPEG 8 x 8 block grid is in an output.  The mean
+absolute luminance step across the output lines that fall on the input's 8 px block boundaries
+(between output rows/columns ``round(8 k s) - 1`` and ``round(8 k s)`` for an output ``s``
+times the input's size), divided by the same mean over all other lines, rows and columns
+together.  1.0: the block boundaries are no different from anywhere else (no grid); a JPEG at
+quality 75 itself scores about 1.2-1.3.
 
 Lattice share: the share of an image's energy (mean removed) on the frequencies of a
 ``period`` px grid, i.e. how much of what a model adds is one small pattern stamped on

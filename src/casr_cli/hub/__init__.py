@@ -36,7 +36,7 @@ from .errors import (
     WeightsManifestError,
     WeightsMissingError,
 )
-from .lock import LOCK_SCHEMA_VERSION, read_lock
+from .lock import read_lock
 from .manifest import (
     SCHEMA_VERSION,
     ComponentSpec,
@@ -46,13 +46,11 @@ from .manifest import (
     download_command,
     licences_for,
     load_manifest,
-    parse_manifest,
     parse_selectors,
 )
 from .progress import ProgressCallback, ProgressEvent
 from .results import ComponentStatus, DownloadResult, FileStatus, ResolvedComponent
 from .status import check, require, resolve_component, resolve_group
-from .verify import sha256_file
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -54,7 +54,8 @@ def _hf_errors():
     return e
 
 
-def _fetch_hf(config: HubConfig, comp: ComponentSpec, f: FileSpec, revision: str, cb: ProgressCallback) -> tuple[Path, str | None, bool]:
+def _fetch_hf(config: HubConfig, comp: ComponentSpec, f: FileSpec, revision: str,
+              cb: ProgressCallback) -> tuple[Path, str | None, bool]:
     """Download (or find) one Hub file.  Returns (snapshot path, LFS sha256 or None,
     whether bytes were transferred)."""
     from huggingface_hub import hf_hub_download
@@ -97,7 +98,7 @@ def _fetch_hf(config: HubConfig, comp: ComponentSpec, f: FileSpec, revision: str
         ) from e
     except errs.GatedRepoError as e:
         raise WeightsDownloadError(
-            f"{key}: {comp.repo} is gated", hint=f"accept its terms on huggingface.co and log in (`hf auth login`)"
+            f"{key}: {comp.repo} is gated", hint="accept its terms on huggingface.co and log in (`hf auth login`)"
         ) from e
     except errs.RepositoryNotFoundError as e:
         raise WeightsDownloadError(f"{key}: repository {comp.repo} not found (or needs a token)") from e

@@ -218,7 +218,8 @@ def index_bank(bank: Bank, clusters: int, iters: int = 4) -> Bank:
     keys, values, energy, cents, offs = [], [], [], [], []
     for i in range(b):
         if c == 1 or m == 0:
-            cent = F.normalize(bank.keys[i].detach().sum(0, keepdim=True), dim=1) if m else bank.keys.new_zeros(1, bank.keys.shape[-1])
+            cent = (F.normalize(bank.keys[i].detach().sum(0, keepdim=True), dim=1) if m
+                    else bank.keys.new_zeros(1, bank.keys.shape[-1]))
             order, counts = torch.arange(m, device=bank.keys.device), torch.tensor([m], device=bank.keys.device)
         else:
             cent, assign = _spherical_kmeans(bank.keys[i].detach(), c, iters)

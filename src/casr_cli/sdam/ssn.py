@@ -98,7 +98,8 @@ class SuperpixelNet(ConfigModule):
         cin = 3 * self.unshuffle**2
         for level, w in enumerate(widths):
             stride = 1 if level == 0 else 2
-            self.encoder.append(nn.Sequential(_conv_block(cin, w, stride, batch_norm, slope), _conv_block(w, w, 1, batch_norm, slope)))
+            self.encoder.append(nn.Sequential(_conv_block(cin, w, stride, batch_norm, slope),
+                                              _conv_block(w, w, 1, batch_norm, slope)))
             cin = w
         self.up = nn.ModuleList()
         self.fuse = nn.ModuleList()
@@ -227,7 +228,8 @@ def read_ssn_config(path: str | Path) -> dict:
     return json.loads(read_config(path, "ssn"))
 
 
-def load_ssn(path: str | Path | None = None, device: torch.device | str | None = None, channels_last: bool = True) -> SuperpixelNet:
+def load_ssn(path: str | Path | None = None, device: torch.device | str | None = None,
+             channels_last: bool = True) -> SuperpixelNet:
     """Load an SSN written by :func:`save_ssn` (default: the shipped ssn-lite), in eval mode.
 
     Args:

@@ -31,7 +31,6 @@ the scene's; keep it light, see its docstring).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -49,10 +48,12 @@ from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure
 from .degrade import DegradationParams, degrade, quantize
-from .common import (Checkpoints, get_lr, grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint,
-                     save_checkpoint, set_lr, start_run, stop_requested)
+from .common import (grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint, save_checkpoint, set_lr,
+                     start_run)
+from .contract import Trainer, make_config
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 from .grow import grow
+from .loop import RunState, run_steps
 from .teacher import load_shards, teacher_batch
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
@@ -132,9 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def lite_config(preset: str = "default", **overrides: Any) -> TrainLiteConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    return TrainLiteConfig(**{**PRESETS[preset], **overrides})
+    return make_config(TrainLiteConfig, PRESETS, preset, overrides)
 
 
 class StepRunner:
@@ -252,11 +251,11 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr, betas=betas)
     adversary = Adversary(cfg.disc_channels, cfg.disc_lr) if cfg.gan_weight > 0 else None
     ema = EMA(net, cfg.ema) if cfg.ema > 0 else None
-    step, elapsed_before, history, best = 0, 0.0, [], -math.inf
+    run, best = RunState(), -math.inf
     if cfg.resume and ckpt_path.exists():
         ck = resume_checkpoint(ckpt_path, net, progress)
         opt.load_state_dict(ck["optimizer"])
-        step, elapsed_before, history, best = ck["step"], ck["elapsed_s"], ck["history"], ck["best"]
+        run, best = RunState.resumed(ck), ck["best"]
         gen.set_state(ck["rng"])
         if adversary is not None:
             adversary.load_state_dict(ck["adversary"])
@@ -268,19 +267,14 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     step_fn = StepRunner(net, sdam, cfg.anchor_sigma)
     perceptual = PerceptualLoss() if cfg.perceptual_weight > 0 else None
     structure = EdgeStructure(passes=0)  # the loss compares clean images: plain Sobel edges suffice
-    t0 = time.perf_counter()
 
-    def save(name: str = CHECKPOINT_NAME) -> None:
-        save_checkpoint({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
-                         "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "best": best,
-                         "rng": gen.get_state(), "adversary": adversary.state_dict() if adversary else None,
-                         "ema": ema.state_dict() if ema else None}, out_dir / name)
+    def save(name: str = CHECKPOINT_NAME) -> Path:
+        return save_checkpoint({"model": net.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg),
+                                **run.saved(), "best": best, "rng": gen.get_state(),
+                                "adversary": adversary.state_dict() if adversary else None,
+                                "ema": ema.state_dict() if ema else None}, out_dir / name)
 
-    ckpts = Checkpoints(cfg)
-    while step < cfg.steps:
-        if stop_requested(cfg, t0):
-            break
-        lr_now = get_lr(step, cfg)
+    def step(i: int, lr_now: float, log: bool) -> dict[str, Any]:
         set_lr(opt, lr_now)
         if shards:
             lr_img, teacher_out, hr, scale, o = teacher_batch(shards, cfg.batch_size, cfg.teacher_margin, gen)
@@ -292,7 +286,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
             net.eval()
             lr_img = make_lr(hr, scale, cfg.drift_prob,
-                             step_fn if step > cfg.warmup_steps or cfg.init_from else None,
+                             step_fn if i > cfg.warmup_steps or cfg.init_from else None,
                              gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob))
             net.train()
             out = step_fn(lr_img, hr.shape[-2:])
@@ -324,7 +318,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             loss = loss + cfg.structure_weight * ls
             parts["structure"] = ls.item()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step}")
+            raise FloatingPointError(f"non-finite loss at step {i}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -333,27 +327,22 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             ema.update(net)
         if adversary is not None:
             parts.update(adversary.step(hr, out))
-        step += 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, "loss": loss.item(), **parts, "scale": scale, "lr": lr_now,
-                   "elapsed_s": elapsed_before + time.perf_counter() - t0}
-            history.append(rec)
-            if progress:
-                progress({"event": "log", **rec})
-        if val and (step % cfg.eval_every == 0 or step == cfg.steps):
-            net.eval()
-            v = validate(step_fn, val)
-            history.append({"step": step, **v})
-            if v["val_psnr"] > best:
-                best = v["val_psnr"]
-                save("lite_best.pt")
-            if progress:
-                progress({"event": "eval", "step": step, **v, "best": best})
-        if ckpts.due(step):
-            save()
-    save()
+        return {"loss": loss.item(), **parts, "scale": scale}
+
+    def evaluate(i: int) -> None:
+        nonlocal best
+        net.eval()
+        v = validate(step_fn, val)
+        run.history.append({"step": i, **v})
+        if v["val_psnr"] > best:
+            best = v["val_psnr"]
+            save("lite_best.pt")
+        if progress:
+            progress({"event": "eval", "step": i, **v, "best": best})
+
+    run_steps(cfg, run, step, save, progress, evaluate=evaluate if val else None)
     if progress:
-        progress({"event": "done", "step": step, "path": str(ckpt_path), "best": best})
+        progress({"event": "done", "step": run.step, "path": str(ckpt_path), "best": best})
     return ckpt_path
 
 
@@ -367,3 +356,5 @@ def export_lite(checkpoint: str | Path, out_path: str | Path) -> Path:
     return save_lite(net, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"]),
                                            "ema": bool(ck.get("ema"))})
 
+
+TRAINER = Trainer("lite", TrainLiteConfig, PRESETS, train_lite, export_lite, CHECKPOINT_NAME)

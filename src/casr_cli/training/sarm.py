@@ -19,7 +19,6 @@ term (``perceptual_weight``, EfficientNet-Lite0 stages 1-3) and a PatchGAN hinge
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -35,9 +34,10 @@ from ..sarm.loss import corr_loss
 from ..sarm.module import SARM, save_sarm
 from ..sdam.structure import EdgeStructure
 from .degrade import quantize
-from .common import (Checkpoints, get_lr, inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4,
-                     start_run, stop_requested)
+from .common import inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4, start_run
+from .contract import Trainer, make_config
 from .lite import StepRunner, get_batch, make_lr
+from .loop import RunState, run_steps
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
 
@@ -102,9 +102,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def sarm_config(preset: str = "default", **overrides: Any) -> TrainSARMConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    return TrainSARMConfig(**{**PRESETS[preset], **overrides})
+    return make_config(TrainSARMConfig, PRESETS, preset, overrides)
 
 
 def corr_view(cfg: TrainSARMConfig, gen: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -139,9 +137,10 @@ def new_sarm(c: dict[str, Any]) -> SARM:
     """The SARM a run's config describes."""
     if "tile_tokens" in c:
         raise ValueError("a checkpoint of the earlier pooled-token SARM (before issue 15): not loadable")
-    return SARM(channels=c["channels"], unshuffle=c["unshuffle"], global_pool=c["global_pool"], key_dim=c["key_dim"], global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"],
-                max_tokens=c["max_tokens"], clusters=c["clusters"], value_dim=c["value_dim"], bank_stride=c["bank_stride"], levels=tuple(c["levels"]),
-                blocks=c["blocks"])
+    return SARM(channels=c["channels"], unshuffle=c["unshuffle"], global_pool=c["global_pool"], key_dim=c["key_dim"],
+                global_dim=EfficientNetGlobalEncoder.dim, heads=c["heads"], max_tokens=c["max_tokens"],
+                clusters=c["clusters"], value_dim=c["value_dim"], bank_stride=c["bank_stride"],
+                levels=tuple(c["levels"]), blocks=c["blocks"])
 
 
 def build_frozen(cfg: TrainSARMConfig) -> StepRunner:
@@ -168,14 +167,14 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
 
         disc = PatchDiscriminator(channels=cfg.disc_channels)
         disc_opt = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    step, elapsed_before, history = 0, 0.0, []
+    run = RunState()
     if cfg.resume and ckpt_path.exists():
         ck = resume_checkpoint(ckpt_path, sarm, progress)
         opt.load_state_dict(ck["optimizer"])
         if disc is not None and ck.get("disc") is not None:
             disc.load_state_dict(ck["disc"])
             disc_opt.load_state_dict(ck["disc_optimizer"])
-        step, elapsed_before, history = ck["step"], ck["elapsed_s"], ck["history"]
+        run = RunState.resumed(ck)
         gen.set_state(ck["rng"])
     frozen = build_frozen(cfg)
     feat_net = encoder.net  # stage 3 of the same frozen encoder gives L_corr's features
@@ -187,20 +186,14 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
         perceptual = PerceptualLoss()
     side, m = 2 * (cfg.patch + cfg.context), cfg.context
     images = load_images(cfg.data_dirs, side)
-    t0 = time.perf_counter()
 
-    def save() -> None:
-        save_checkpoint({"model": sarm.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg), "step": step,
-                         "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history,
-                         "disc": disc.state_dict() if disc is not None else None,
-                         "disc_optimizer": disc_opt.state_dict() if disc_opt is not None else None,
-                         "rng": gen.get_state()}, ckpt_path)
+    def save() -> Path:
+        return save_checkpoint({"model": sarm.state_dict(), "optimizer": opt.state_dict(), "config": asdict(cfg),
+                                **run.saved(), "disc": disc.state_dict() if disc is not None else None,
+                                "disc_optimizer": disc_opt.state_dict() if disc_opt is not None else None,
+                                "rng": gen.get_state()}, ckpt_path)
 
-    ckpts = Checkpoints(cfg)
-    while step < cfg.steps:
-        if stop_requested(cfg, t0):
-            break
-        lr_now = get_lr(step, cfg)
+    def step(i: int, lr_now: float, log: bool) -> dict[str, Any]:
         set_lr(opt, lr_now)
         hr, scale = get_batch(images, side, cfg.batch_size, cfg.p_x4, gen)
         lr_img = make_lr(hr, scale, cfg.drift_prob, frozen, gen)
@@ -222,7 +215,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             lp = perceptual(out, hr)
             loss = loss + cfg.perceptual_weight * lp
             extra["perceptual"] = lp.item()
-        use_gan = disc is not None and step >= cfg.gan_start
+        use_gan = disc is not None and i >= cfg.gan_start
         if use_gan:
             from .turbo_losses import gan_generator_loss
 
@@ -231,7 +224,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             loss = loss + cfg.gan_weight * lg
             extra["gan"] = lg.item()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step}")
+            raise FloatingPointError(f"non-finite loss at step {i}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sarm.parameters(), cfg.grad_clip)
@@ -246,22 +239,17 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
             ld.backward()
             disc_opt.step()
             extra["disc"] = ld.item()
-        step += 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            with torch.no_grad():
-                lc0 = corr_loss(feat_net(view(base.clamp(0, 1)))[2], f_gt).item()
-                gain = psnr_y_tensor(quantize(out), hr, 4) - psnr_y_tensor(quantize(base), hr, 4)
-            rec = {"step": step, "loss": loss.item(), "l1": l1.item(), "structure": ls.item(), "corr": lc.item(),
-                   "corr_before": lc0, "psnr_gain": gain, **extra, "bank": len(bank), "scale": scale, "lr": lr_now,
-                   "elapsed_s": elapsed_before + time.perf_counter() - t0}
-            history.append(rec)
-            if progress:
-                progress({"event": "log", **rec})
-        if ckpts.due(step):
-            save()
-    save()
+        if not log:
+            return {}
+        with torch.no_grad():
+            lc0 = corr_loss(feat_net(view(base.clamp(0, 1)))[2], f_gt).item()
+            gain = psnr_y_tensor(quantize(out), hr, 4) - psnr_y_tensor(quantize(base), hr, 4)
+        return {"loss": loss.item(), "l1": l1.item(), "structure": ls.item(), "corr": lc.item(), "corr_before": lc0,
+                "psnr_gain": gain, **extra, "bank": len(bank), "scale": scale}
+
+    run_steps(cfg, run, step, save, progress)
     if progress:
-        progress({"event": "done", "step": step, "path": str(ckpt_path)})
+        progress({"event": "done", "step": run.step, "path": str(ckpt_path)})
     return ckpt_path
 
 
@@ -270,3 +258,6 @@ def export_sarm(checkpoint: str | Path, out_path: str | Path) -> Path:
     sarm = new_sarm(ck["config"])
     sarm.load_state_dict(ck["model"])
     return save_sarm(sarm, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})
+
+
+TRAINER = Trainer("sarm", TrainSARMConfig, PRESETS, train_sarm, export_sarm, CHECKPOINT_NAME)

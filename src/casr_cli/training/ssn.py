@@ -18,7 +18,6 @@ or ``casr train --component ssn --out-dir runs/ssn --max-minutes 25``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,8 +28,9 @@ import torch.nn.functional as F
 from ..sdam.ssn import SuperpixelNet, save_ssn
 from ..sdam.superpixel import pool_cells, unpool_cells
 from ..errors import TrainingError
-from .common import (Checkpoints, get_lr, load_images, resume_checkpoint, save_checkpoint, set_lr,  # noqa: F401
-                     start_run, stop_requested)
+from .common import get_lr, load_images, resume_checkpoint, save_checkpoint, set_lr, start_run  # noqa: F401
+from .contract import Trainer, make_config
+from .loop import RunState, run_steps
 
 CHECKPOINT_NAME = "ssn_ckpt.pt"
 
@@ -71,15 +71,14 @@ class TrainSSNConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # seconds-long smoke run for tests
-    "tiny": {"widths": (4, 8), "unshuffle": 1, "crop": 16, "batch_size": 2, "steps": 2, "warmup_steps": 1, "log_every": 1, "ckpt_every": 1},
+    "tiny": {"widths": (4, 8), "unshuffle": 1, "crop": 16, "batch_size": 2, "steps": 2, "warmup_steps": 1,
+             "log_every": 1, "ckpt_every": 1},
 }
 
 
 def ssn_config(preset: str = "default", **overrides: Any) -> TrainSSNConfig:
     """A :class:`TrainSSNConfig` from a named preset plus keyword overrides."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    return TrainSSNConfig(**{**PRESETS[preset], **overrides})
+    return make_config(TrainSSNConfig, PRESETS, preset, overrides)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -94,13 +93,14 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     xyz = xyz / torch.tensor([0.950456, 1.0, 1.088754], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
     eps = 0.008856
     f = torch.where(xyz > eps, xyz.clamp_min(1e-8) ** (1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
-    l = 116.0 * f[:, 1] - 16.0
+    lightness = 116.0 * f[:, 1] - 16.0
     a = 500.0 * (f[:, 0] - f[:, 1])
     b = 200.0 * (f[:, 1] - f[:, 2])
-    return torch.stack([l, a, b], dim=1)
+    return torch.stack([lightness, a, b], dim=1)
 
 
-def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int,
+                    pos_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SLIC-like SuperPixel-FCN loss.  Returns (total, colour term, position term).
 
     colour = mean_p |lab'(p) - lab(p)|_2,  position = mean_p |xy'(p) - xy(p)|_2 (pixels),
@@ -108,7 +108,8 @@ def superpixel_loss(image: torch.Tensor, assoc: torch.Tensor, cell: int, pos_wei
     """
     b, _, h, w = image.shape
     lab = rgb_to_lab(image)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device), torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
+                            torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
     xy = torch.stack([xs, ys]).unsqueeze(0).expand(b, -1, -1, -1)
     feat = torch.cat([lab, xy], dim=1)
     recon = unpool_cells(pool_cells(feat, assoc, cell), assoc, cell)
@@ -130,7 +131,8 @@ def get_batch(images: list[torch.Tensor], cfg: TrainSSNConfig, gen: torch.Genera
         x = int(torch.randint(w - src + 1, (1,), generator=gen))
         patch = img[:, y : y + src, x : x + src].float().unsqueeze(0) / 255.0
         if src != cfg.crop:
-            patch = F.interpolate(patch, size=(cfg.crop, cfg.crop), mode="bilinear", align_corners=False, antialias=src > cfg.crop).clamp(0, 1)
+            patch = F.interpolate(patch, size=(cfg.crop, cfg.crop), mode="bilinear", align_corners=False,
+                                  antialias=src > cfg.crop).clamp(0, 1)
         if float(torch.rand((), generator=gen)) < 0.5:
             patch = patch.flip(-1)
         if float(torch.rand((), generator=gen)) < 0.5:
@@ -151,17 +153,6 @@ def _optimizer(model: SuperpixelNet, cfg: TrainSSNConfig) -> torch.optim.Optimiz
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999))
 
 
-def _save_checkpoint(path: Path, model: SuperpixelNet, opt: torch.optim.Optimizer, cfg: TrainSSNConfig, state: dict[str, Any]) -> None:
-    ckpt = {
-        "model_config": {k: v for k, v in dict(model.config).items() if not k.startswith("_")},
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "train_config": asdict(cfg),
-        **state,
-    }
-    save_checkpoint(ckpt, path)
-
-
 def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Train (or resume) an SSN; returns the checkpoint path ``out_dir/ssn_ckpt.pt``.
 
@@ -172,55 +163,46 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
     cfg = config
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     model = build_model(cfg)
+    model_config = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
     opt = _optimizer(model, cfg)
-    step, elapsed_before, history = 0, 0.0, []
+    run = RunState()
     if cfg.resume and ckpt_path.exists():
         ckpt = resume_checkpoint(ckpt_path, None, progress)
-        if ckpt["model_config"] != {k: v for k, v in dict(model.config).items() if not k.startswith("_")}:
+        if ckpt["model_config"] != model_config:
             raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
                                 f"({ckpt['model_config']})", path=ckpt_path,
                                 hint="use another --out-dir, or --set resume=false to start afresh")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        step, elapsed_before, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
+        run = RunState.resumed(ckpt)
         gen.set_state(ckpt["rng"])
     images = load_images(cfg.data_dirs, cfg.crop)
 
-    def state() -> dict[str, Any]:
-        return {"step": step, "elapsed_s": elapsed_before + time.perf_counter() - t0, "history": history, "rng": gen.get_state()}
+    def save() -> Path:
+        return save_checkpoint({"model_config": model_config, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                "train_config": asdict(cfg), **run.saved(), "rng": gen.get_state()}, ckpt_path)
 
-    model.train()
-    t0 = time.perf_counter()
     loss_avg = None
-    ckpts = Checkpoints(cfg)
-    while step < cfg.steps:
-        if stop_requested(cfg, t0):
-            break
-        lr = get_lr(step, cfg)
+
+    def step(i: int, lr: float, log: bool) -> dict[str, Any]:
+        nonlocal loss_avg
         set_lr(opt, lr)
         batch = get_batch(images, cfg, gen)
         loss, colour, position = superpixel_loss(batch, model(batch), cfg.train_cell, cfg.pos_weight)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}")
+            raise FloatingPointError(f"non-finite loss {loss.item()} at step {i}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        step += 1
         loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, "loss": loss.item(), "loss_ema": loss_avg, "colour": colour.item(), "position": position.item(), "lr": lr, "elapsed_s": elapsed_before + time.perf_counter() - t0}
-            history.append(rec)
-            if progress is not None:
-                progress({"event": "log", **rec})
-        if ckpts.due(step):
-            _save_checkpoint(ckpt_path, model, opt, cfg, state())
-            if progress is not None:
-                progress({"event": "checkpoint", "step": step, "path": str(ckpt_path)})
-    _save_checkpoint(ckpt_path, model, opt, cfg, state())
+        return {"loss": loss.item(), "loss_ema": loss_avg, "colour": colour.item(), "position": position.item()}
+
+    model.train()
+    run_steps(cfg, run, step, save, progress)
     if progress is not None:
-        progress({"event": "done", "step": step, "path": str(ckpt_path), "elapsed_s": state()["elapsed_s"]})
+        progress({"event": "done", "step": run.step, "path": str(ckpt_path), "elapsed_s": run.elapsed()})
     return ckpt_path
 
 
@@ -235,3 +217,6 @@ def load_checkpoint_model(checkpoint: str | Path) -> SuperpixelNet:
 def export_ssn(checkpoint: str | Path, out_path: str | Path) -> Path:
     """Write the shippable safetensors (weights + config metadata) from a checkpoint."""
     return save_ssn(load_checkpoint_model(checkpoint), out_path)
+
+
+TRAINER = Trainer("ssn", TrainSSNConfig, PRESETS, train_ssn, export_ssn, CHECKPOINT_NAME)

@@ -11,9 +11,9 @@ precision and gradient accumulation.  ``batch_size`` is the *global* batch (pape
 for stage 1, 8 for stage 2); each process draws ``micro_batch`` samples per forward,
 and the accumulation steps are ``batch_size / (micro_batch * processes)``.
 
-    accelerate launch --num_processes 4 -m casr_cli.training.turbo --stage 1 \\
-        --data-dirs DF2K_HR --out-dir runs/turbo --micro-batch 4
-    python -m casr_cli.training.turbo --preset tiny --out-dir /tmp/t   # CPU smoke run
+    accelerate launch --num_processes 4 -m casr_cli train --model turbo --stage 1 \\
+        --data DF2K_HR --out-dir runs/turbo --set micro_batch=4
+    casr train --model turbo --stage 1 --preset tiny --out-dir /tmp/t   # CPU smoke run
 
 Outputs in ``out_dir``: ``turbo-stage{N}-ckpt.pt`` (resume: trainable weights,
 optimisers, step, RNG) and the export: ``turbo-adapters.safetensors`` (stage 1: LoRA via
@@ -23,9 +23,7 @@ peft's ``get_peft_model_state_dict`` + ControlNet, config in the metadata) or
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,8 +31,10 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .common import Checkpoints, check_config, join4, split4, stop_requested
+from .common import check_config, join4, load_images, split4
 from .common import save_checkpoint as write_checkpoint
+from .contract import Trainer, make_config
+from .loop import RunState, run_steps
 from .turbo_data import SarmTiles, make_lr, random_crops, sample_scale, sdam_maps, synthetic_images
 from .turbo_losses import (PatchDiscriminator, TurboTrainingError, depth_loss, gan_discriminator_loss,
                            gan_generator_loss, make_lpips)
@@ -101,9 +101,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def turbo_config(preset: str = "default", **overrides: Any) -> TrainTurboConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    return TrainTurboConfig(**{**PRESETS[preset], **overrides})
+    return make_config(TrainTurboConfig, PRESETS, preset, overrides)
 
 
 def _frozen(cfg: TrainTurboConfig, device: torch.device):
@@ -212,7 +210,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, weight_decay=cfg.weight_decay)
-    step, history, elapsed_before = 0, [], 0.0
+    run = RunState()
     if cfg.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         res = model.load_state_dict(ck["trainable"], strict=False)
@@ -221,9 +219,9 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
         disc.load_state_dict(ck["disc"])
         opt.load_state_dict(ck["optimizer"])
         disc_opt.load_state_dict(ck["disc_optimizer"])
-        step, history, elapsed_before = ck["step"], ck["history"], ck["elapsed_s"]
+        run = RunState.resumed(ck)
         gen.set_state(ck["rng"][acc.process_index % len(ck["rng"])])
-        report({"event": "resume", "step": step, "path": str(ckpt_path)})
+        report({"event": "resume", "step": run.step, "path": str(ckpt_path)})
     model, disc, opt, disc_opt = acc.prepare(model, disc, opt, disc_opt)
     raw_disc = acc.unwrap_model(disc)
     lpips_fn, note = make_lpips(cfg.lpips if cfg.lpips_weight > 0 else "off", dev)
@@ -234,19 +232,18 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
     images = (synthetic_images(8, 2 * cfg.patch if cfg.stage == 2 else cfg.patch, cfg.seed) if not cfg.data_dirs
               else _load_images(cfg.data_dirs, 2 * cfg.patch if cfg.stage == 2 else cfg.patch))
     side = 2 * cfg.patch if cfg.stage == 2 else cfg.patch
-    t0 = time.perf_counter()
 
-    def save_checkpoint() -> None:
+    def save_checkpoint() -> Path:
         rngs = gather_object([gen.get_state()]) if acc.num_processes > 1 else [gen.get_state()]
         if main:
             raw = acc.unwrap_model(model)
             names = _trainable_names(raw)
             trainable = {k: v.detach().cpu() for k, v in raw.state_dict().items() if k in names}
             write_checkpoint({"trainable": trainable, "disc": acc.unwrap_model(disc).state_dict(),
-                        "optimizer": opt.state_dict(), "disc_optimizer": disc_opt.state_dict(), "step": step,
-                        "history": history, "elapsed_s": elapsed_before + time.perf_counter() - t0, "rng": rngs,
-                        "config": asdict(cfg)}, ckpt_path)
+                              "optimizer": opt.state_dict(), "disc_optimizer": disc_opt.state_dict(), **run.saved(),
+                              "rng": rngs, "config": asdict(cfg)}, ckpt_path)
         acc.wait_for_everyone()
+        return ckpt_path
 
     def generate(hr: torch.Tensor, scale: float) -> torch.Tensor:
         lr_img = make_lr(hr, scale)
@@ -261,15 +258,13 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
             emb = encoder(lr_img)
         return join4(list(model(torch.stack(base).float(), lr_img.float(), emb.float()).unbind(0)))
 
-    ckpts = Checkpoints(cfg)
-    while step < cfg.steps:
-        if stop_requested(cfg, t0):
-            break
-        lr_now = _warmup_lr(step, cfg.lr, cfg.warmup_steps)
+    def step(i: int, lr_now: float, log: bool) -> dict[str, float]:
+        """One optimisation step: ``accum`` micro-batches per process, then the optimiser
+        (``acc.accumulate`` steps it on the last); the logged values are their means."""
         for g in opt.param_groups:
             g["lr"] = lr_now
         parts: dict[str, float] = {}
-        use_gan = cfg.gan_weight > 0 and step >= cfg.gan_start
+        use_gan = cfg.gan_weight > 0 and i >= cfg.gan_start
         for _ in range(accum):
             hr = random_crops(images, side, cfg.micro_batch, gen).to(dev)
             scale = sample_scale(cfg.s_max, cfg.p_x4, gen)
@@ -297,7 +292,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
                         terms["corr"] = corr_loss(encoder.features(out), f_gt)
                         loss = loss + cfg.corr_weight * terms["corr"]
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at step {step}")
+                    raise FloatingPointError(f"non-finite loss at step {i}")
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.grad_clip > 0:
                     acc.clip_grad_norm_(params, cfg.grad_clip)
@@ -316,17 +311,12 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
             for k, v in terms.items():
                 parts[k] = parts.get(k, 0.0) + float(v.detach()) / accum
             parts["loss"] = parts.get("loss", 0.0) + float(loss.detach()) / accum
-        step += 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, **parts, "lr": lr_now, "elapsed_s": elapsed_before + time.perf_counter() - t0}
-            history.append(rec)
-            report({"event": "log", **rec})
-        if ckpts.due(step):
-            save_checkpoint()
-    save_checkpoint()
+        return parts
+
+    run_steps(cfg, run, step, save_checkpoint, report, lr=lambda i, c: _warmup_lr(i, c.lr, c.warmup_steps))
     out_path = out_dir / (ADAPTERS_NAME if cfg.stage == 1 else SARM_NAME)
     if main:
-        extra = {"stage": cfg.stage, "steps": step, "train_config": dataclasses.asdict(cfg)}
+        extra = {"stage": cfg.stage, "steps": run.step, "train_config": dataclasses.asdict(cfg)}
         if cfg.stage == 1:
             save_turbo_adapters(acc.unwrap_model(model), out_path, extra=extra)
         else:
@@ -334,7 +324,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
 
             save_sarm(acc.unwrap_model(model).sarm, out_path, extra=extra)
     acc.wait_for_everyone()
-    report({"event": "done", "step": step, "path": str(out_path)})
+    report({"event": "done", "step": run.step, "path": str(out_path)})
     return out_path
 
 
@@ -343,51 +333,8 @@ def _trainable_names(module: torch.nn.Module) -> set[str]:
 
 
 def _load_images(dirs: tuple[str, ...], min_side: int) -> list[torch.Tensor]:
-    from .ssn import load_images
-
     return load_images(list(dirs), min_side)
 
 
-def _parse_args(argv: list[str] | None = None) -> tuple[TrainTurboConfig, bool]:
-    p = argparse.ArgumentParser(prog="python -m casr_cli.training.turbo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    p.add_argument("--json", action="store_true", help="one JSON line per progress event on stdout")
-    for f in dataclasses.fields(TrainTurboConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, dest=f.name, type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
-        elif "tuple" in str(f.type):
-            p.add_argument(flag, dest=f.name, nargs="*", default=None)
-        else:
-            typ = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(flag, dest=f.name, type=typ, default=None)
-    a = vars(p.parse_args(argv))
-    preset, as_json = a.pop("preset"), a.pop("json")
-    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items() if v is not None}
-    return turbo_config(preset, **overrides), as_json
-
-
-def main(argv: list[str] | None = None) -> int:
-    import json
-    import sys
-
-    from ..errors import CasrError
-
-    cfg, as_json = _parse_args(argv)
-
-    def show(ev: dict[str, Any]) -> None:
-        line = json.dumps(ev, default=str) if as_json else " ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in ev.items())
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-    try:
-        train_turbo(cfg, show)
-    except CasrError as e:
-        sys.stderr.write(f"casr: error: {e.one_line()}\n" + (f"casr: hint: {e.hint}\n" if e.hint else ""))
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+#: no separate export: the run writes its adapters (stage 1) or SARM (stage 2) into out_dir
+TRAINER = Trainer("turbo", TrainTurboConfig, PRESETS, train_turbo, None, "turbo-stage{stage}-ckpt.pt")

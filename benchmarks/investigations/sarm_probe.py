@@ -11,8 +11,8 @@ mean (per channel), mean |.|, its cosine with the true error (HR minus output), 
 of its luminance energy on the period-4 frequency lattice (the pixel-shuffle grid of SARM's
 unshuffle-by-4 head; about 16 / (h w) for a residual without a 4 px period).
 
-    python benchmarks/sarm_probe.py ceiling --limit 4 --lambdas 0,30,300
-    python benchmarks/sarm_probe.py residual --sarm runs/lite-sarmD.safetensors --limit 4
+    python benchmarks/investigations/sarm_probe.py ceiling --limit 4 --lambdas 0,30,300
+    python benchmarks/investigations/sarm_probe.py residual --sarm runs/lite-sarmD.safetensors --limit 4
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.eval.artefacts import lattice_share

@@ -15,8 +15,8 @@ r=32) and the ControlNet, then measures on one GPU:
 Prints timings and peak GPU memory and writes ``$OUT/gpu_check.json`` when ``OUT`` is set.
 ``--tiny`` runs the same code on the CPU with tiny configs (the tests use it).
 
-    PYTHONPATH=src python3 benchmarks/gpu_check_turbo.py            # GPU, full size
-    python benchmarks/gpu_check_turbo.py --tiny                     # CPU, seconds
+    python -m casr_cli.tools.gpu_check_turbo            # GPU, full size
+    python -m casr_cli.tools.gpu_check_turbo --tiny     # CPU, seconds
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from casr_cli.backbone import turbo_configs as tc  # noqa: E402
-from casr_cli.backbone.turbo import TurboBackbone, TurboSRNet, run_padded  # noqa: E402
+from ..backbone import turbo_configs as tc
+from ..backbone.turbo import TurboBackbone, TurboSRNet, run_padded
 
 
 def sync(dev: torch.device) -> None:
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train step: {res['train_step_s']} s (first {res['train_step_s_first']} s), loss {res['train_loss']:.4f}, "
               f"peak {res['train_peak_gib']} GiB, frozen unchanged {res['frozen_unchanged']}, "
               f"trainable changed {res['trainable_changed']}")
-        del opt, before
+        opt = before = None  # free them before the forward check
 
         # -- 2. bf16 forward ----------------------------------------------------------------
         net.to(amp).eval().requires_grad_(False)

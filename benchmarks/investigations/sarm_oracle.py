@@ -17,7 +17,7 @@ cosine to the bank tokens' low-pass patches (both mean-removed); the match's det
 fixed gain ``g`` ("paste"), or at the best gain a >= 0 per block, which only the oracle knows
 ("matched_gain", own bank and, as the control, another image's).
 
-    python benchmarks/sarm_oracle.py --limit 20 --out benchmarks/results/sarm_oracle_x4.json
+    python benchmarks/investigations/sarm_oracle.py --limit 20 --out benchmarks/results/sarm_oracle_x4.json
 """
 
 from __future__ import annotations

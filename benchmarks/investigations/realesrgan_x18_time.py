@@ -1,8 +1,8 @@
 """Real-ESRGAN x4plus chained to x18 (x4, x4, then the exact resize) on the input of
-``upscale_bench.py --size 256`` (scikit-image's astronaut, top-left 256 px), timed on this
+``benchmarks/upscale_bench.py --size 256`` (scikit-image's astronaut, top-left 256 px), timed on this
 machine, for the issue-13 speed bound (lite against Real-ESRGAN per output pixel).  Hand-run.
 
-    python benchmarks/realesrgan_x18_time.py --realesrgan PKGS/realesrgan-x4plus.safetensors
+    python -m benchmarks.investigations.realesrgan_x18_time --realesrgan PKGS/realesrgan-x4plus.safetensors
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> int:
-    from realphoto import RealESRGAN
+    from benchmarks.realphoto import RealESRGAN
     from skimage import data
 
     from casr_cli.eval.protocol import bicubic_resize_u8

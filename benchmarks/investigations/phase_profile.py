@@ -6,7 +6,8 @@ bicubic or the "web photo"), x4: the block-grid score, and the mean absolute hor
 the output per column phase mod 4 (the network's pixel-unshuffle cell), relative to its mean.
 A network that softens every cell border shows it on clean inputs too.
 
-    python benchmarks/phase_profile.py --fidelity src/casr_cli/weights/lite-real-fidelity.safetensors --details 0,0.3
+    python -m benchmarks.investigations.phase_profile \
+        --fidelity src/casr_cli/weights/lite-real-fidelity.safetensors --details 0,0.3
 """
 from __future__ import annotations
 
@@ -17,14 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import realphoto as rp  # noqa: E402
-
-from casr_cli.upscaler import Upscaler  # noqa: E402
-from casr_cli.eval.artefacts import block_grid_score  # noqa: E402
-from casr_cli.eval.metrics import to_y  # noqa: E402
-from casr_cli.models.lite import ANCHOR_SIGMA, REAL_GENERATIVE, build_lite  # noqa: E402
-from casr_cli.engine.stages import StageSwitches  # noqa: E402
+from benchmarks import realphoto as rp
+from casr_cli.engine.stages import StageSwitches
+from casr_cli.eval.artefacts import block_grid_score
+from casr_cli.eval.metrics import to_y
+from casr_cli.models.lite import ANCHOR_SIGMA, REAL_GENERATIVE, build_lite
+from casr_cli.upscaler import Upscaler
 
 
 def main() -> int:

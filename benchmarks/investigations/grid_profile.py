@@ -2,9 +2,9 @@
 one input block (8 x scale px), relative to the mean over all positions.  Position 0 is the
 input's JPEG block edge; a lattice of period 2 or 4 shows as alternating values.  Hand-run.
 
-    python benchmarks/grid_profile.py --data ../shared/data/eval/b100 --limit 100 --scale 8 --detail 0.33/1
-    python benchmarks/grid_profile.py ... --jpeg off          # casr not told the LR is a JPEG
-    python benchmarks/grid_profile.py ... --lr bicubic        # clean LR: no JPEG at all
+    python benchmarks/investigations/grid_profile.py --data ../shared/data/eval/b100 --limit 100 --scale 8 --detail 0.33/1
+    python benchmarks/investigations/grid_profile.py ... --jpeg off          # casr not told the LR is a JPEG
+    python benchmarks/investigations/grid_profile.py ... --lr bicubic        # clean LR: no JPEG at all
 
 Prints the ratio at position 0 to the mean of the others (the block-grid score's idea, with the
 lines pooled per position), the even/odd ratio and the whole profile.
