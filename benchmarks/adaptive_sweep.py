@@ -108,7 +108,8 @@ def main() -> int:
             done.add((r["data"], r["image"], r["scale"], r["q"], r["noise"]))
     with out.open("a") as f:
         for d in args.data:
-            paths = sorted(p for p in Path(d).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[args.skip:args.skip + args.limit]
+            paths = sorted(p for p in Path(d).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
+            paths = paths[args.skip:args.skip + args.limit]
             for i, p in enumerate(paths):
                 px = read_image(p).pixels
                 img = center_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)

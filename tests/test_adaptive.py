@@ -3,7 +3,6 @@ reported (CLI --json / --dry-run, the Python API, eval)."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

@@ -126,7 +126,8 @@ def table_id() -> str:
     """A short hash of the tables (eval's cache keys change with them)."""
     import hashlib
 
-    return hashlib.sha1(repr((sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS)).encode()).hexdigest()[:10]
+    table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS)
+    return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 
 
 def choice_from_dict(d: Mapping) -> DetailChoice:

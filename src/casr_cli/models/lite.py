@@ -129,8 +129,8 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
         refiner = load_sarm_stage(sarm_path, device)
     adaptive = generative is not None and (switches.detail == AUTO or (switches.detail is None and adaptive_by_default))
     what = "fidelity" if t is None else "adaptive detail" if adaptive else f"detail {format_detail(t)}"
-    return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma, ends), sdam=sdam, sarm=refiner, s_max=4.0, device=device,
-                     tile=TILE, detail=t, adaptive=adaptive,
+    return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma, ends), sdam=sdam, sarm=refiner, s_max=4.0,
+                     device=device, tile=TILE, detail=t, adaptive=adaptive,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
