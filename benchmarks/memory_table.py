@@ -7,7 +7,7 @@ Inputs are crops / tilings of scikit-image's astronaut.  Prints a markdown table
 and writes the rows as JSON.
 
     python benchmarks/memory_table.py --model lite --cases 256x2,256x4,256x8,512x2,512x4,512x8,1024x2,1024x4
-    python benchmarks/memory_table.py --estimate-only --rows benchmarks/results/memory_table.json
+    python benchmarks/memory_table.py --estimate-only --rows benchmarks/results/memory_table_v0.2.0.json
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lite")
     ap.add_argument("--cases", default="256x2,256x4,256x8,512x2,512x4,512x8,1024x2,1024x4")
-    ap.add_argument("--rows", default=str(ROOT / "benchmarks/results/memory_table.json"))
+    ap.add_argument("--rows", default=str(ROOT / "benchmarks/results/memory_table_v0.2.0.json"))
     ap.add_argument("--estimate-only", action="store_true", help="re-estimate the rows of --rows, keep their peaks")
     ap.add_argument("extra", nargs="*", help="more casr upscale options, after --")
     a = ap.parse_args()

@@ -1,7 +1,7 @@
 """Batch runs a script can trust (issue 26): every explicit input accounted for, casr's own
 outputs marked and left out of scans, ``**`` globs, outputs refused before any work when
 they cannot be written or named right, exact messages, Ctrl-C's account, small-tile
-warnings, one exit-status table for ``casr`` and ``casr_cli.distributed``."""
+warnings, one exit-status table for ``casr`` and ``casr_cli.batch.distributed``."""
 
 import json
 import os
@@ -231,7 +231,8 @@ def test_ctrl_c_says_what_was_finished_and_what_was_not(tmp_path, photo):
         Image.fromarray(np.tile(photo, (4, 4, 1))).save(d / f"b{k}.png")  # x12: 4608x6144 each
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(d), "-s", "12", "-o", str(out),
-                          "-m", "bicubic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+                          "-m", "bicubic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a shell's & ignores it
     deadline = time.time() + 200
     while time.time() < deadline and p.poll() is None and not (out / "a0_x12.png").exists():
         time.sleep(0.05)
@@ -260,11 +261,11 @@ def test_the_exit_status_table_is_one_for_every_entry_point(tmp_path, pics):
     env = {**ENV, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "CASR_DEBUG": ""}
     args = [pics / "a.png", "-s", 2, "-m", "turbo", "--device", "cpu", "-o", tmp_path / "t.png"]
     cli = _proc("upscale", *args, env=env)
-    dist = subprocess.run([sys.executable, "-m", "casr_cli.distributed", "upscale", *map(str, args)],
+    dist = subprocess.run([sys.executable, "-m", "casr_cli.batch.distributed", "upscale", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert cli.returncode == dist.returncode == 2, (cli.stderr, dist.stderr)
     assert "not downloaded" in dist.stderr and dist.stderr.count("casr: hint:") <= 1
     bad = _proc("upscale", pics / "a.png", "-s", 0.5)
-    dist_bad = subprocess.run([sys.executable, "-m", "casr_cli.distributed", "upscale", str(pics / "a.png"),
+    dist_bad = subprocess.run([sys.executable, "-m", "casr_cli.batch.distributed", "upscale", str(pics / "a.png"),
                                "-s", "0.5", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == dist_bad.returncode == 2

@@ -18,6 +18,7 @@ from .engine.settings import SizeRequest, UpscaleSettings
 from .engine.stages import StageSwitches
 from .engine.step import ProgressEvent, ProgressFn
 from .engine.tiling import TileSpec
+from .errors import CasrError, UsageError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
 
@@ -43,7 +44,10 @@ class Upscaler(Engine):
             switches = replace(switches, detail=detail)
         if tile is not None:
             options.update(tile=tile.size, tile_overlap=tile.overlap)
-        return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
+        try:  # the API's messages speak its terms (scale=, device=, detail=), the CLI's (from_settings) flags
+            return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
+        except CasrError as e:
+            raise e.in_api_terms() from e.__cause__
 
     @classmethod
     def from_settings(cls, settings: UpscaleSettings) -> Upscaler:
@@ -69,7 +73,7 @@ class Upscaler(Engine):
 
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
-                block_grid: BlockGrid | None = None):
+                block_grid: BlockGrid | None | str = "auto"):
         """Upscale a PIL image or a numpy array (H, W[, C]; uint8, uint16 or float in [0, 1]).
 
         Returns the same kind: PIL in, PIL out (mode kept); arrays keep dtype and layout.
@@ -78,13 +82,25 @@ class Upscaler(Engine):
         Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
         (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
         naming the offending property; see :mod:`casr_cli.io.pixels`.
+        A PIL image opened from a file is turned upright by its EXIF orientation first, as
+        ``casr upscale`` turns the file.
         ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
         for an upright one): every step after the first gets its residual block lines
-        smoothed (:mod:`casr_cli.engine.deblock`)."""
-        from .io.pixels import to_pixels
+        smoothed (:mod:`casr_cli.engine.deblock`).  ``"auto"`` (the default): the grid of a
+        PIL image opened from a JPEG file (``im.format``), EXIF turn followed, as ``casr
+        upscale`` smooths that file; None for anything else.  ``None``: nothing smoothed.
+        Errors speak the API's terms (``scale=``, ``width=``, ``max_pixels=``)."""
+        from .io.pixels import pil_block_grid, to_pixels
 
+        if isinstance(block_grid, str):
+            if block_grid != "auto":
+                raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
+            block_grid = pil_block_grid(image)
         arr, restore = to_pixels(image)
-        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+        try:
+            plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+        except CasrError as e:
+            raise e.in_api_terms() from e.__cause__
         result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid)
         try:
             out = result.read(0, result.shape[0]).copy()
