@@ -101,13 +101,14 @@ def run_upscale(**options) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..cli.upscale import settings_of
+    from ..cli.upscale import check_tmp_dir, settings_of
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
     from ..upscaler import Upscaler
 
     options = dict(options, inputs=list(options["inputs"]))
     settings, job_settings = settings_of(options)
+    check_tmp_dir(settings.tmp_dir)
     state = PartialState(cpu=settings.device == "cpu")
     if options["threads"]:
         torch.set_num_threads(options["threads"])

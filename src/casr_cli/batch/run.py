@@ -53,7 +53,7 @@ class JobSettings:
         if self.skip_existing and self.overwrite:
             raise UsageError("--skip-existing and --overwrite contradict each other")
         if self.dpi is not None and not (math.isfinite(self.dpi) and self.dpi > 0):
-            raise UsageError(f"--dpi must be a positive number, got {self.dpi:g}")
+            raise UsageError(f"--dpi must be above 0 dots per inch, got {self.dpi:g}")
 
 
 def _suffix_for(template: str, s: JobSettings, model_name: str):

@@ -88,6 +88,7 @@ def upscale(
     from ._progress import progress_enabled
 
     settings, job_settings = settings_of(options)
+    check_tmp_dir(settings.tmp_dir)
     model_name = display_name(model, DEFAULT_MODEL)  # a model file's stem in {model} and records
     to_stdout = output == STDIO
     with contextlib.ExitStack() as stack:
@@ -121,8 +122,6 @@ def settings_of(options: dict):
     from ..engine.stages import StageSwitches
 
     o = options
-    if o["tmp_dir"] is not None:
-        _check_tmp_dir(o["tmp_dir"])
     size = SizeRequest(scale=o["scale"], width=o["width"], height=o["height"], chain=_parse_chain(o["chain"]),
                        names=CLI_NAMES)
     detail = parse_detail(o["detail"]) if o["detail"] is not None else None
@@ -177,10 +176,12 @@ def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, 
     return failed
 
 
-def _check_tmp_dir(path: str) -> None:
+def check_tmp_dir(path: str | None) -> None:
     """``--tmp-dir`` must be a folder casr can write into, checked before any work."""
     import os
 
+    if path is None:
+        return
     p = Path(path)
     if not p.is_dir():
         raise UsageError(f"--tmp-dir {path}: {'not a folder' if p.exists() else 'no such folder'}",
