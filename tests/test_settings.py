@@ -124,7 +124,7 @@ EVERY_OPTION = ["-o", "out", "-s", 4, "--chain", "2,2", "-m", "lite",
                 "--compression", 6, "--threads", 1, "--suffix", "_up", "-r", "--skip-existing",
                 "--dry-run", "--max-pixels", 1e7, "--tmp-dir", "tmp", "--superpixel-size", 5, "--no-superpixel",
                 "--structure", "--sarm", "--detail", "0.2/1", "--deblock", "off", "--save-intermediates", "steps",
-                "-q"]
+                "--include-outputs", "--dpi", 300, "-q"]
 
 
 def test_distributed_parses_every_upscale_option_to_the_same_settings():
@@ -146,6 +146,7 @@ def test_distributed_parses_every_upscale_option_to_the_same_settings():
     assert (s.size.chain, s.tile, s.tile_overlap, s.switches.detail, s.switches.superpixel, s.switches.sarm) == \
         ((2.0, 2.0), 128, 16, (0.2, 1.0), False, True)
     assert (job.quality, job.compress_level, job.deblock, job.dry_run, job.intermediates) == (90, 6, "off", True, "steps")
+    assert job.dpi == 300 and b["include_outputs"] is True
 
 
 def test_distributed_runs_with_upscale_options(tmp_path, photo):

@@ -12,9 +12,20 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 from .engine.chain import ChainPlan, plan_chain
-from .errors import CasrError, InvalidImageError
+from .errors import (CasrError, ImageDtypeError, ImageReadError, ImageShapeError, ImageTooLargeError, ImageTypeError,
+                     ImageValueError, InvalidImageError, ModelFileError, ModelNotFoundError, OutputExistsError, OutputWriteError,
+                     TrainingError, UsageError)
 
-__all__ = ["CasrError", "InvalidImageError", "ChainPlan", "Upscaler", "plan_chain", "__version__"]
+#: the weights manager's errors, from casr_cli.hub.errors (imported on first use: the hub
+#: package brings pydantic, which ``import casr_cli`` does not need)
+HUB_ERRORS = ("WeightsError", "WeightsManifestError", "UnknownGroupError", "WeightsMissingError",
+              "WeightsChecksumError", "WeightsDownloadError")
+
+__all__ = ["CasrError", "UsageError", "ImageReadError", "ImageTooLargeError", "OutputExistsError", "OutputWriteError",
+           "ModelNotFoundError",
+           "ModelFileError", "TrainingError", "InvalidImageError", "ImageTypeError", "ImageDtypeError",
+           "ImageShapeError", "ImageValueError", *HUB_ERRORS, "ChainPlan", "Upscaler", "is_casr_output", "plan_chain",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -23,4 +34,12 @@ def __getattr__(name: str):
         from .upscaler import Upscaler
 
         return Upscaler
+    if name in HUB_ERRORS:
+        from .hub import errors
+
+        return getattr(errors, name)
+    if name == "is_casr_output":
+        from .io.images import is_casr_output
+
+        return is_casr_output
     raise AttributeError(name)

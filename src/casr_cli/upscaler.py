@@ -18,6 +18,7 @@ from .engine.settings import SizeRequest, UpscaleSettings
 from .engine.stages import StageSwitches
 from .engine.step import ProgressEvent, ProgressFn
 from .engine.tiling import TileSpec
+from .errors import CasrError, UsageError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "EngineOptions", "ProgressEvent", "ProgressFn", "Upscaler"]
 
@@ -43,7 +44,10 @@ class Upscaler(Engine):
             switches = replace(switches, detail=detail)
         if tile is not None:
             options.update(tile=tile.size, tile_overlap=tile.overlap)
-        return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
+        try:  # the API's messages speak its terms (scale=, device=, detail=), the CLI's (from_settings) flags
+            return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
+        except CasrError as e:
+            raise e.in_api_terms() from e.__cause__
 
     @classmethod
     def from_settings(cls, settings: UpscaleSettings) -> Upscaler:
@@ -92,26 +96,30 @@ class Upscaler(Engine):
         Anything else raises an :class:`~casr_cli.errors.InvalidImageError` subclass
         (``ImageTypeError``, ``ImageDtypeError``, ``ImageShapeError``, ``ImageValueError``)
         naming the offending property; see :mod:`casr_cli.io.pixels`.
+        A PIL image opened from a file is turned upright by its EXIF orientation first, as
+        ``casr upscale`` turns the file.
         ``block_grid``: the image is a decoded JPEG with its blocks there (``BlockGrid()``
         for an upright one): every step after the first gets its residual block lines
-        smoothed (:mod:`casr_cli.engine.deblock`); ``"auto"`` (the default): ``BlockGrid()``
-        for a PIL image as Pillow opened it from a JPEG file (``im.format`` JPEG or MPO), None
-        for anything else.  A PIL JPEG's quantisation tables also tell lite's adaptive detail its
-        quality (:meth:`choose_detail`; an array is measured on its pixels alone).  ``detail``:
-        this call's detail schedule (one T per chain step), instead of the adaptive one or the
-        model's."""
+        smoothed (:mod:`casr_cli.engine.deblock`).  ``"auto"`` (the default): the grid of a
+        PIL image opened from a JPEG file (``im.format`` JPEG or MPO), EXIF turn followed, as ``casr
+        upscale`` smooths that file; None for anything else.  ``None``: nothing smoothed.  A PIL
+        JPEG's quantisation tables also tell lite's adaptive detail its quality
+        (:meth:`choose_detail`; an array is measured on its pixels alone).  ``detail``: this call's
+        detail schedule (one T per chain step), instead of the adaptive one or the model's.
+        Errors speak the API's terms (``scale=``, ``width=``, ``max_pixels=``)."""
         from .io.images import JPEG_FORMATS, jpeg_tables
-        from .io.pixels import to_pixels
+        from .io.pixels import pil_block_grid, to_pixels
 
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
-        arr, restore = to_pixels(image)
         if isinstance(block_grid, str):
             if block_grid != "auto":
-                from .errors import UsageError
-
                 raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
-            block_grid = BlockGrid() if is_jpeg else None
-        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+            block_grid = pil_block_grid(image)
+        arr, restore = to_pixels(image)
+        try:
+            plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+        except CasrError as e:
+            raise e.in_api_terms() from e.__cause__
         if detail is None:
             choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None)
             detail = None if choice is None else choice.schedule

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CasrError
+from .records import OUTPUTS_REASON
 from .records import clean
 from .run import JobSettings, plan_batch, upscale_job
 
@@ -100,23 +101,26 @@ def run_upscale(**options) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..cli.upscale import settings_of
+    from ..cli.upscale import check_tmp_dir, settings_of
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
     from ..upscaler import Upscaler
 
     options = dict(options, inputs=list(options["inputs"]))
     settings, job_settings = settings_of(options)
+    check_tmp_dir(settings.tmp_dir)
     state = PartialState(cpu=settings.device == "cpu")
     if options["threads"]:
         torch.set_num_threads(options["threads"])
     model_name = display_name(settings.model, DEFAULT_MODEL)
     batch = plan_batch(options["inputs"], job_settings, output=options["output"], recursive=options["recursive"],
-                       suffix=options["suffix"], model_name=model_name)
+                       suffix=options["suffix"], model_name=model_name, include_outputs=options["include_outputs"])
     if batch.skipped and state.is_main_process:
         from ..io.images import READABLE
 
         sys.stderr.write(f"casr: skipped {len(batch.skipped)} file(s), not {READABLE}\n")
+    if batch.outputs and state.is_main_process:
+        sys.stderr.write(f"casr: skipped {len(batch.outputs)} file(s), {OUTPUTS_REASON}\n")
     jobs, all_inputs = sorted(batch.jobs, key=lambda j: str(j.input)), batch.all_inputs
     mine = shard(jobs, state.process_index, state.num_processes)
     if settings.device == "auto":  # each process's accelerate device
@@ -155,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         upscale_command().main(args=argv, prog_name="python -m casr_cli.batch.distributed", standalone_mode=True)
     except SystemExit as e:  # click ends every run so, with the command's status or its own 2 for a bad option
         return e.code if isinstance(e.code, int) else int(e.code is not None)
-    except CasrError as e:
-        sys.stderr.write(f"casr: error: {e.one_line()}\n" + (f"casr: hint: {e.hint}\n" if e.hint else ""))
-        return e.exit_code
+    except CasrError as e:  # reported and mapped as casr's own (errors.EXIT_STATUS: one table)
+        from ..cli import report_error
+
+        return report_error(e)
     return 0
 
 

@@ -39,6 +39,8 @@ class Scan:
     files: list[tuple[Path, Path]]
     skipped: list[Path]
     stdin: bool = False  # "-" was given (and read into ``files``' only entry)
+    outputs: tuple[Path, ...] = ()  # files of folders and globs that casr wrote (io.metadata), left out
+    named: frozenset[str] = frozenset()  # real paths of the files given by name (never left out)
 
 
 def readable_name(path: Path) -> bool:
@@ -47,23 +49,44 @@ def readable_name(path: Path) -> bool:
     return path.suffix.lower() in READ_EXTENSIONS
 
 
-def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = None) -> Scan:
+def glob_root(pattern: str) -> Path:
+    """The folder a glob's matches lie under: its components before the first wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = None,
+                include_outputs: bool = False) -> Scan:
     """Files, directories and globs -> a :class:`Scan`, files in a stable order.
 
     Directories contribute their files (``recursive``: also subfolders; hidden files,
-    ``.name``, are left out); globs are expanded by us, so quoted patterns work in scripts.
-    Of both, files with an extension casr does not read are counted in ``skipped``, never
-    dropped silently; a file given by name is always tried (it is read by its content).
-    ``-`` stands for standard input, already spooled to ``stdin``.  Unknown paths raise."""
+    ``.name``, are left out); globs are expanded by us, so quoted patterns work in scripts
+    (``**`` matches any depth of folders, as in shells and Python's glob).  Of both, files
+    with an extension casr does not read are counted in ``skipped``, and files casr wrote
+    (its mark, :func:`~casr_cli.io.images.is_casr_output`) in ``outputs`` unless
+    ``include_outputs``: never dropped silently.  A file given by name is always tried (it
+    is read by its content).  ``-`` stands for standard input, already spooled to
+    ``stdin``.  Unknown paths raise."""
+    from ..io.images import is_casr_output
+
     found: list[tuple[Path, Path]] = []
     skipped: list[Path] = []
+    outputs: list[Path] = []
+    named: set[str] = set()
 
-    def pick(files, root: Path | None) -> None:
+    def pick(files, root: Path) -> None:
         for f in files:
-            if readable_name(f):
-                found.append((f, f.relative_to(root) if root is not None else Path(f.name)))
-            else:
+            if not readable_name(f):
                 skipped.append(f)
+            elif not include_outputs and is_casr_output(f):
+                outputs.append(f)
+            else:
+                found.append((f, f.relative_to(root)))
 
     if STDIO in items:
         if len(items) > 1:
@@ -78,11 +101,12 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
             pick(sorted(f for f in it if f.is_file() and not f.name.startswith(".")), p)
         elif p.exists():
             found.append((p, Path(p.name)))
+            named.add(os.path.realpath(p))
         elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=recursive) if Path(m).is_file())
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
             if not matches:
                 raise UsageError(f"no file matches {item!r}")
-            pick(matches, None)
+            pick(matches, glob_root(item))
         else:
             raise UsageError("no such file or directory", path=item)
     seen, unique = set(), []
@@ -92,10 +116,12 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
             seen.add(key)
             unique.append((f, rel))
     skipped = sorted({os.path.realpath(f): f for f in skipped}.values())
+    outputs = sorted({os.path.realpath(f): f for f in outputs if os.path.realpath(f) not in seen}.values())
     if not unique:
         more = f"; {len(skipped)} file(s) skipped, not {READABLE}" if skipped else ""
+        more += f"; {len(outputs)} casr output(s) skipped (--include-outputs upscales them)" if outputs else ""
         raise UsageError(f"no input images found{more}", hint=f"give files, directories or globs of {READABLE} images")
-    return Scan(unique, skipped)
+    return Scan(unique, skipped, outputs=tuple(outputs), named=frozenset(named))
 
 
 SUFFIX_FIELDS = ("scale", "model", "width", "height")
@@ -157,9 +183,17 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
         if is_dir:
             if o.exists() and not o.is_dir():
                 raise UsageError("-o must be a directory when there are several inputs", path=o)
+            if not o.exists() and not output.endswith(("/", os.sep)) and o.suffix.lower() in WRITE_EXTENSIONS | READ_EXTENSIONS:
+                raise UsageError(f"-o {output} names an image file, but several inputs, a folder or a glob need an "
+                                 "output folder", hint=f"give a folder: -o {o.with_suffix('')}/")
             out_dir = o
         else:
             single_file = o
+            named = output_format(o, None) if o.suffix.lower().lstrip(".") in FORMATS else None
+            if fmt and named and output_format(None, fmt) != named:
+                better = o.with_suffix(EXTENSION[output_format(None, fmt)])
+                raise UsageError(f"--format {fmt} contradicts the output name {o} (a {named} name)",
+                                 hint=f"leave out --format, or name the output {better}")
             output_format(o, fmt)  # validates the extension early
     jobs = []
     for f, rel in inputs:

@@ -54,3 +54,12 @@ def json_line(record: dict[str, Any]) -> str:
 def skipped_record(files: list, readable: str) -> dict[str, Any]:
     """The one record for the files of folders and globs that casr does not read."""
     return {"skipped": len(files), "reason": f"not {readable}", "files": [str(f) for f in files]}
+
+
+#: why files of folders and globs that casr wrote are left out (their mark, casr_cli.io.metadata)
+OUTPUTS_REASON = "casr outputs (--include-outputs upscales them)"
+
+
+def outputs_record(files: list) -> dict[str, Any]:
+    """The one record for the files of folders and globs that casr wrote, left out."""
+    return {"skipped": len(files), "reason": OUTPUTS_REASON, "files": [str(f) for f in files]}

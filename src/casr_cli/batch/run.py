@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,12 +45,15 @@ class JobSettings:
     dry_run: bool = False  # plan only: the record gets tiles per step and a memory estimate
     intermediates: str | None = None  # --save-intermediates DIR (one sub-folder per image)
     deblock: str = "auto"  # JPEG block lines before later steps: auto (JPEG inputs), on (every input), off
+    dpi: float | None = None  # --dpi: the outputs' resolution (None: the input's)
 
     def __post_init__(self):
         if self.deblock not in DEBLOCK_MODES:
             raise UsageError(f"unknown --deblock {self.deblock!r}", hint="use auto, on or off")
         if self.skip_existing and self.overwrite:
             raise UsageError("--skip-existing and --overwrite contradict each other")
+        if self.dpi is not None and not (math.isfinite(self.dpi) and self.dpi > 0):
+            raise UsageError(f"--dpi must be above 0 dots per inch, got {self.dpi:g}")
 
 
 def _suffix_for(template: str, s: JobSettings, model_name: str):
@@ -81,17 +84,18 @@ class Batch:
     jobs: list[Job]
     all_inputs: set[str]  # real paths of all inputs: an output may never replace one
     skipped: list[Path]  # files of folders and globs not in a format casr reads (reported once)
+    outputs: list[Path] = field(default_factory=list)  # files of folders and globs casr wrote, left out (reported once)
 
 
 def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, recursive: bool, suffix: str,
-               model_name: str, stdin: Path | None = None) -> Batch:
+               model_name: str, stdin: Path | None = None, include_outputs: bool = False) -> Batch:
     """The jobs of a batch (inputs expanded, output names from the ``suffix`` template).
     ``stdin``: where standard input was spooled, for an input ``-``."""
     s = settings
     size = s.size
     if suffix == DEFAULT_SUFFIX and size.scale is None and not size.chain:  # sized by --width/--height
         suffix = "_{width}x{height}" if size.width and size.height else ("_w{width}" if size.width else "_h{height}")
-    scan = scan_inputs(inputs, recursive, stdin)
+    scan = scan_inputs(inputs, recursive, stdin, include_outputs=include_outputs)
     if scan.stdin and output is None:
         raise UsageError("'-' (standard input) has no file name to derive an output name from",
                          hint="use -o FILE, -o DIR/ or -o - --format png")
@@ -99,17 +103,20 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
                      output_is_dir=many_inputs(inputs))
     if scan.stdin:
         jobs = [replace(j, label="-") for j in jobs]
-    # an input that is this batch's output of another input (an earlier run's result, picked up
-    # again by a directory or glob) is not upscaled again: re-running a command would
-    # otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...
+    # a file of a folder or glob that is this batch's output of another input (an earlier run's
+    # result without casr's mark, picked up again) is not upscaled again: re-running a command
+    # would otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...  It is reported with casr's
+    # marked outputs.  A file given by name is always upscaled (or its job reports why not).
     made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs if not j.to_stdout}
 
     def output_of_another(j: Job) -> bool:
         src = os.path.realpath(j.input)
-        return made_by.get(src, src) != src
+        return src not in scan.named and made_by.get(src, src) != src and not include_outputs
 
+    again = [j.input for j in jobs if not j.to_stdout and output_of_another(j)]
     jobs = [j for j in jobs if j.to_stdout or not output_of_another(j)]
-    return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped)
+    outputs = sorted([*scan.outputs, *again], key=str)
+    return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped, outputs)
 
 
 #: Outputs up to 256 x 256 px run on one torch thread when no --threads is given: for so
@@ -133,6 +140,20 @@ def _one_thread_if_small(plan, enabled: bool):
         torch.set_num_threads(before)
 
 
+def resident_bytes() -> int:
+    """This process's resident set size now, in bytes (0 where it cannot be read): what a run
+    starts from once the model is loaded, added to the engine's estimate in a dry run."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
 def new_record(job: Job, model_name: str) -> dict[str, Any]:
     return {"input": job.name, "output": str(job.output), "model": model_name, "scale": None, "chain": None,
             "size": None, "seconds": None, "status": "ok", "error": None}
@@ -146,7 +167,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     ``stdout``: the stream a ``to_stdout`` job writes its image to; ``small_work_one_thread``:
     run an image whose output is at most :data:`SMALL_WORK_PIXELS` on one torch thread."""
     from ..engine.canvas import MemoryStore
-    from ..io.images import probe, read_image, write_image
+    from ..io.images import check_writable, probe, probe_layout, read_image, remove_stale_temporaries, write_image
 
     s = settings
     rec = new_record(job, model_name)
@@ -165,6 +186,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         if details is not None:
             rec["detail"] = details
         check_output(job, all_inputs, s.overwrite or s.dry_run)
+        notes = [w] if (w := upscaler.tile_warning()) else []
         if s.dry_run:
             if upscaler.model.adaptive:  # from the header: the JPEG's tables; the pixels are not read
                 from ..io.images import read_jpeg_tables
@@ -174,13 +196,18 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                 rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
                            estimate_note="dry run: the JPEG quality from the file's tables only; noise and "
                                          "sharpness are measured on the pixels when it runs, which may change the first step's T")
+            resident = resident_bytes()
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
-                       memory_bytes=upscaler.estimate_memory(plan, 4, 2))
+                       memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),
+                       memory_resident_bytes=resident)
             if not job.to_stdout and job.output.exists() and not s.overwrite:
-                rec["warnings"] = ["output exists: the run would stop on it without --overwrite or --skip-existing"]
+                notes.append("output exists: the run would stop on it without --overwrite or --skip-existing")
+            if notes:
+                rec["warnings"] = notes
             return rec
-        if not job.to_stdout:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
+        if not job.to_stdout:  # before any pixel is computed: the output can be written, no dead run's leftovers
+            check_writable(job.output)
+            remove_stale_temporaries(job.output)
         pic = read_image(job.input)
         if on_start is not None:
             on_start(job.label or job.input.name)
@@ -197,15 +224,22 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid,
                                 detail=None if choice is None else choice.schedule)
         try:
-            kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level)
+            kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level,
+                      meta=pic.meta.with_dpi(s.dpi))
             if job.to_stdout:
                 from ..io.stdio import write_image_to
 
                 warnings = write_image_to(stdout, result, fmt=s.fmt, tmp_dir=tmp_dir, **kw)
             else:
-                warnings = write_image(job.output, result, fmt=s.fmt, **kw)
+                try:
+                    warnings = write_image(job.output, result, fmt=s.fmt, **kw)
+                except OSError as e:  # the disk filled up, the folder went away ...: named by the output
+                    from ..errors import OutputWriteError
+
+                    raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=job.output) from e
         finally:
             result.close()
+        warnings = [*notes, *warnings]
         if pic.frames > 1:
             warnings = [f"only the first of {pic.frames} frames or pages was upscaled", *warnings]
         if warnings:
@@ -213,6 +247,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     except CasrError as e:
         if job.label is not None and e.path == str(job.input):  # the spooled file stands for "-"
             e.path = job.label
+        if e.path is None:  # every per-file error names its file
+            e.path = job.name
         rec.update(status="error", error=e.one_line())
     except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
         if os.environ.get("CASR_DEBUG") == "1":

@@ -14,7 +14,7 @@ import sys
 import typer
 
 from .. import __version__
-from ..errors import CasrError
+from ..errors import CasrError, Interrupted, exit_status
 from ._exit import exit_now
 from .download_weights import download_weights
 from .eval import eval_command
@@ -57,13 +57,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def report_error(e: CasrError) -> int:
-    """Print ``casr: error: <what> (<file>)`` and a hint; return the exit code (2: an
-    error that stops the whole run is a usage or set-up error)."""
+    """Print ``casr: error: <what> (<file>)`` and a hint; return the exit status
+    (:func:`~casr_cli.errors.exit_status`: 2, an error that stops the whole run is a usage or
+    set-up error).  ``casr_cli.distributed`` reports through this too."""
     line = e.one_line()
     print(f"casr: error: {line}", file=sys.stderr)
     if e.hint and e.hint not in line:  # a hint the error line already says is not repeated
         print(f"casr: hint: {e.hint}", file=sys.stderr)
-    return 2
+    return exit_status(e)
 
 
 def main() -> None:
@@ -90,9 +91,9 @@ def _main() -> None:
         if os.environ.get("CASR_DEBUG") == "1":
             raise
         sys.exit(report_error(e))
-    except KeyboardInterrupt:
-        print("casr: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as e:  # a batch says what was finished and what not (errors.Interrupted)
+        print(f"casr: {e.one_line()}" if isinstance(e, Interrupted) else "casr: interrupted", file=sys.stderr)
+        sys.exit(exit_status(e))
     except BrokenPipeError:  # the reader of a pipe went away (casr ... -o - | head -c 100)
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

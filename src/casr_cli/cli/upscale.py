@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..batch.records import json_line, skipped_record
-from ..errors import UsageError
+from ..batch.records import json_line, outputs_record, skipped_record
+from ..errors import Interrupted, UsageError
 from ._options import DeviceOpt, JsonOpt, ModelOpt, QuietOpt, TileOpt, TileOverlapOpt, parse_detail
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
@@ -40,7 +41,9 @@ def upscale(
     compression: Annotated[int, typer.Option("--compression", help="PNG/TIFF zlib level: 1 fastest, 9 smallest (4: a 21 MP lite output in 0.8 s on 2 threads, 7 % larger than 6).", min=0, max=9)] = 4,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice, and one for outputs up to 256x256 px, docs/cli.md).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories.")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into subdirectories (a glob's ** always does).")] = False,
+    include_outputs: Annotated[bool, typer.Option("--include-outputs", help="Also upscale files of folders and globs that casr wrote (marked as casr's: PNG text, EXIF Software); without it they are skipped and reported once.")] = False,
+    dpi: Annotated[float | None, typer.Option("--dpi", help="Resolution written to the outputs, in dots per inch (default: the input's, same value; none if it has none).", min=1, show_default=False)] = None,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip inputs whose output exists.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never inputs).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print chain, tiles, size and memory per file; write nothing.")] = False,
@@ -86,17 +89,26 @@ def upscale(
     from ._progress import progress_enabled
 
     settings, job_settings = settings_of(options)
+    check_tmp_dir(settings.tmp_dir)
     model_name = display_name(model, DEFAULT_MODEL)  # a model file's stem in {model} and records
     to_stdout = output == STDIO
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(spooled_stdin(binary_stdin(), tmp_dir)) if STDIO in inputs else None
         batch = plan_batch(inputs, job_settings, output=output, recursive=recursive, suffix=suffix,
-                           model_name=model_name, stdin=spool)
+                           model_name=model_name, stdin=spool, include_outputs=include_outputs)
         image_out = stack.enter_context(stdout_reserved()) if to_stdout and not dry_run else None
         # with -o - the image owns standard output: messages and --json records go to standard error
-        emit = _emitter(json_mode, quiet, sys.stderr if to_stdout else sys.stdout)
-        failed = _run(batch, settings, job_settings, model_name, emit, image_out, threads=threads,
-                      progress=progress_enabled(quiet, json_mode, sys.stderr if to_stdout else sys.stdout) and not dry_run)
+        out = sys.stderr if to_stdout else sys.stdout
+        try:
+            failed = _run(batch, settings, job_settings, model_name, (json_mode, quiet, out), image_out,
+                          threads=threads, progress=progress_enabled(quiet, json_mode, out) and not dry_run)
+        except KeyboardInterrupt as e:  # said here: click turns a KeyboardInterrupt into a silent exit 130
+            from ..errors import exit_status
+
+            line = e.one_line() if isinstance(e, Interrupted) else \
+                f"interrupted before the first of {len(batch.jobs)} file(s) was finished; no output was written"
+            _put(sys.stderr, f"casr: {line}\n")
+            raise typer.Exit(exit_status(e)) from None
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -122,12 +134,14 @@ def settings_of(options: dict):
                                names=CLI_NAMES)
     job = JobSettings(size=size, fmt=o["fmt"], quality=o["quality"], compress_level=o["compression"],
                       overwrite=o["overwrite"], skip_existing=o["skip_existing"], dry_run=o["dry_run"],
-                      intermediates=o["save_intermediates"], deblock=o["deblock"])
+                      intermediates=o["save_intermediates"], deblock=o["deblock"], dpi=o.get("dpi"))
     return settings, job
 
 
-def _run(batch, settings, job_settings, model_name: str, emit, image_out, *, threads, progress: bool) -> int:
-    """Load the model, run every job of ``batch``, emit each record; returns how many failed."""
+def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, threads, progress: bool) -> int:
+    """Load the model, run every job of ``batch``, emit each record (``emit_to``: json mode,
+    quiet, the stream records go to); returns how many failed.  Ctrl-C raises
+    :class:`~casr_cli.errors.Interrupted`, which says which files were finished and which not."""
     from ..batch.run import upscale_job
     from ..io.images import READABLE
     from ..upscaler import Upscaler
@@ -137,20 +151,44 @@ def _run(batch, settings, job_settings, model_name: str, emit, image_out, *, thr
         import torch
 
         torch.set_num_threads(threads)
-    if batch.skipped:
-        emit(skipped_record(batch.skipped, READABLE))
     upscaler = Upscaler.from_settings(settings)
     failed = 0
+    outcomes: dict[str, list[str]] = {"ok": [], "error": []}
     with bars(progress, len(batch.jobs)) as ui:
-        for job in batch.jobs:
-            rec = upscale_job(job, upscaler, job_settings, batch.all_inputs, model_name, progress=ui.on_event,
-                              on_start=ui.start_file, stdout=image_out, tmp_dir=settings.tmp_dir,
-                              small_work_one_thread=not threads)
-            failed += rec["status"] == "error"
-            if rec["status"] in ("ok", "error"):
+        emit = _emitter(*emit_to, ui)
+        if batch.skipped:
+            emit(skipped_record(batch.skipped, READABLE))
+        if batch.outputs:
+            emit(outputs_record(batch.outputs))
+        try:
+            for job in batch.jobs:
+                rec = upscale_job(job, upscaler, job_settings, batch.all_inputs, model_name, progress=ui.on_event,
+                                  on_start=ui.start_file, stdout=image_out, tmp_dir=settings.tmp_dir,
+                                  small_work_one_thread=not threads)
+                failed += rec["status"] == "error"
+                outcomes["error" if rec["status"] == "error" else "ok"].append(job.name)
                 ui.end_file()
-            emit(rec)
+                emit(rec)
+        except KeyboardInterrupt:
+            ui.end_file()
+            done = set(outcomes["ok"]) | set(outcomes["error"])
+            raise Interrupted(outcomes["ok"], outcomes["error"], [j.name for j in batch.jobs if j.name not in done],
+                              dry_run=job_settings.dry_run) from None
     return failed
+
+
+def check_tmp_dir(path: str | None) -> None:
+    """``--tmp-dir`` must be a folder casr can write into, checked before any work."""
+    import os
+
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_dir():
+        raise UsageError(f"--tmp-dir {path}: {'not a folder' if p.exists() else 'no such folder'}",
+                         hint="create it first, or leave --tmp-dir out (the system's temporary folder)")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"--tmp-dir {path}: not writable", hint="choose a folder you can write into")
 
 
 def _put(stream, text: str, *, json_text: bool = False) -> None:
@@ -172,11 +210,15 @@ def _put(stream, text: str, *, json_text: bool = False) -> None:
     buf.flush()
 
 
-def _emitter(json_mode: bool, quiet: bool, out):
+def _emitter(json_mode: bool, quiet: bool, out, ui=None):
     """Where records go: ``out`` (standard output, or standard error with ``-o -``) gets the
     JSON lines or the summary lines; errors and warnings always go to standard error, one
-    line each (for grep)."""
+    line each (for grep).  While bars are drawn (``ui.live``: a terminal) every line goes
+    through their console instead, above the bars."""
     def say(line: str, stream=None) -> None:
+        if ui is not None and ui.live:
+            ui.say(line)
+            return
         _put(stream or out, line + "\n")
 
     def emit(rec: dict) -> None:

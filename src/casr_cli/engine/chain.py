@@ -137,12 +137,17 @@ def target_size(in_size: tuple[int, int], *, scale: float | None = None, width: 
     h, w = in_size
     if scale is not None:
         s = float(scale)
-        return (round(h * s), round(w * s)), s
+        out = (round(h * s), round(w * s))
+        if out[0] <= h or out[1] <= w:
+            raise UsageError(f"--scale {scale:g} turns {w}x{h} into {out[1]}x{out[0]}, not larger than the input",
+                             hint="casr only enlarges: use a larger scale")
+        return out, s
     sw = width / w if width is not None else math.inf
     sh = height / h if height is not None else math.inf
     s = min(sw, sh)
     if s <= 1.0:
-        raise UsageError(f"target size is not larger than the input ({w}x{h})", hint="casr only enlarges")
+        raise UsageError(f"--width/--height: the target size is not larger than the input ({w}x{h})",
+                         hint="casr only enlarges")
     out = (height if sh == s else round(h * s), width if sw == s else round(w * s))
     return out, s
 

@@ -61,8 +61,8 @@ class Engine:
         out_size, s = chain_mod.target_size(in_size, scale=scale, width=width, height=height)
         if out_size[0] * out_size[1] > self.options.max_pixels:
             raise ImageTooLargeError(
-                f"output would be {out_size[1]}x{out_size[0]} = {out_size[0] * out_size[1] / 1e6:.0f} megapixels, "
-                f"over --max-pixels {self.options.max_pixels / 1e6:.0f} megapixels",
+                f"output would be {out_size[1]}x{out_size[0]} = {out_size[0] * out_size[1]:,} pixels, "
+                f"over --max-pixels {self.options.max_pixels:,}",
                 hint="lower the scale or raise --max-pixels")
         if chain and scale is None:  # sized by width/height: the chain must give this image's scale
             chain_mod.validate_chain(chain, s, self.model.s_max)
@@ -81,8 +81,29 @@ class Engine:
     def tile_grids(self, plan: chain_mod.ChainPlan) -> list[TileGrid]:
         return [tile_grid(size, self.tile) for size in plan.sizes[1:]]
 
-    def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int) -> int:
-        """Bytes the stores and tile bands of the largest step need (model weights not counted)."""
+    #: tiles whose side is under this many times the backbone's context are warned about:
+    #: each computes more than 4x the pixels it keeps
+    SMALL_TILE_CONTEXTS = 2
+
+    def tile_warning(self) -> str | None:
+        """A warning when the tiles are small against the model's context (the pixels the
+        backbone needs around a tile, computed and cropped away): the run is that much slower."""
+        ctx = context_of(self.model)
+        t = self.tile.size
+        if ctx <= 0 or t >= self.SMALL_TILE_CONTEXTS * ctx:
+            return None
+        cost = ((t + 2 * ctx) / t) ** 2
+        return (f"tiles of {t} px are small against the model's context of {ctx} px on each side: every tile "
+                f"computes {cost:.0f}x the pixels it keeps, so the run is about that much slower; use --tile "
+                f"{self.SMALL_TILE_CONTEXTS * ctx} or more (the model's default: {self.model.tile.size})")
+
+    def estimate_memory(self, plan: chain_mod.ChainPlan, channels: int, itemsize: int, resident: int = 0) -> int:
+        """The peak resident memory of running ``plan`` on an image of ``channels`` channels
+        of ``itemsize`` bytes: ``resident`` (the process's memory before the run: the
+        interpreter, torch, the model's weights; ``casr upscale --dry-run`` measures its own)
+        plus what the largest step adds: its input and output stores (those held in memory),
+        a band of tile rows in and out, and the tiles' working tensors.  Within 8 % of the
+        measured peak for lite from 256 px x2 to 1024 px x4 (docs/cli.md, benchmarks/memory_table.py)."""
         ctx = context_of(self.model)
         peak = 0
         for (h, w), (H, W) in zip(plan.sizes[:-1], plan.sizes[1:]):
@@ -93,7 +114,7 @@ class Engine:
             band_in = math.ceil(th * h / H + 8) * w * channels * 4
             band_out = 2 * th * W * channels * 4
             peak = max(peak, stores + band_in + band_out + 24 * th * tw * 4 * 4)
-        return peak
+        return resident + peak
 
     def smoothing_grid(self, plan: chain_mod.ChainPlan, block_grid: BlockGrid | None,
                        in_size: tuple[int, int]) -> BlockGrid | None:

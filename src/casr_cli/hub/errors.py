@@ -10,13 +10,9 @@ from ..errors import CasrError, ModelNotFoundError
 class WeightsError(CasrError):
     """Base class of the weights manager's errors."""
 
-    exit_code = 1
-
 
 class WeightsManifestError(WeightsError):
     """``weights.toml`` is malformed."""
-
-    exit_code = 2
 
 
 class UnknownGroupError(WeightsManifestError):
@@ -27,8 +23,6 @@ class WeightsMissingError(WeightsError, ModelNotFoundError):
     """Weights that were never downloaded (or not for the pinned revision), or offline
     with nothing cached.  ``.command`` is the exact command that fixes it."""
 
-    exit_code = 1
-
     def __init__(self, message: str, *, command: str, path: str | Path | None = None, hint: str | None = None):
         super().__init__(message, path=path, hint=hint or f"run `{command}`")
         self.command = command
@@ -38,11 +32,7 @@ class WeightsChecksumError(WeightsError):
     """A file whose sha256 (or size) differs from the manifest, the Hub's LFS oid or the
     lock file.  A freshly downloaded bad file has already been deleted."""
 
-    exit_code = 1
-
 
 class WeightsDownloadError(WeightsError):
     """The download itself failed (HTTP error, gated/unknown repo, cut connection after
     retries, consistency check)."""
-
-    exit_code = 1

@@ -28,6 +28,8 @@ from PIL import Image, UnidentifiedImageError
 from ..engine.canvas import MemoryStore, RowStore
 from ..engine.deblock import BlockGrid, jpeg_grid
 from ..errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
+from .metadata import SOFTWARE_TAG, Meta, carries_mark, marked_exif, png_text, read_meta, tiff_dpi
+from .metadata import software as marked_software
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
 
@@ -68,6 +70,7 @@ class Picture:
     block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.engine.deblock)
     stored_grid: BlockGrid = BlockGrid()  # the grid the pixels would have had as a JPEG (EXIF turn applied)
     quantization: dict[int, list[int]] | None = None  # a JPEG's quantisation tables (Pillow's im.quantization)
+    meta: Meta = Meta()  # resolution and text carried to the output (casr_cli.io.metadata)
 
     @property
     def mode(self) -> str:
@@ -106,6 +109,37 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
         raise ImageTooLargeError(f"image header claims {w}x{h} pixels, over the input limit of "
                                  f"{max_pixels / 1e6:.0f} megapixels", path=path)
     return h, w
+
+
+def probe_layout(path: str | Path) -> tuple[int, int]:
+    """(channels, bytes per sample) :func:`read_image` will give, from the header alone; the
+    largest, (4, 2), for what the header does not say."""
+    path = Path(path)
+    try:
+        with _open(path) as im:
+            mode, fmt = im.mode, im.format
+        deep = (fmt == "PNG" and _png_bit_depth(path) == 16) or mode.startswith("I") or mode == "F" or \
+            (fmt == "TIFF" and _tiff_bits(path) > 8)
+    except Exception:  # noqa: BLE001 (a file the run will report; the estimate takes the largest)
+        return 4, 2
+    channels = {"1": 1, "L": 1, "I": 1, "F": 1, "LA": 2, "La": 2, "PA": 4, "RGBA": 4, "RGBa": 4}.get(mode.split(";")[0], 3)
+    return channels, 2 if deep else 1
+
+
+def is_casr_output(path: str | Path) -> bool:
+    """Whether ``path`` is an image casr wrote (its Software mark, :mod:`casr_cli.io.metadata`),
+    from its header alone; False for anything unreadable."""
+    try:
+        with _open(Path(path)) as im:
+            if im.format == "PNG":
+                value = im.info.get("Software")
+            elif im.format in (*JPEG_FORMATS, "WEBP", "TIFF"):
+                value = im.getexif().get(SOFTWARE_TAG)
+            else:
+                return False
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False
+    return carries_mark(value)
 
 
 def _open(path: Path) -> Image.Image:
@@ -167,6 +201,7 @@ def _read(path: Path) -> Picture:
         icc = exif = tables = None
         orientation = frames = 1
         fmt = None
+        meta = Meta()
         if im is not None:
             stack.enter_context(im)
             fmt = im.format
@@ -175,12 +210,14 @@ def _read(path: Path) -> Picture:
             icc = im.info.get("icc_profile") or None
             orientation = _orientation(im)
             exif = _carried_exif(im.getexif())
+            meta = read_meta(im)
         if fmt == "PNG" and _png_bit_depth(path) == 16:
             pixels = _read_cv2(path)
         elif fmt in (None, "TIFF") and (im is None or im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")
                                         or _tiff_bits(path) > 8):
-            pixels, icc, orientation = _read_tiff(path, icc)  # pixels as stored
+            pixels, icc, orientation, dpi = _read_tiff(path, icc)  # pixels as stored
             fmt = "TIFF"
+            meta = Meta(meta.dpi or dpi)
         else:
             if im.mode == "CMYK":
                 icc = None  # a CMYK profile does not describe the RGB we make
@@ -188,7 +225,8 @@ def _read(path: Path) -> Picture:
         grid = jpeg_grid(pixels.shape[:2], orientation)
         pixels = apply_orientation(pixels, orientation)
         return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames,
-                       block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid, quantization=tables)
+                       block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid, quantization=tables,
+                       meta=meta)
 
 
 def jpeg_tables(im: Image.Image) -> dict[int, list[int]] | None:
@@ -273,8 +311,9 @@ def _read_cv2(path: Path) -> np.ndarray:
     return rgba
 
 
-def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None, int]:
-    """Pixels as stored, the ICC profile and the EXIF orientation tag (1 when absent)."""
+def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None, int, tuple[float, float] | None]:
+    """Pixels as stored, the ICC profile, the EXIF orientation tag (1 when absent) and the
+    resolution in dots per inch."""
     import tifffile
 
     with tifffile.TiffFile(path) as t:
@@ -283,14 +322,15 @@ def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None,
         tag = page.tags.get(34675)
         icc = icc or (bytes(tag.value) if tag is not None else None)
         orientation = _tiff_orientation(page)
+        dpi = tiff_dpi(page)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
         raise ImageReadError(f"unsupported TIFF layout {a.shape}", path=path)
     if a.dtype == np.uint16 or a.dtype == np.uint8:
-        return a, icc, orientation
+        return a, icc, orientation, dpi
     if a.dtype.kind == "f":
-        return np.rint(np.clip(a, 0, 1) * 65535).astype(np.uint16), icc, orientation
+        return np.rint(np.clip(a, 0, 1) * 65535).astype(np.uint16), icc, orientation, dpi
     raise ImageReadError(f"unsupported TIFF sample type {a.dtype}", path=path)
 
 
@@ -359,11 +399,65 @@ def _file_mode(path: Path) -> int:
         return 0o666 & ~mask
 
 
+TEMP_SUFFIX = ".casr-tmp"
+
+
+def _temp_prefix(path: Path) -> str:
+    """Hidden, named for the output and the writing process: ``.a_x2.png.<pid>.``."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def check_writable(path: Path) -> None:
+    """Raise :class:`~casr_cli.errors.OutputWriteError` naming ``path`` unless a file can be
+    written next to it (its folder made if missing): tried with a temporary file, before any
+    pixel is computed."""
+    from ..errors import OutputWriteError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=path) from e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Remove the temporary files of ``path`` left by casr processes that died before they
+    could (kill -9, a power cut): those whose writer's process id is gone; returns how many."""
+    removed = 0
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*{TEMP_SUFFIX}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path):
     """A temporary name next to ``path``; renamed onto it only if the block succeeds.
-    The result has the permissions a plain write would give (mkstemp's files are 0o600)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".casr-tmp", dir=path.parent)
+    The result has the permissions a plain write would give (mkstemp's files are 0o600).
+    The name carries the process id, so a later run can tell a dead writer's leftovers
+    (:func:`remove_stale_temporaries`) from another live process's file."""
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -376,26 +470,30 @@ def atomic_path(path: Path):
 
 
 def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
-                exif: bytes | None = None, quality: int = 95, compress_level: int = 4) -> list[str]:
-    """Write pixels atomically; returns warnings (e.g. alpha dropped for JPEG)."""
+                exif: bytes | None = None, quality: int = 95, compress_level: int = 4, meta: Meta | None = None) -> list[str]:
+    """Write pixels atomically, marked as casr's (:mod:`casr_cli.io.metadata`) with ``meta``'s
+    resolution and text; returns warnings (e.g. alpha dropped for JPEG)."""
     path = Path(path)
     fmt = output_format(path, fmt)
     if isinstance(store, np.ndarray):
         store = MemoryStore.wrap(store)
     with atomic_path(path) as tmp:
-        return encode(tmp, store, fmt, icc, exif, quality, compress_level)
+        return encode(tmp, store, fmt, icc, exif, quality, compress_level, meta)
 
 
-def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int) -> list[str]:
+def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int,
+           meta: Meta | None = None) -> list[str]:
     """Encode ``store`` as ``fmt`` into the file ``tmp`` (:func:`write_image` renames it into
     place; :func:`~casr_cli.io.stdio.write_image_to` copies it out); returns the warnings."""
     h, w, c = store.shape
     warnings: list[str] = []
+    dpi = meta.dpi if meta else None
     if fmt == "PNG" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
         from .pngstream import write_png
 
         with open(tmp, "wb") as f:
-            write_png(f, h, w, c, store.dtype, store.iter_rows(), icc=icc, exif=exif, compress_level=compress_level)
+            write_png(f, h, w, c, store.dtype, store.iter_rows(), icc=icc, exif=exif, compress_level=compress_level,
+                      text=png_text(meta), dpi=dpi)
         return warnings
     if fmt == "TIFF" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
         import tifffile
@@ -405,7 +503,8 @@ def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compre
         tifffile.imwrite(tmp, data=strips, shape=(h, w, c), dtype=store.dtype, rowsperstrip=rps,
                          photometric="minisblack" if c <= 2 else "rgb",
                          extrasamples=(2,) if c in (2, 4) else None, compression="zlib",
-                         iccprofile=icc, bigtiff=store.nbytes > 3_900_000_000)
+                         iccprofile=icc, bigtiff=store.nbytes > 3_900_000_000, software=marked_software(),
+                         resolution=dpi, resolutionunit="INCH" if dpi else None)
         if exif:
             warnings.append("EXIF is not written to 16-bit or very large TIFF files")
         return warnings
@@ -423,8 +522,21 @@ def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compre
     kw: dict = {}
     if icc and fmt != "BMP":
         kw["icc_profile"] = icc
-    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        kw["exif"] = exif
+    if fmt in ("JPEG", "WEBP", "TIFF"):  # casr's mark: the EXIF Software tag
+        kw["exif"] = marked_exif(exif)
+    elif exif and fmt == "PNG":
+        kw["exif"] = marked_exif(exif)
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in png_text(meta):
+            info.add_text(k, v)
+        kw["pnginfo"] = info
+    if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
+        kw["dpi"] = dpi
+    if meta and meta.comment and fmt == "JPEG":
+        kw["comment"] = meta.comment
     if fmt in ("JPEG", "WEBP"):
         kw["quality"] = quality
     if fmt == "PNG":

@@ -15,7 +15,10 @@ dtype and the layout.
 PIL images: every mode Pillow has; 16-bit grey (``I;16``, ``I;16B``...) and 32-bit
 integer grey (``I``, values 0..65535) are 16-bit grey, as the CLI reads 16-bit files;
 ``F`` (float grey) must be finite and in [0, 1].  The output has the input's mode
-(``I;16B`` comes back as ``I;16``; colour 16-bit does not exist in Pillow).
+(``I;16B`` comes back as ``I;16``; colour 16-bit does not exist in Pillow), except
+:data:`MODE_BACK`'s: bilevel ``1`` comes back ``L``, palette ``P`` as ``RGB`` (``RGBA``
+with a transparent entry), ``PA`` as ``RGBA``.  A PIL image opened from a file is turned
+upright by its EXIF orientation, as the CLI reads files.
 """
 
 from __future__ import annotations
@@ -113,7 +116,31 @@ def _from_pil(im) -> tuple[np.ndarray, Restore]:
                                   prop="range", hint="scale them to 0..65535, or convert to mode F in [0, 1]")
     elif mode == "F":
         check_float(np.asarray(im))
-    return from_pil(im)[0], Restore("pil", mode=mode)
+    from .images import _orientation, apply_orientation
+
+    return apply_orientation(from_pil(im)[0], _orientation(im)), Restore("pil", mode=mode)
+
+
+def pil_block_grid(image):
+    """The 8x8 block grid of a PIL image opened from a JPEG file (``im.format``), turned
+    upright by its EXIF orientation as the pixels are, or None (not a PIL JPEG)."""
+    from PIL import Image
+
+    from ..engine.deblock import jpeg_grid
+    from .images import JPEG_FORMATS, _orientation
+
+    if not isinstance(image, Image.Image) or image.format not in JPEG_FORMATS:
+        return None
+    return jpeg_grid((image.height, image.width), _orientation(image))
+
+
+#: the mode of what ``Upscaler.upscale`` returns for a PIL image of each mode (README):
+#: the input's mode, except where the upscaled pixels do not fit it: bilevel "1" comes back
+#: grey "L"; palette images come back as the colours they show, "P" as "RGB" ("RGBA" when the
+#: palette has a transparent entry) and "PA" as "RGBA"
+MODE_BACK = {"1": "L", "P": "RGB", "PA": "RGBA"}
+#: modes converted back from the engine's grey / RGB (+ alpha) result with Pillow
+CONVERTED_BACK = ("L", "LA", "RGB", "RGBA", "La", "RGBa", "CMYK", "YCbCr")
 
 
 def _to_pil(a: np.ndarray, mode: str | None):
@@ -130,9 +157,9 @@ def _to_pil(a: np.ndarray, mode: str | None):
         return Image.fromarray(grey.astype(np.uint16))  # Pillow 13 names the mode itself (I;16)
     a = to_8bit(a)
     im = Image.fromarray(np.ascontiguousarray(a[:, :, 0] if a.shape[2] == 1 else a), MODES[a.shape[2]])
-    if mode in ("1", "P", "PA") or mode is None or mode == im.mode:
-        return im
-    return im.convert(mode) if mode in ("L", "LA", "RGB", "RGBA") else im
+    if mode in MODE_BACK or mode is None or mode == im.mode:
+        return im  # "P" with transparency: RGBA, as the engine's channels say
+    return im.convert(mode) if mode in CONVERTED_BACK else im
 
 
 def _what(x) -> str:

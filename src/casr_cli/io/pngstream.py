@@ -90,9 +90,12 @@ def parallel_deflate(chunks: Iterable[bytes], level: int = 6, threads: int | Non
 
 def write_png(f: BinaryIO, height: int, width: int, channels: int, dtype: np.dtype, blocks: Iterable[np.ndarray], *,
               icc: bytes | None = None, exif: bytes | None = None, compress_level: int = 4,
-              threads: int | None = None) -> None:
+              threads: int | None = None, text: list[tuple[str, str]] = (),
+              dpi: tuple[float, float] | None = None) -> None:
     """Write a PNG to the open binary file ``f`` from ``blocks`` of rows (n, width, channels);
-    the image data is deflated on ``threads`` threads (see :func:`parallel_deflate`)."""
+    the image data is deflated on ``threads`` threads (see :func:`parallel_deflate`).
+    ``text``: (keyword, value) chunks (tEXt, or iTXt for text beyond Latin-1); ``dpi``: a
+    pHYs chunk."""
     dtype = np.dtype(dtype)
     depth = 16 if dtype == np.uint16 else 8
     if dtype not in (np.uint8, np.uint16) or channels not in _COLOR_TYPE:
@@ -103,6 +106,13 @@ def write_png(f: BinaryIO, height: int, width: int, channels: int, dtype: np.dty
         _chunk(f, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
     if exif:
         _chunk(f, b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+    if dpi:
+        _chunk(f, b"pHYs", struct.pack(">IIB", int(dpi[0] / 0.0254 + 0.5), int(dpi[1] / 0.0254 + 0.5), 1))
+    for key, value in text:
+        try:
+            _chunk(f, b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1"))
+        except UnicodeEncodeError:
+            _chunk(f, b"iTXt", key.encode("utf-8") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8"))
     bpp = channels * dtype.itemsize
     written = 0
 

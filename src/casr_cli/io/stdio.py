@@ -110,7 +110,7 @@ def write_image_to(stream: BinaryIO, store, *, fmt: str, tmp_dir: str | None = N
     os.close(fd)
     try:
         warnings = encode(Path(tmp), store, fmt, options.get("icc"), options.get("exif"), options.get("quality", 95),
-                          options.get("compress_level", 4))
+                          options.get("compress_level", 4), options.get("meta"))
         with open(tmp, "rb") as f:
             shutil.copyfileobj(f, stream, 1 << 20)
         stream.flush()

@@ -1,0 +1,271 @@
+"""Batch runs a script can trust (issue 26): every explicit input accounted for, casr's own
+outputs marked and left out of scans, ``**`` globs, outputs refused before any work when
+they cannot be written or named right, exact messages, Ctrl-C's account, small-tile
+warnings, one exit-status table for ``casr`` and ``casr_cli.batch.distributed``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from casr_cli.cli import app, report_error
+from casr_cli.errors import CasrError
+
+runner = CliRunner()
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def run(*args):
+    """The CLI in-process, bicubic unless a test names a model (no trained weights needed)."""
+    args = [str(a) for a in args]
+    if args[:1] == ["upscale"] and "-m" not in args and "--model" not in args:
+        args += ["-m", "bicubic"]
+    return runner.invoke(app, args)
+
+
+def records(r) -> list[dict]:
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+
+
+def usage_message(r, capsys) -> str:
+    """The one-line message of a run stopped before any file (exit 2)."""
+    assert isinstance(r.exception, CasrError), r.output
+    assert report_error(r.exception) == 2
+    return capsys.readouterr().err
+
+
+def _proc(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "casr_cli", *map(str, args)], capture_output=True, text=True,
+                          env=kw.pop("env", ENV), timeout=300, **kw)
+
+
+@pytest.fixture
+def pics(tmp_path, photo):
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(photo).save(d / "a.png")
+    Image.fromarray(photo[:40, :50]).save(d / "b.jpg", quality=90)
+    return d
+
+
+# -- every explicit input ---------------------------------------------------------------
+def test_every_explicit_input_gets_one_record(pics):
+    """a.png's output is a_x2.png, which is also named: both get a record, a_x2.png is upscaled."""
+    (pics / "a_x2.png").write_bytes((pics / "a.png").read_bytes())
+    r = run("upscale", pics / "a.png", pics / "a_x2.png", "-s", 2, "--json")
+    recs = records(r)
+    assert sorted(rec["input"] for rec in recs) == sorted([str(pics / "a.png"), str(pics / "a_x2.png")])
+    by = {Path(rec["input"]).name: rec for rec in recs}
+    assert by["a_x2.png"]["status"] == "ok" and (pics / "a_x2_x2.png").is_file()
+    assert by["a.png"]["status"] == "error" and "input" in by["a.png"]["error"]  # would replace an input
+    assert r.exit_code == 1
+
+
+def test_an_explicit_casr_output_is_processed(pics, tmp_path):
+    """A file named on the command line is never dropped, even when casr wrote it."""
+    assert run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "first.png").exit_code == 0
+    r = run("upscale", tmp_path / "first.png", "-s", 2, "-o", tmp_path / "second.png", "--json")
+    assert r.exit_code == 0, r.output
+    assert [rec["status"] for rec in records(r)] == ["ok"]
+    assert Image.open(tmp_path / "second.png").size == (512, 384)
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif"])
+def test_outputs_are_marked_as_casrs(pics, tmp_path, ext):
+    from casr_cli import is_casr_output
+
+    out = tmp_path / f"o.{ext}"
+    assert run("upscale", pics / "a.png", "-s", 2, "-o", out).exit_code == 0
+    assert is_casr_output(out)
+    assert not is_casr_output(pics / "a.png") and not is_casr_output(pics / "b.jpg")
+
+
+def test_scans_skip_casrs_outputs_unless_asked(pics, tmp_path):
+    """casr upscale DIR, then casr upscale DIR -o elsewhere/: the first run's outputs are not
+    upscaled again, and they are reported once, like other skipped files."""
+    assert run("upscale", pics, "-s", 2).exit_code == 0  # a_x2.png, b_x2.jpg next to the inputs
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "elsewhere", "--json")
+    assert r.exit_code == 0, r.output
+    recs = records(r)
+    files = [rec for rec in recs if "status" in rec]
+    assert sorted(Path(rec["input"]).name for rec in files) == ["a.png", "b.jpg"]
+    skips = [rec for rec in recs if "status" not in rec]
+    assert len(skips) == 1 and skips[0]["skipped"] == 2 and "casr output" in skips[0]["reason"]
+    assert sorted(Path(f).name for f in skips[0]["files"]) == ["a_x2.png", "b_x2.jpg"]
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["a_x2.png", "b_x2.jpg"]
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "all", "--include-outputs", "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["a_x2.png", "a_x2_x2.png", "b_x2.jpg",
+                                                                    "b_x2_x2.jpg"]
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "text")  # without --json: one line on stderr
+    assert r.stderr.count("casr output") == 1 and "a_x2.png" in r.stderr
+
+
+def test_double_star_globs_are_recursive(tmp_path, photo):
+    t = tmp_path / "tree"
+    (t / "sub" / "deeper").mkdir(parents=True)
+    for p in (t / "top.jpg", t / "sub" / "mid.jpg", t / "sub" / "deeper" / "low.jpg"):
+        Image.fromarray(photo[:20, :20]).save(p)
+    r = run("upscale", str(t / "**" / "*.jpg"), "-s", 2, "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(Path(rec["input"]).name for rec in records(r)) == ["low.jpg", "mid.jpg", "top.jpg"]
+    assert (tmp_path / "out" / "top_x2.jpg").is_file()
+
+
+# -- outputs refused up front -------------------------------------------------------------
+def test_a_folder_or_glob_with_a_file_output_is_refused(pics, tmp_path, capsys):
+    for src in (pics, str(pics / "*.jpg")):
+        r = run("upscale", src, "-s", 2, "-o", tmp_path / "one.png")
+        msg = usage_message(r, capsys)
+        assert "one.png" in msg and "folder" in msg
+        assert not (tmp_path / "one.png").exists()
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "outdir")  # a name without an extension is a folder
+    assert r.exit_code == 0 and (tmp_path / "outdir" / "a_x2.png").is_file()
+
+
+def test_a_format_that_contradicts_the_output_name_is_refused(pics, tmp_path, capsys):
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "f.png", "--format", "jpg")
+    msg = usage_message(r, capsys)
+    assert "--format jpg" in msg and "f.png" in msg
+    assert not (tmp_path / "f.png").exists()
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "f.jpeg", "--format", "jpg")  # the same format
+    assert r.exit_code == 0 and (tmp_path / "f.jpeg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_a_scale_that_does_not_enlarge_is_refused(pics, tmp_path):
+    r = run("upscale", pics / "a.png", "-s", 1.0001, "-o", tmp_path / "g.png", "--json")
+    (rec,) = records(r)
+    assert r.exit_code == 1 and rec["status"] == "error"
+    assert "128x96" in rec["error"] and "not larger" in rec["error"]
+    assert not (tmp_path / "g.png").exists()
+    r = run("upscale", pics / "a.png", "-s", 1.01, "-o", tmp_path / "g.png", "--json")  # 129x97: larger
+    assert r.exit_code == 0 and records(r)[0]["size"] == [129, 97]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody may write into: mode 555, or for root a read-only tmpfs."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() != 0:
+        os.chmod(ro, 0o555)
+        yield ro
+        os.chmod(ro, 0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
+        pytest.skip("root, and a read-only tmpfs cannot be mounted here")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_an_unwritable_output_folder_is_found_before_computing(pics, read_only_dir, monkeypatch):
+    from casr_cli import Upscaler
+
+    ran = []
+    monkeypatch.setattr(Upscaler, "run", lambda self, *a, **k: ran.append(1))
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", read_only_dir / "x.png", "--json")
+    (rec,) = records(r)
+    assert rec["status"] == "error" and str(read_only_dir / "x.png") in rec["error"], rec
+    assert "casr-tmp" not in rec["error"] and "writ" in rec["error"]
+    assert not ran  # refused before the engine ran
+
+
+def test_an_output_path_under_a_file_is_found_before_computing(pics, tmp_path, monkeypatch):
+    """What root cannot be stopped by permissions: a parent that is a file."""
+    from casr_cli import Upscaler
+
+    ran = []
+    monkeypatch.setattr(Upscaler, "run", lambda self, *a, **k: ran.append(1))
+    (tmp_path / "file").write_text("x")
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "file" / "x.png", "--json")
+    (rec,) = records(r)
+    assert rec["status"] == "error" and str(tmp_path / "file") in rec["error"] and "casr-tmp" not in rec["error"]
+    assert not ran
+
+
+def test_a_missing_tmp_dir_is_refused_up_front(pics, tmp_path, capsys):
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "h.png", "--tmp-dir", tmp_path / "nonexistent")
+    msg = usage_message(r, capsys)
+    assert "--tmp-dir" in msg and str(tmp_path / "nonexistent") in msg
+    assert not (tmp_path / "h.png").exists()
+    (tmp_path / "afile").write_text("")
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "h.png", "--tmp-dir", tmp_path / "afile")
+    assert "--tmp-dir" in usage_message(r, capsys)
+
+
+def test_max_pixels_message_gives_exact_numbers(pics, tmp_path):
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "x.png", "--max-pixels", 1000, "--json")
+    (rec,) = records(r)
+    assert rec["error"] == (f"output would be 256x192 = 49,152 pixels, over --max-pixels 1,000 "
+                            f"({pics / 'a.png'})")
+    r = run("upscale", pics / "a.png", "-s", 200, "-o", tmp_path / "x.png", "--max-pixels", 4.5e8, "--json")
+    assert "25600x19200 = 491,520,000 pixels, over --max-pixels 450,000,000" in records(r)[0]["error"]
+
+
+def test_small_tiles_against_the_models_context_warn(pics):
+    r = run("upscale", pics / "a.png", "-s", 2, "-m", "lite", "--tile", 16, "--tile-overlap", 8, "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    (rec,) = records(r)
+    assert any("tile" in w and "context" in w for w in rec.get("warnings", [])), rec
+    r = run("upscale", pics / "a.png", "-s", 2, "-m", "lite", "--dry-run", "--json")  # the model's own tiles
+    assert not records(r)[0].get("warnings")
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------
+def test_ctrl_c_says_what_was_finished_and_what_was_not(tmp_path, photo):
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(photo[:16, :16]).save(d / "a0.png")  # done at once
+    for k in range(1, 4):
+        Image.fromarray(np.tile(photo, (4, 4, 1))).save(d / f"b{k}.png")  # x12: 4608x6144 each
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(d), "-s", "12", "-o", str(out),
+                          "-m", "bicubic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a shell's & ignores it
+    deadline = time.time() + 200
+    while time.time() < deadline and p.poll() is None and not (out / "a0_x12.png").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert p.poll() is None, "finished before it could be interrupted"
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    line = [s for s in stderr.splitlines() if s.startswith("casr: interrupted")]
+    assert len(line) == 1, stderr
+    done = sorted(x.name for x in out.iterdir())
+    assert not [n for n in done if n.startswith(".")]  # nothing partial
+    n_done = len(done)
+    assert f"finished {n_done} of 4 file(s)" in line[0]
+    assert "no partial" in line[0]
+    assert "not finished: " in line[0] and "b3.png" in line[0]
+    assert "a0.png ->" in stdout  # the finished file's summary was printed
+
+
+# -- one exit-status table ----------------------------------------------------------------
+def test_the_exit_status_table_is_one_for_every_entry_point(tmp_path, pics):
+    from casr_cli.errors import EXIT_STATUS, exit_status
+    from casr_cli.hub import WeightsMissingError
+
+    assert exit_status(WeightsMissingError("x", command="casr download-weights turbo")) == EXIT_STATUS["setup"] == 2
+    env = {**ENV, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "CASR_DEBUG": ""}
+    args = [pics / "a.png", "-s", 2, "-m", "turbo", "--device", "cpu", "-o", tmp_path / "t.png"]
+    cli = _proc("upscale", *args, env=env)
+    dist = subprocess.run([sys.executable, "-m", "casr_cli.batch.distributed", "upscale", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert cli.returncode == dist.returncode == 2, (cli.stderr, dist.stderr)
+    assert "not downloaded" in dist.stderr and dist.stderr.count("casr: hint:") <= 1
+    bad = _proc("upscale", pics / "a.png", "-s", 0.5)
+    dist_bad = subprocess.run([sys.executable, "-m", "casr_cli.batch.distributed", "upscale", str(pics / "a.png"),
+                               "-s", "0.5", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == dist_bad.returncode == 2
