@@ -68,7 +68,9 @@ def test_generate_resumes_and_is_seeded(tmp_path, teacher_file, hr_dir):
     a = td.load_shards(td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "a")))
     cfg = small_cfg(teacher_file, hr_dir, tmp_path / "b")
     td.generate(td.TeacherDataConfig(**{**cfg.__dict__, "max_shards": 1}))
+    (tmp_path / "b" / "shard_00001.tmp.npz").write_bytes(b"half a shard")  # a run killed mid-write
     b = td.load_shards(td.generate(cfg))  # resumes at shard 1
+    assert not list((tmp_path / "b").glob("*.tmp.npz"))
     for x, y in zip(a, b):
         assert all(np.array_equal(x[k], y[k]) for k in x)
 

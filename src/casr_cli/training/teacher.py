@@ -159,7 +159,9 @@ def generate(cfg: TeacherDataConfig, progress: Callable[[dict[str, Any]], None] 
     images = load_images(cfg.data_dirs, 4 * cfg.region)
     drift = drift_function(cfg.drift_model) if cfg.drift_prob > 0 else None
     t0 = time.perf_counter()
-    index = len(list(out.glob("shard_*.npz")))
+    for stale in out.glob("shard_*.tmp.npz"):  # a run stopped mid-write leaves its shard unfinished
+        stale.unlink()
+    index = len(shard_paths(out))
     while index < cfg.max_shards:
         if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
             break
@@ -176,9 +178,14 @@ def generate(cfg: TeacherDataConfig, progress: Callable[[dict[str, Any]], None] 
     return out
 
 
+def shard_paths(folder: str | Path) -> list[Path]:
+    """The complete shards of ``folder``, in order (never the temporary file of one being written)."""
+    return sorted(Path(folder).glob("shard_[0-9][0-9][0-9][0-9][0-9].npz"))
+
+
 def load_shards(folder: str | Path) -> list[dict[str, np.ndarray]]:
     """Every complete shard of ``folder``, in order (a missing folder or none: ValueError)."""
-    paths = sorted(Path(folder).glob("shard_[0-9][0-9][0-9][0-9][0-9].npz"))
+    paths = shard_paths(folder)
     if not paths:
         raise ValueError(f"no teacher shards under {folder}")
     shards = []
