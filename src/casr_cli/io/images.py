@@ -416,8 +416,10 @@ def check_writable(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
-        os.close(fd)
-        os.unlink(tmp)
+        try:
+            os.close(fd)
+        finally:  # also on Ctrl-C between the two calls: the probe never outlives the check
+            os.unlink(tmp)
     except OSError as e:
         raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=path) from e
 
@@ -458,8 +460,8 @@ def atomic_path(path: Path):
     The name carries the process id, so a later run can tell a dead writer's leftovers
     (:func:`remove_stale_temporaries`) from another live process's file."""
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
     try:
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
