@@ -167,7 +167,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     ``stdout``: the stream a ``to_stdout`` job writes its image to; ``small_work_one_thread``:
     run an image whose output is at most :data:`SMALL_WORK_PIXELS` on one torch thread."""
     from ..engine.canvas import MemoryStore
-    from ..io.images import check_writable, probe, probe_layout, read_image, remove_stale_temporaries, write_image
+    from ..io.atomic import check_writable, remove_stale_temporaries
+    from ..io.images import probe, probe_layout, read_image, write_image
 
     s = settings
     rec = new_record(job, model_name)

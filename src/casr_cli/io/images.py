@@ -16,9 +16,6 @@ the final name.
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from ..engine.canvas import MemoryStore, RowStore
 from ..engine.deblock import BlockGrid, jpeg_grid
 from ..errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
+from .atomic import atomic_path
 from .metadata import SOFTWARE_TAG, Meta, carries_mark, marked_exif, png_text, read_meta, tiff_dpi
 from .metadata import software as marked_software
 
@@ -386,89 +384,6 @@ def output_format(path: str | Path | None, fmt: str | None = None) -> str:
         raise UsageError(f"unknown output format {key or '(no extension)'!r}", path=path,
                          hint="use a .png/.jpg/.webp/.tif/.bmp name or --format")
     return FORMATS[key]
-
-
-def _file_mode(path: Path) -> int:
-    """The permissions ``path`` gets when written: its current ones when it exists (as a shell
-    redirection keeps them), else what ``open`` would give a new file (0o666 less the umask)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-TEMP_SUFFIX = ".casr-tmp"
-
-
-def _temp_prefix(path: Path) -> str:
-    """Hidden, named for the output and the writing process: ``.a_x2.png.<pid>.``."""
-    return f".{path.name}.{os.getpid()}."
-
-
-def check_writable(path: Path) -> None:
-    """Raise :class:`~casr_cli.errors.OutputWriteError` naming ``path`` unless a file can be
-    written next to it (its folder made if missing): tried with a temporary file, before any
-    pixel is computed."""
-    from ..errors import OutputWriteError
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
-        try:
-            os.close(fd)
-        finally:  # also on Ctrl-C between the two calls: the probe never outlives the check
-            os.unlink(tmp)
-    except OSError as e:
-        raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=path) from e
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: Path) -> int:
-    """Remove the temporary files of ``path`` left by casr processes that died before they
-    could (kill -9, a power cut): those whose writer's process id is gone; returns how many."""
-    removed = 0
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*{TEMP_SUFFIX}"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-                removed += 1
-    return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """A temporary name next to ``path``; renamed onto it only if the block succeeds.
-    The result has the permissions a plain write would give (mkstemp's files are 0o600).
-    The name carries the process id, so a later run can tell a dead writer's leftovers
-    (:func:`remove_stale_temporaries`) from another live process's file."""
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        os.close(fd)
-        yield Path(tmp)
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
