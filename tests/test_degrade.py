@@ -258,3 +258,15 @@ def test_lattice_share_golden():
     pat = 0.1 * np.tile(tile, (16, 16))
     e_pat = ((pat - pat.mean()) ** 2).sum()
     assert lattice_share(mix) == pytest.approx(e_pat / (e_pat + (ramp ** 2).sum()), rel=1e-9)
+
+
+def test_fit_multiple_cuts_the_centre_to_multiples_of_eight():
+    from casr_cli.training.gan import fit_multiple
+
+    x = torch.arange(156 * 150, dtype=torch.float32).reshape(1, 1, 156, 150)
+    y = fit_multiple(x)
+    assert y.shape[-2:] == (152, 144)
+    assert y[0, 0, 0, 0] == x[0, 0, 2, 3]  # the centre: (156-152)/2 rows, (150-144)/2 columns cut
+    assert fit_multiple(y) is y
+    with pytest.raises(ValueError):
+        fit_multiple(torch.zeros(1, 1, 7, 16))

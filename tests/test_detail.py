@@ -166,3 +166,28 @@ def test_a_chain_run_a_step_at_a_time_keeps_the_schedule(ends):
     whole = up.upscale(img, chain=(2.0, 2.0))
     assert rows[-1]["psnr"] == psnr_y(whole, hr, shave_border(4.0, (64, 64)))
     assert rows[-1]["psnr"] != psnr_y(_lite(ends, 0.0).upscale(img, chain=(2.0, 2.0)), hr, shave_border(4.0, (64, 64)))
+
+
+def test_an_end_without_a_fine_stage_blends_with_one_that_has_it():
+    from casr_cli.backbone.lite import DetailEnds, with_fine_stage
+
+    fid = _net(0)
+    torch.manual_seed(2)
+    gen = LiteSRNet(channels=8, blocks=1, fine=4)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.normal_(0, 0.05)
+    gen.eval()
+    x = torch.rand(1, 3, 12, 12)
+    maps = {"bicubic": x, "superpixel": x, "structure": x[:, :1]}
+    padded = with_fine_stage(fid, 4)
+    assert padded.config.fine == 4 and with_fine_stage(padded, 4) is padded
+    torch.testing.assert_close(padded(maps, 2.0), fid(maps, 2.0), rtol=0, atol=0)  # a zero stage adds nothing
+    ends = DetailEnds(fid, gen)
+    with torch.no_grad():
+        torch.testing.assert_close(ends.network(0.0)(maps, 2.0), fid(maps, 2.0), rtol=0, atol=0)
+        torch.testing.assert_close(ends.network(1.0)(maps, 2.0), gen(maps, 2.0))
+        half = ends.network(0.5)
+    torch.testing.assert_close(half.fine_tail.weight, 0.5 * gen.fine_tail.weight)
+    with pytest.raises(ValueError, match="cannot take"):
+        with_fine_stage(gen, 8)

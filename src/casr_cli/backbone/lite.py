@@ -116,15 +116,43 @@ def blend(fidelity: LiteSRNet, generative: LiteSRNet, t: float) -> LiteSRNet:
     return fidelity
 
 
+def with_fine_stage(net: LiteSRNet, fine: int) -> LiteSRNet:
+    """``net`` with a fine stage of ``fine`` channels whose weights are all zero (it adds
+    nothing: the same output, bit for bit), so a network without one blends with one that has
+    it; ``net`` itself when it already has that stage (a ValueError for another width)."""
+    c = dict(net.config)
+    if c.get("fine", 0) == fine:
+        return net
+    if c.get("fine", 0):
+        raise ValueError(f"a network with a fine stage of {c['fine']} channels cannot take one of {fine}")
+    padded = LiteSRNet(**{**c, "fine": fine})
+    state = {k: torch.zeros_like(v) for k, v in padded.state_dict().items()}
+    state.update(net.state_dict())
+    padded.load_state_dict(state)
+    padded.train(net.training)
+    w = net.head.weight  # keep the device and the memory format (they pick the conv kernels)
+    cl = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    return module_to(padded.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
+
+
 @dataclass(frozen=True)
 class DetailEnds:
     """The weight sets lite's detail control T blends (models/lite.py): T in [0, 1] goes from
     ``fidelity`` (0) to ``generative`` (1); T in [-1, 0), when ``clean`` is there, from
-    ``clean`` (-1: the clean-input network) to ``fidelity``."""
+    ``clean`` (-1: the clean-input network) to ``fidelity``.  When one end has a fine stage
+    (``LiteSRNet``'s ``fine``), the others get a zero one (``with_fine_stage``): their output
+    stays as it was and the blend adds the fine stage's weights in step with T."""
 
     fidelity: LiteSRNet
     generative: LiteSRNet
     clean: LiteSRNet | None = None
+
+    def __post_init__(self):
+        fine = max(n.config.fine for n in (self.fidelity, self.generative, self.clean) if n is not None)
+        for name in ("fidelity", "generative", "clean"):
+            n = getattr(self, name)
+            if n is not None:
+                object.__setattr__(self, name, with_fine_stage(n, fine))
 
     def network(self, t: float) -> LiteSRNet:
         """A new network at detail ``t`` (the ends are not changed)."""

@@ -10,9 +10,23 @@ from .degrade import blur, gaussian_kernel
 from .discriminator import UNetDiscriminator, gan_loss
 
 
+def fit_multiple(x: torch.Tensor, k: int = 8) -> torch.Tensor:
+    """The centre of ``x`` cut to sides that are multiples of ``k`` (the U-Net's three halvings);
+    a teacher shard's centre is 6 n px, not always a multiple of 8."""
+    h, w = x.shape[-2:]
+    th, tw = h - h % k, w - w % k
+    if (th, tw) == (h, w):
+        return x
+    if th == 0 or tw == 0:
+        raise ValueError(f"an image of {h} x {w} px is smaller than {k} px: too small for the discriminator")
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top:top + th, left:left + tw]
+
+
 class Adversary:
     """A U-Net discriminator and its optimiser; ``generator_loss`` for the generator's
-    step, ``step`` to train the discriminator on (real, fake) afterwards."""
+    step, ``step`` to train the discriminator on (real, fake) afterwards.  Both cut their
+    inputs to sides that are multiples of 8 (``fit_multiple``)."""
 
     def __init__(self, channels: int, lr: float):
         # channels_last: several times faster for these full-resolution convs on the CPU
@@ -22,7 +36,7 @@ class Adversary:
     def generator_loss(self, fake: torch.Tensor) -> torch.Tensor:
         for p in self.net.parameters():
             p.requires_grad_(False)
-        loss = gan_loss(self.net(fake.contiguous(memory_format=torch.channels_last)), real=True)
+        loss = gan_loss(self.net(fit_multiple(fake).contiguous(memory_format=torch.channels_last)), real=True)
         for p in self.net.parameters():
             p.requires_grad_(True)
         return loss
@@ -30,8 +44,8 @@ class Adversary:
     def step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
         self.opt.zero_grad(set_to_none=True)
         cl = torch.channels_last
-        lr_ = gan_loss(self.net(real.contiguous(memory_format=cl)), real=True)
-        lf = gan_loss(self.net(fake.detach().contiguous(memory_format=cl)), real=False)
+        lr_ = gan_loss(self.net(fit_multiple(real).contiguous(memory_format=cl)), real=True)
+        lf = gan_loss(self.net(fit_multiple(fake.detach()).contiguous(memory_format=cl)), real=False)
         (lr_ + lf).backward()
         self.opt.step()
         return {"d_real": lr_.item(), "d_fake": lf.item()}
