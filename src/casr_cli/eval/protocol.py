@@ -167,6 +167,18 @@ def center_crop(img: np.ndarray, side: int) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + min(h, side), x:x + min(w, side)])
 
 
+def prepare(img: np.ndarray, scale: float, reference: bool, input_crop: int,
+            lr_kind: str = "bicubic") -> tuple[np.ndarray | None, np.ndarray, tuple[int, int]]:
+    """(HR crop or None, LR, SR size) of one image at ``scale``: a full-reference image's
+    :func:`make_pair`; a no-reference image is the LR itself (:func:`center_crop` to
+    ``input_crop``), its SR size ``round(side * scale)``."""
+    if reference:
+        hr, lr = make_pair(img, scale, lr_kind)
+        return hr, lr, hr.shape[:2]
+    lr = center_crop(img, input_crop)
+    return None, lr, (round(lr.shape[0] * scale), round(lr.shape[1] * scale))
+
+
 def read_rgb8(item) -> np.ndarray:
     """A dataset item's image as (H, W, 3) uint8 RGB."""
     from ..io.images import read_image

@@ -214,7 +214,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     if img is None:
                         img = protocol.read_rgb8(item)
                     if pair is None:
-                        pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
+                        pair = protocol.prepare(img, setting.scale, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
                     t0 = time.perf_counter()
                     sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid, web_tables)
@@ -277,15 +277,6 @@ def same_as_full(methods: list[Method], model: str, engines: _Engines) -> list[s
         elif off[0] in ("superpixel", "structure") and stages.sdam is None:
             notes.append(f"row `{m.label}` equals `{model}`: {model} has no SDAM stage to switch off")
     return notes
-
-
-def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int, lr_kind: str = "bicubic"):
-    """(HR or None, LR, SR size) for one image and setting."""
-    if reference:
-        hr, lr = protocol.make_pair(img, setting.scale, lr_kind)
-        return hr, lr, hr.shape[:2]
-    lr = protocol.center_crop(img, input_crop)
-    return None, lr, (round(lr.shape[0] * setting.scale), round(lr.shape[1] * setting.scale))
 
 
 def _save_aux(folder: Path, key: str, lr: np.ndarray, hr: np.ndarray | None, size) -> None:
