@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from casr_cli.cli import app, report_error
 from casr_cli.errors import CasrError
+from fault_setup import tmpfs
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -161,12 +162,10 @@ def read_only_dir(tmp_path):
         yield ro
         os.chmod(ro, 0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
-        pytest.skip("root, and a read-only tmpfs cannot be mounted here")
-    try:
-        yield ro
-    finally:
-        subprocess.run(["umount", str(ro)], capture_output=True)
+    with tmpfs(ro, "ro,size=1m") as d:
+        if d is None:
+            pytest.skip("root, and a read-only tmpfs cannot be mounted here")
+        yield d
 
 
 def test_an_unwritable_output_folder_is_found_before_computing(pics, read_only_dir, monkeypatch):
