@@ -140,6 +140,14 @@ def test_settings_parse():
     assert [x.label for x in protocol.settings(None, ["4,3,1.5"])] == ["x4x3x1.5"]
     with pytest.raises(UsageError):
         protocol.settings("8,abc", None)
+    # the settings' own checks (engine/settings.py, engine/chain.py), named as eval's options
+    with pytest.raises(UsageError, match=r"^scale must be a finite number > 1, got 1.0$") as e:
+        protocol.settings("8,1", None)
+    assert e.value.hint == "e.g. --scales 8"
+    with pytest.raises(UsageError, match=r"^chain factor 0.5 is outside \(1, inf\]$") as e:
+        protocol.settings(None, ["4,0.5"])
+    assert e.value.hint == "every factor of a chain enlarges: e.g. 4,3,1.5"
+    assert protocol.settings(None, ["8,8"])[0].chain == (8.0, 8.0)  # above a model's step: checked when it runs
 
 
 # -- datasets and methods ----------------------------------------------------------------------
