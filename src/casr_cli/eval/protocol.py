@@ -181,6 +181,6 @@ def prepare(img: np.ndarray, scale: float, reference: bool, input_crop: int,
 
 def read_rgb8(item) -> np.ndarray:
     """A dataset item's image as (H, W, 3) uint8 RGB."""
-    from ..io.images import read_image
+    from ..io.reading import read_image
 
     return as_rgb8(read_image(item.path).pixels)

@@ -223,7 +223,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
                            "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa, lr.shape[:2])}
                     if want_sheet:
-                        from ..io.images import write_image
+                        from ..io.writing import write_image
 
                         crop_path.parent.mkdir(parents=True, exist_ok=True)
                         write_image(crop_path, figures.crop_region(sr, sheet_box(size)))
@@ -281,7 +281,7 @@ def same_as_full(methods: list[Method], model: str, engines: _Engines) -> list[s
 
 def _save_aux(folder: Path, key: str, lr: np.ndarray, hr: np.ndarray | None, size) -> None:
     """The LR region (and HR region) of the sheet box, for the sheet's extra rows."""
-    from ..io.images import write_image
+    from ..io.writing import write_image
     from . import figures
 
     folder.mkdir(parents=True, exist_ok=True)
