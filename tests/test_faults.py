@@ -1,6 +1,7 @@
 """Faults a batch survives (issue 26): the disk filling up mid-write, a read-only output,
 kill -9 mid-batch then ``--skip-existing``, two casr processes writing into one folder.
-Nothing partial is left, nothing finished is lost, no input is touched.  The slow cases
+Nothing partial is left, nothing finished is lost, no input is touched.  Each case runs casr
+in subprocesses (seconds each): all are ``slow``, out of the quick lane.  The slower cases
 (1000 files with flat memory) are in benchmarks/faults.py."""
 
 import json
@@ -11,6 +12,9 @@ import pytest
 from PIL import Image
 
 from fault_setup import casr, digests, partial, readable, tmpfs, wait_mid_batch, write_inputs
+
+
+pytestmark = pytest.mark.slow
 
 
 def leftovers(d: Path) -> list[str]:

@@ -252,6 +252,7 @@ def test_ctrl_c_says_what_was_finished_and_what_was_not(tmp_path, photo):
 
 
 # -- one exit-status table ----------------------------------------------------------------
+@pytest.mark.slow  # four subprocesses
 def test_the_exit_status_table_is_one_for_every_entry_point(tmp_path, pics):
     from casr_cli.errors import EXIT_STATUS, exit_status
     from casr_cli.hub import WeightsMissingError
