@@ -39,7 +39,7 @@ from casr_cli.upscaler import Upscaler
 from casr_cli.eval.metrics import psnr_y
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.protocol import center_crop, make_pair
-from casr_cli.io.images import read_image
+from casr_cli.io.reading import read_image
 
 
 def degrade(lr: np.ndarray, noise: float, q: int, seed: int) -> tuple[np.ndarray, dict | None]:

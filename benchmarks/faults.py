@@ -11,28 +11,17 @@ changed.  The tmpfs cases need root (``mount``); they are reported as skipped ot
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from from_tests import load
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-ENV.pop("CASR_DEBUG", None)
-
-
-def casr(*args, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", *map(str, args)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+fs = load("fault_setup")  # tests/fault_setup.py: the set-up the tests share
+casr, digests, readable, tmpfs = fs.casr, fs.digests, fs.readable, fs.tmpfs
 
 
 def photo() -> np.ndarray:
@@ -42,53 +31,21 @@ def photo() -> np.ndarray:
 
 
 def make_inputs(d: Path, n: int, tile: int = 1, size: tuple[int, int] | None = None) -> Path:
-    d.mkdir(parents=True, exist_ok=True)
-    a = photo()
-    for k in range(n):
-        x = np.tile(np.roll(a, 7 * k, axis=0), (tile, tile, 1))
-        if size:
-            x = np.ascontiguousarray(np.roll(a, k, axis=1)[: size[0], : size[1]])
-        Image.fromarray(x).save(d / f"p{k:04d}.png")
-    return d
-
-
-def digests(d: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
-
-
-def whole(p: Path) -> bool:
-    try:
-        with Image.open(p) as im:
-            im.load()
-        return True
-    except Exception:
-        return False
+    return fs.write_inputs(d, photo(), n, tile, size, name="p{k:04d}.png")
 
 
 def count(out: Path, inputs: Path, before: dict, recs: list[dict]) -> dict:
     files = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
-    partial = [p for p in files if p.name.startswith(".") or "casr-tmp" in p.name]
+    partial = [p for p in files if fs.partial(p)]
     outputs = [p for p in files if p not in partial]
     statuses: dict[str, int] = {}
     for r in recs:
         if "status" in r:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    return {"inputs": len(before), "outputs_whole": sum(whole(p) for p in outputs),
-            "outputs_broken": sum(not whole(p) for p in outputs), "partial_left": len(partial),
+    return {"inputs": len(before), "outputs_whole": sum(readable(p) for p in outputs),
+            "outputs_broken": sum(not readable(p) for p in outputs), "partial_left": len(partial),
             "records": statuses, "inputs_changed": sum(a != b for a, b in zip(before.values(),
                                                                                 digests(inputs).values()))}
-
-
-@contextmanager
-def tmpfs(d: Path, opts: str):
-    d.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], capture_output=True).returncode:
-        yield None
-        return
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", str(d)], capture_output=True)
 
 
 def records(text: str) -> list[dict]:
@@ -127,10 +84,7 @@ def kill9_resume(tmp: Path) -> dict:
     before = digests(inputs)
     out = tmp / "out"
     p = casr(inputs, "-s", 6, "-m", "bicubic", "-o", out, "-q")
-    deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None and not (any(out.glob("p*_x6.png"))
-                                                                 and any(out.glob(".*casr-tmp"))):
-        time.sleep(0.005)
+    fs.wait_mid_batch(p, out, "p*_x6.png", 300)
     p.send_signal(signal.SIGKILL)
     p.wait()
     done = sorted(x.name for x in out.glob("p*_x6.png"))

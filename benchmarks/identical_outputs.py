@@ -14,17 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from from_tests import load
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def foreign_models():
-    """tests/foreign_models.py (the tiny foreign model files the tests make), loaded from its file."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("foreign_models", ROOT / "tests" / "foreign_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def inputs(d: Path) -> list[tuple[str, Path, list[str]]]:
@@ -38,7 +30,7 @@ def inputs(d: Path) -> list[tuple[str, Path, list[str]]]:
     Image.fromarray(np.concatenate([rgb, alpha], 2), "RGBA").save(d / "rgba.png")
     Image.fromarray(data.camera()[200:248, 200:248]).save(d / "grey.png")
     Image.fromarray(data.coffee()[100:164, 200:264]).save(d / "q75.jpg", quality=75)
-    fm = foreign_models()
+    fm = load("foreign_models")  # tests/foreign_models.py: the tiny foreign model files the tests make
     fm.save(fm.tiny("compact", 4), d / "compact.pth")
     return [
         ("rgb_x18", d / "rgb.png", ["-s", "18"]),

@@ -102,7 +102,7 @@ def images(data: Path) -> list[tuple[str, np.ndarray]]:
     from scipy.ndimage import gaussian_filter
     from skimage import data as skd
 
-    from casr_cli.io.images import read_image
+    from casr_cli.io.reading import read_image
 
     out = [("astronaut", skd.astronaut()), ("coffee", skd.coffee()), ("chelsea", skd.chelsea()),
            ("camera (grey)", np.repeat(skd.camera()[:, :, None], 3, axis=2))]

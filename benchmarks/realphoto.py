@@ -60,7 +60,7 @@ from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.piqe import piqe
 from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
-from casr_cli.io.images import read_image
+from casr_cli.io.reading import read_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
 

@@ -88,7 +88,7 @@ def main() -> None:
     from casr_cli.encoders.efficientnet_lite import load_efficientnet_lite0
     from casr_cli.eval.metrics import psnr_y, shave_border
     from casr_cli.eval.niqe import niqe
-    from casr_cli.io.images import read_image
+    from casr_cli.io.reading import read_image
 
     feat = load_efficientnet_lite0(depth=3)
     dev = torch.device("cpu")

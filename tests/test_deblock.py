@@ -12,7 +12,7 @@ from casr_cli.engine.canvas import MemoryStore
 from casr_cli.engine.deblock import SIDE_MAX, STEP_MAX, BlockGrid, DeblockedStore, block_lines, deblock, jpeg_grid, support
 from casr_cli.upscaler import Upscaler
 from casr_cli.eval.artefacts import block_grid_score
-from casr_cli.io.images import apply_orientation, read_image
+from casr_cli.io.reading import apply_orientation, read_image
 
 
 def _blocky(h: int, w: int, scale: float, phase=(0, 0), seed: int = 0, levels: float = 6.0) -> np.ndarray:

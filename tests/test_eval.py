@@ -106,6 +106,21 @@ def test_protocol_crop_and_lr_sizes(astro):
         protocol.make_pair(astro[:10, :10], 12)
 
 
+def test_prepare_gives_the_pair_or_the_cropped_input(astro):
+    """The one LR/HR preparation of the runner and the drift curves."""
+    img = astro[:250, :203]
+    hr, lr, size = protocol.prepare(img, 8, True, 64)  # a reference image: the crop is not applied
+    ref_hr, ref_lr = protocol.make_pair(img, 8)
+    assert size == (248, 200)
+    np.testing.assert_array_equal(hr, ref_hr)
+    np.testing.assert_array_equal(lr, ref_lr)
+    hr, lr, size = protocol.prepare(img, 2.5, False, 64)
+    assert hr is None and size == (160, 160)
+    np.testing.assert_array_equal(lr, img[93:157, 69:133])
+    hr, lr, size = protocol.prepare(img, 3, False, 0)
+    assert hr is None and lr is img and size == (750, 609)
+
+
 def test_lr_is_pillow_bicubic_of_float_image(astro):
     hr, lr = protocol.make_pair(astro[:256, :256], 4)
     chans = [np.asarray(Image.fromarray(hr[:, :, c].astype(np.float32), "F").resize((64, 64), Image.BICUBIC))
@@ -125,6 +140,14 @@ def test_settings_parse():
     assert [x.label for x in protocol.settings(None, ["4,3,1.5"])] == ["x4x3x1.5"]
     with pytest.raises(UsageError):
         protocol.settings("8,abc", None)
+    # the settings' own checks (engine/settings.py, engine/chain.py), named as eval's options
+    with pytest.raises(UsageError, match=r"^scale must be a finite number > 1, got 1.0$") as e:
+        protocol.settings("8,1", None)
+    assert e.value.hint == "e.g. --scales 8"
+    with pytest.raises(UsageError, match=r"^chain factor 0.5 is outside \(1, inf\]$") as e:
+        protocol.settings(None, ["4,0.5"])
+    assert e.value.hint == "every factor of a chain enlarges: e.g. 4,3,1.5"
+    assert protocol.settings(None, ["8,8"])[0].chain == (8.0, 8.0)  # above a model's step: checked when it runs
 
 
 # -- datasets and methods ----------------------------------------------------------------------

@@ -1,67 +1,37 @@
 """Faults a batch survives (issue 26): the disk filling up mid-write, a read-only output,
 kill -9 mid-batch then ``--skip-existing``, two casr processes writing into one folder.
-Nothing partial is left, nothing finished is lost, no input is touched.  The slow cases
+Nothing partial is left, nothing finished is lost, no input is touched.  Each case runs casr
+in subprocesses (seconds each): all are ``slow``, out of the quick lane.  The slower cases
 (1000 files with flat memory) are in benchmarks/faults.py."""
 
-import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-ENV.pop("CASR_DEBUG", None)
+from fault_setup import casr, digests, partial, readable, tmpfs, wait_mid_batch, write_inputs
 
 
-def casr(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", *map(str, args)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-
-
-def digests(d: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
+pytestmark = pytest.mark.slow
 
 
 def leftovers(d: Path) -> list[str]:
-    return sorted(p.name for p in d.rglob("*") if p.name.startswith(".") or "casr-tmp" in p.name)
-
-
-def readable(p: Path) -> bool:
-    try:
-        with Image.open(p) as im:
-            im.load()
-        return True
-    except Exception:
-        return False
+    return sorted(p.name for p in d.rglob("*") if partial(p))
 
 
 @pytest.fixture
 def inputs(tmp_path, photo):
-    d = tmp_path / "in"
-    d.mkdir()
-    for k in range(6):
-        Image.fromarray(np.roll(photo, 7 * k, axis=0)).save(d / f"p{k}.png")
-    return d
+    return write_inputs(tmp_path / "in", photo, 6)
 
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    d = tmp_path / "full"
-    d.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)], capture_output=True).returncode:
-        pytest.skip("a small tmpfs cannot be mounted here (needs root)")
-    try:
+    with tmpfs(tmp_path / "full", "size=1m") as d:
+        if d is None:
+            pytest.skip("a small tmpfs cannot be mounted here (needs root)")
         yield d
-    finally:
-        subprocess.run(["umount", str(d)], capture_output=True)
 
 
 def test_disk_full_mid_write_leaves_nothing_partial(inputs, tiny_disk):
@@ -83,15 +53,11 @@ def test_disk_full_mid_write_leaves_nothing_partial(inputs, tiny_disk):
 
 
 def test_kill_9_mid_batch_then_skip_existing_resumes_to_the_exact_set(inputs, tmp_path, photo):
-    for k in range(6):  # larger inputs: each takes a while, so the kill lands mid-batch
-        Image.fromarray(np.tile(np.roll(photo, 7 * k, axis=0), (3, 3, 1))).save(inputs / f"p{k}.png")
+    write_inputs(inputs, photo, 6, tile=3)  # larger inputs: each takes a while, so the kill lands mid-batch
     before = digests(inputs)
     out = tmp_path / "out"
     p = casr(inputs, "-s", 6, "-m", "bicubic", "-o", out, "-q")
-    deadline = time.time() + 200
-    while time.time() < deadline and p.poll() is None and not (any(out.glob("p*_x6.png"))
-                                                                 and any(out.glob(".*casr-tmp"))):
-        time.sleep(0.005)  # one output done and the next one being written
+    wait_mid_batch(p, out, "p*_x6.png", 200)  # one output done and the next one being written
     assert p.poll() is None, "finished before it could be killed"
     p.send_signal(signal.SIGKILL)
     p.wait(30)

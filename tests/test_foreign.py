@@ -103,6 +103,21 @@ def test_tiled_equals_untiled(files, photo, arch):
     assert np.abs(whole.astype(int) - tiled).max() <= 1  # within 1/255
 
 
+def test_inspect_and_build_share_one_measured_context(files):
+    """``casr models FILE`` and the loaded backbone report the one measurement of read_foreign."""
+    from casr_cli.models.catalog import inspect_file
+    from casr_cli.models.foreign import ModelRunner, measure_context, read_foreign
+
+    path = files["compact", ".pth"]
+    f = read_foreign(path, CPU)
+    assert f.info.architecture == "RealESRGAN Compact" and f.dtype == torch.float32
+    assert (f.context, f.converged) == measure_context(ModelRunner(f.desc, CPU, torch.float32), CPU, torch.float32)
+    info = inspect_file(path)
+    assert (info["context"], info["context_converged"], info["tile_align"]) == (f.context, f.converged, f.align)
+    m = load_file(path, CPU, StageSwitches())
+    assert m.backbone.context_lr == f.context and m.dtype == f.dtype
+
+
 @pytest.mark.slow
 def test_context_is_measured_not_guessed(files):
     from casr_cli.models.foreign import ModelRunner, measure_context

@@ -8,7 +8,8 @@ from PIL import Image, ImageCms, ImageOps
 
 from casr_cli.engine.canvas import DiskStore, MemoryStore
 from casr_cli.errors import ImageReadError, ImageTooLargeError, UsageError
-from casr_cli.io.images import apply_orientation, probe, read_image, write_image
+from casr_cli.io.reading import apply_orientation, probe, read_image
+from casr_cli.io.writing import write_image
 
 
 def _srgb_icc() -> bytes:

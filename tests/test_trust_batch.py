@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from casr_cli.cli import app, report_error
 from casr_cli.errors import CasrError
+from fault_setup import tmpfs
 
 runner = CliRunner()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -161,12 +162,10 @@ def read_only_dir(tmp_path):
         yield ro
         os.chmod(ro, 0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
-        pytest.skip("root, and a read-only tmpfs cannot be mounted here")
-    try:
-        yield ro
-    finally:
-        subprocess.run(["umount", str(ro)], capture_output=True)
+    with tmpfs(ro, "ro,size=1m") as d:
+        if d is None:
+            pytest.skip("root, and a read-only tmpfs cannot be mounted here")
+        yield d
 
 
 def test_an_unwritable_output_folder_is_found_before_computing(pics, read_only_dir, monkeypatch):
@@ -253,6 +252,7 @@ def test_ctrl_c_says_what_was_finished_and_what_was_not(tmp_path, photo):
 
 
 # -- one exit-status table ----------------------------------------------------------------
+@pytest.mark.slow  # four subprocesses
 def test_the_exit_status_table_is_one_for_every_entry_point(tmp_path, pics):
     from casr_cli.errors import EXIT_STATUS, exit_status
     from casr_cli.hub import WeightsMissingError

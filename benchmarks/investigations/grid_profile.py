@@ -24,7 +24,7 @@ from casr_cli.engine.deblock import BlockGrid
 from casr_cli.upscaler import Upscaler
 from casr_cli.eval.metrics import to_y
 from casr_cli.eval.protocol import center_crop, make_pair
-from casr_cli.io.images import read_image
+from casr_cli.io.reading import read_image
 
 
 def profile(y: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:

@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/sarm_oracle_x4.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from casr_cli.io.images import read_image
+    from casr_cli.io.reading import read_image
 
     s, u = args.scale, args.unit
     gains = tuple(float(g) for g in args.gains.split(","))

@@ -38,7 +38,7 @@ def to_t(a: np.ndarray) -> torch.Tensor:
 
 def pairs(data: str, limit: int, scale: int):
     """(HR, LR) uint8 arrays of the first ``limit`` images, LR by antialiased bicubic."""
-    from casr_cli.io.images import read_image
+    from casr_cli.io.reading import read_image
 
     for f in sorted(p for p in Path(data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))[:limit]:
         hr = read_image(f).pixels[:, :, :3]

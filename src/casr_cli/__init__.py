@@ -39,7 +39,7 @@ def __getattr__(name: str):
 
         return getattr(errors, name)
     if name == "is_casr_output":
-        from .io.images import is_casr_output
+        from .io.reading import is_casr_output
 
         return is_casr_output
     raise AttributeError(name)

@@ -107,7 +107,7 @@ class Upscaler(Engine):
         (:meth:`choose_detail`; an array is measured on its pixels alone).  ``detail``: this call's
         detail schedule (one T per chain step), instead of the adaptive one or the model's.
         Errors speak the API's terms (``scale=``, ``width=``, ``max_pixels=``)."""
-        from .io.images import JPEG_FORMATS, jpeg_tables
+        from .io.reading import JPEG_FORMATS, jpeg_tables
         from .io.pixels import pil_block_grid, to_pixels
 
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
@@ -134,7 +134,7 @@ class Upscaler(Engine):
         """Write step ``k``'s input and, when the model has SDAM, what SDAM makes of it."""
         from pathlib import Path
 
-        from .io.images import to_8bit, write_image
+        from .io.writing import to_8bit, write_image
 
         d = Path(self.options.intermediates)
         d.mkdir(parents=True, exist_ok=True)

@@ -116,7 +116,7 @@ def run_upscale(**options) -> int:
     batch = plan_batch(options["inputs"], job_settings, output=options["output"], recursive=options["recursive"],
                        suffix=options["suffix"], model_name=model_name, include_outputs=options["include_outputs"])
     if batch.skipped and state.is_main_process:
-        from ..io.images import READABLE
+        from ..io.reading import READABLE
 
         sys.stderr.write(f"casr: skipped {len(batch.skipped)} file(s), not {READABLE}\n")
     if batch.outputs and state.is_main_process:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutputExistsError, UsageError
-from ..io.images import EXTENSION, FORMATS, READ_EXTENSIONS, READABLE, output_format
+from ..io.reading import READ_EXTENSIONS, READABLE
+from ..io.writing import EXTENSION, FORMATS, output_format
 from ..io.stdio import STDIO
 
 DEFAULT_SUFFIX = "_x{scale}"
@@ -44,7 +45,7 @@ class Scan:
 
 
 def readable_name(path: Path) -> bool:
-    """Whether a folder scan or glob picks ``path``: a :data:`~casr_cli.io.images.READ_FORMATS`
+    """Whether a folder scan or glob picks ``path``: a :data:`~casr_cli.io.reading.READ_FORMATS`
     extension (any case)."""
     return path.suffix.lower() in READ_EXTENSIONS
 
@@ -68,11 +69,11 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
     ``.name``, are left out); globs are expanded by us, so quoted patterns work in scripts
     (``**`` matches any depth of folders, as in shells and Python's glob).  Of both, files
     with an extension casr does not read are counted in ``skipped``, and files casr wrote
-    (its mark, :func:`~casr_cli.io.images.is_casr_output`) in ``outputs`` unless
+    (its mark, :func:`~casr_cli.io.reading.is_casr_output`) in ``outputs`` unless
     ``include_outputs``: never dropped silently.  A file given by name is always tried (it
     is read by its content).  ``-`` stands for standard input, already spooled to
     ``stdin``.  Unknown paths raise."""
-    from ..io.images import is_casr_output
+    from ..io.reading import is_casr_output
 
     found: list[tuple[Path, Path]] = []
     skipped: list[Path] = []

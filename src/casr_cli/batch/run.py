@@ -68,7 +68,7 @@ def _suffix_for(template: str, s: JobSettings, model_name: str):
 
     def per_file(path: Path) -> str:
         from ..engine.chain import target_size
-        from ..io.images import probe
+        from ..io.reading import probe
 
         try:
             (h, w), scale = target_size(probe(path), scale=nominal or None, width=size.width, height=size.height)
@@ -168,7 +168,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     run an image whose output is at most :data:`SMALL_WORK_PIXELS` on one torch thread."""
     from ..engine.canvas import MemoryStore
     from ..io.atomic import check_writable, remove_stale_temporaries
-    from ..io.images import probe, probe_layout, read_image, write_image
+    from ..io.reading import probe, probe_layout, read_image
+    from ..io.writing import write_image
 
     s = settings
     rec = new_record(job, model_name)
@@ -190,7 +191,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         notes = [w] if (w := upscaler.tile_warning()) else []
         if s.dry_run:
             if upscaler.model.adaptive:  # from the header: the JPEG's tables; the pixels are not read
-                from ..io.images import read_jpeg_tables
+                from ..io.reading import read_jpeg_tables
                 from ..adaptive.estimate import header_estimate
 
                 choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))

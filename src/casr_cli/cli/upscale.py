@@ -143,7 +143,7 @@ def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, 
     quiet, the stream records go to); returns how many failed.  Ctrl-C raises
     :class:`~casr_cli.errors.Interrupted`, which says which files were finished and which not."""
     from ..batch.run import upscale_job
-    from ..io.images import READABLE
+    from ..io.reading import READABLE
     from ..upscaler import Upscaler
     from ._progress import bars
 

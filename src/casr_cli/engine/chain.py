@@ -115,12 +115,14 @@ def describe_steps(factors: tuple[float, ...], native: int | None) -> list[str]:
 
 def validate_chain(chain: tuple[float, ...] | list[float], scale: float | None, s_max: float = 4.0) -> tuple[float, ...]:
     """Check a user chain (``--chain 4,3,1.5``): every factor in (1, s_max] and, when a
-    scale is also given, product equal to it (relative tolerance 1e-6)."""
+    scale is also given, product equal to it (relative tolerance 1e-6).  ``s_max`` inf: no
+    model yet (``casr eval --chain``), every factor a finite number > 1."""
     chain = tuple(float(c) for c in chain)
     for c in chain:
         if not math.isfinite(c) or c <= 1.0 or c > s_max + EPS:
             raise UsageError(f"chain factor {c:g} is outside (1, {s_max:g}]",
-                             hint=f"each step of this model is at most x{s_max:g}")
+                             hint=f"each step of this model is at most x{s_max:g}" if math.isfinite(s_max)
+                             else "every factor of a chain enlarges: e.g. 4,3,1.5")
     if scale is not None and not math.isclose(math.prod(chain), scale, rel_tol=1e-6):
         raise UsageError(f"chain {'x'.join(_fmt(c) for c in chain)} multiplies to {math.prod(chain):g}, not the scale {scale:g}")
     return chain

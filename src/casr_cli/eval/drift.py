@@ -85,12 +85,7 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
                 if img is None:
                     img = protocol.read_rgb8(item)
                 if pair is None:
-                    if ds.reference:
-                        hr, lr = protocol.make_pair(img, scale)
-                        pair = (hr, lr, hr.shape[:2])
-                    else:
-                        lr = protocol.center_crop(img, cfg.input_crop)
-                        pair = (None, lr, (round(lr.shape[0] * scale), round(lr.shape[1] * scale)))
+                    pair = protocol.prepare(img, scale, ds.reference, cfg.input_crop)  # the clean bicubic LR
                 hr, lr, final = pair
                 cycles = drift_curve(engines.get(cfg.model, sw), lr, hr, chain, final)
                 rec = {"image": item.key, "chain": list(chain), "metrics": {}, "cycles": cycles}

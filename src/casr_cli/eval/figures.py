@@ -34,7 +34,7 @@ def _figure(figsize):
 def comparison_sheet(crops: dict, methods, settings, image: str, path: Path) -> Path:
     """Rows: LR input (nearest zoom), every method, HR; columns: settings.  ``crops``
     maps (row label, setting label) to a PNG of the same region."""
-    from ..io.images import read_image
+    from ..io.reading import read_image
 
     rows = ["LR input"] + [m.label for m in methods] + (["HR"] if any(k[0] == "HR" for k in crops) else [])
     cols = [s.label for s in settings]

@@ -71,17 +71,17 @@ def parse_floats(text: str, what: str) -> tuple[float, ...]:
 def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:
     """``--scales 8,12`` (default 8,12,18,24,30 unless only chains are given) plus one
     setting per ``--chain 4,3,1.5``."""
+    from ..engine.settings import OptionNames, SizeRequest
+
+    names = OptionNames(scale="--scales")
     out: list[Setting] = []
     if scales or not chains:
         for s in parse_floats(scales, "--scales") if scales else DEFAULT_SCALES:
-            if not math.isfinite(s) or s <= 1:
-                raise UsageError(f"scale must be > 1, got {s:g}")
-            out.append(Setting(s))
+            out.append(Setting(SizeRequest(scale=s, names=names).scale))
     for c in chains or []:
-        ch = parse_floats(c, "--chain")
-        if any(not math.isfinite(f) or f <= 1 for f in ch):
-            raise UsageError(f"every chain factor must be > 1, got {c!r}", hint="e.g. --chain 4,3,1.5")
-        out.append(Setting(math.prod(ch), ch))
+        req = SizeRequest(chain=parse_floats(c, "--chain"), names=names)
+        req.check_steps(math.inf)  # each step against the model when it runs
+        out.append(Setting(math.prod(req.chain), req.chain))
     return unique_by_label(out)
 
 
@@ -167,8 +167,20 @@ def center_crop(img: np.ndarray, side: int) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + min(h, side), x:x + min(w, side)])
 
 
+def prepare(img: np.ndarray, scale: float, reference: bool, input_crop: int,
+            lr_kind: str = "bicubic") -> tuple[np.ndarray | None, np.ndarray, tuple[int, int]]:
+    """(HR crop or None, LR, SR size) of one image at ``scale``: a full-reference image's
+    :func:`make_pair`; a no-reference image is the LR itself (:func:`center_crop` to
+    ``input_crop``), its SR size ``round(side * scale)``."""
+    if reference:
+        hr, lr = make_pair(img, scale, lr_kind)
+        return hr, lr, hr.shape[:2]
+    lr = center_crop(img, input_crop)
+    return None, lr, (round(lr.shape[0] * scale), round(lr.shape[1] * scale))
+
+
 def read_rgb8(item) -> np.ndarray:
     """A dataset item's image as (H, W, 3) uint8 RGB."""
-    from ..io.images import read_image
+    from ..io.reading import read_image
 
     return as_rgb8(read_image(item.path).pixels)

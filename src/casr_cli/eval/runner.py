@@ -214,7 +214,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     if img is None:
                         img = protocol.read_rgb8(item)
                     if pair is None:
-                        pair = _prepare(img, setting, ds.reference, cfg.input_crop, cfg.lr_kind)
+                        pair = protocol.prepare(img, setting.scale, ds.reference, cfg.input_crop, cfg.lr_kind)
                     hr, lr, size = pair
                     t0 = time.perf_counter()
                     sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid, web_tables)
@@ -223,7 +223,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
                            "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa, lr.shape[:2])}
                     if want_sheet:
-                        from ..io.images import write_image
+                        from ..io.writing import write_image
 
                         crop_path.parent.mkdir(parents=True, exist_ok=True)
                         write_image(crop_path, figures.crop_region(sr, sheet_box(size)))
@@ -279,18 +279,9 @@ def same_as_full(methods: list[Method], model: str, engines: _Engines) -> list[s
     return notes
 
 
-def _prepare(img: np.ndarray, setting: protocol.Setting, reference: bool, input_crop: int, lr_kind: str = "bicubic"):
-    """(HR or None, LR, SR size) for one image and setting."""
-    if reference:
-        hr, lr = protocol.make_pair(img, setting.scale, lr_kind)
-        return hr, lr, hr.shape[:2]
-    lr = protocol.center_crop(img, input_crop)
-    return None, lr, (round(lr.shape[0] * setting.scale), round(lr.shape[1] * setting.scale))
-
-
 def _save_aux(folder: Path, key: str, lr: np.ndarray, hr: np.ndarray | None, size) -> None:
     """The LR region (and HR region) of the sheet box, for the sheet's extra rows."""
-    from ..io.images import write_image
+    from ..io.writing import write_image
     from . import figures
 
     folder.mkdir(parents=True, exist_ok=True)

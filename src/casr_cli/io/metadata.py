@@ -5,7 +5,7 @@
 * Text: PNG text chunks (tEXt, zTXt, iTXt) and a JPEG comment, except casr's own mark.
 * casr's mark: ``Software`` = ``casr <version>`` (:data:`SOFTWARE`), as a PNG text chunk
   and as the EXIF/TIFF Software tag (JPEG, WebP, TIFF).  Folder and glob scans leave files
-  that carry it alone (:func:`casr_cli.io.images.is_casr_output`).  BMP holds no metadata: not marked.
+  that carry it alone (:func:`casr_cli.io.reading.is_casr_output`).  BMP holds no metadata: not marked.
 """
 
 from __future__ import annotations

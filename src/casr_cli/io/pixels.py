@@ -103,7 +103,7 @@ def check_float(a: np.ndarray) -> None:
 
 
 def _from_pil(im) -> tuple[np.ndarray, Restore]:
-    from .images import from_pil
+    from .reading import from_pil
 
     if im.width < 1 or im.height < 1:
         raise ImageShapeError(f"the image is empty ({im.width}x{im.height})", prop="size")
@@ -116,7 +116,7 @@ def _from_pil(im) -> tuple[np.ndarray, Restore]:
                                   prop="range", hint="scale them to 0..65535, or convert to mode F in [0, 1]")
     elif mode == "F":
         check_float(np.asarray(im))
-    from .images import _orientation, apply_orientation
+    from .reading import _orientation, apply_orientation
 
     return apply_orientation(from_pil(im)[0], _orientation(im)), Restore("pil", mode=mode)
 
@@ -127,7 +127,7 @@ def pil_block_grid(image):
     from PIL import Image
 
     from ..engine.deblock import jpeg_grid
-    from .images import JPEG_FORMATS, _orientation
+    from .reading import JPEG_FORMATS, _orientation
 
     if not isinstance(image, Image.Image) or image.format not in JPEG_FORMATS:
         return None
@@ -146,7 +146,8 @@ CONVERTED_BACK = ("L", "LA", "RGB", "RGBA", "La", "RGBa", "CMYK", "YCbCr")
 def _to_pil(a: np.ndarray, mode: str | None):
     from PIL import Image
 
-    from .images import MODES, to_8bit
+    from .reading import MODES
+    from .writing import to_8bit
 
     if mode in I16_MODES or mode in ("I", "F"):
         grey = np.ascontiguousarray(a[:, :, 0])  # these modes are grey only

@@ -23,7 +23,8 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import UsageError
-from .images import EXTENSION, encode, output_format, sniff_format
+from .reading import sniff_format
+from .writing import EXTENSION, encode, output_format
 
 STDIO = "-"  # the name that means standard input (an input) or standard output (-o)
 
@@ -98,7 +99,7 @@ def stdout_reserved() -> Iterator[BinaryIO]:
 def write_image_to(stream: BinaryIO, store, *, fmt: str, tmp_dir: str | None = None, **options) -> list[str]:
     """Encode ``store`` (a RowStore or an array) as ``fmt`` into a temporary file, then copy it
     to ``stream``: nothing reaches the stream unless encoding succeeded.  ``options`` are
-    :func:`~casr_cli.io.images.write_image`'s (icc, exif, quality, compress_level); returns its warnings."""
+    :func:`~casr_cli.io.writing.write_image`'s (icc, exif, quality, compress_level); returns its warnings."""
     import shutil
 
     from ..engine.canvas import MemoryStore

@@ -56,19 +56,15 @@ def inspect_file(path: str | Path, device: str = "cpu") -> dict:
             e = casr_file_error(kind.kind, path)
             rec["use"] = f"{e.message}; {e.hint}"
         return rec
-    from .foreign import ModelRunner, cached_context, compute_dtype
-    from .model_file import describe, load_descriptor
+    from .foreign import read_foreign
 
-    desc = load_descriptor(path)
     dev = resolve_device(device)
-    info = describe(desc, path).as_dict()
-    dtype = compute_dtype(dev, desc.supports_half, desc.supports_bfloat16)
-    run = ModelRunner(desc, dev, torch.float32)
-    ctx, converged = cached_context(path, run, dev, torch.float32)
-    info.update(kind=kind.label, device=str(dev), dtype=str(dtype).removeprefix("torch."),
-                tile_align=run.align, context=ctx, context_converged=converged,
+    f = read_foreign(path, dev)
+    info = f.info.as_dict()
+    info.update(kind=kind.label, device=str(dev), dtype=str(f.dtype).removeprefix("torch."),
+                tile_align=f.align, context=f.context, context_converged=f.converged,
                 use=f"--model {path}")
-    del run
+    del f
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     return info

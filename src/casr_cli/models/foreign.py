@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 
 from ..engine.stages import CasrModel, StageSwitches
 from ..engine.tiling import TileSpec
-from .model_file import describe, load_descriptor
+from .model_file import ModelFileInfo, describe, load_descriptor
 
 CONTEXT_TOL = 0.1 / 255  # a crop's centre must match the whole probe this closely
 CONTEXT_SAFETY = 1.5  # measured margin x this: a real photo reaches further than the probe
@@ -236,17 +237,40 @@ def sdam_for(switches: StageSwitches, device: torch.device):
                                             cell=switches.superpixel_size))
 
 
-def build_foreign(path: str | Path, device: torch.device, switches: StageSwitches, name: str | None = None) -> CasrModel:
+@dataclass(frozen=True)
+class ForeignFile:
+    """A foreign model file, read and measured: its spandrel descriptor, what ``casr models``
+    says of it, the dtype it runs in on the device, and the context a tile needs (measured
+    in fp32) with the tile grid it was measured on."""
+
+    desc: object  # spandrel's ImageModelDescriptor
+    info: ModelFileInfo
+    dtype: torch.dtype
+    context: int
+    converged: bool
+    align: int
+
+
+def read_foreign(path: str | Path, device: torch.device) -> ForeignFile:
+    """Load a foreign model file and measure its context (:func:`cached_context`)."""
     path = Path(path)
     desc = load_descriptor(path)
     info = describe(desc, path)
     dtype = compute_dtype(device, desc.supports_half, desc.supports_bfloat16)
     # context is a property of the network: measured in fp32 (fp16 rounding would hide it)
-    ctx, converged = cached_context(path, ModelRunner(desc, device, torch.float32), device, torch.float32)
-    run = ModelRunner(desc, device, dtype)
+    probe_run = ModelRunner(desc, device, torch.float32)
+    ctx, converged = cached_context(path, probe_run, device, torch.float32)
+    return ForeignFile(desc, info, dtype, ctx, converged, probe_run.align)
+
+
+def build_foreign(path: str | Path, device: torch.device, switches: StageSwitches, name: str | None = None) -> CasrModel:
+    path = Path(path)
+    f = read_foreign(path, device)
+    info, dtype, ctx = f.info, f.dtype, f.context
+    run = ModelRunner(f.desc, device, dtype)
     backbone = ForeignBackbone(run, ctx, sdam_for(switches, device))
     n = run.scale
-    note = "" if converged else f" (context did not converge within {PROBE} px; {ctx} px used)"
+    note = "" if f.converged else f" (context did not converge within {PROBE} px; {ctx} px used)"
     return CasrModel(name=name or path.stem, backbone=backbone, s_max=float(n), fixed_scale=n, device=device, dtype=dtype,
                      tile=TileSpec(128 * n, 16), info=info,
                      description=f"{info.architecture} x{n} ({info.parameters / 1e6:.2f} M parameters), "

@@ -1,16 +1,13 @@
-"""Reading and writing images with their metadata.
+"""Reading images with their metadata, and probing them from the header alone.
 
-Read: PNG, JPEG, WebP, TIFF, BMP, GIF (:data:`READ_FORMATS`, the one list that folder
+PNG, JPEG, WebP, TIFF, BMP, GIF (:data:`READ_FORMATS`, the one list that folder
 scans, globs and files given by name share; of a file with several frames or pages only
 the first is read).  Pixels become (H, W, C) uint8 or uint16 with C = 1
 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA); palette and other modes are converted.
 16-bit PNGs are decoded with OpenCV and 16-bit TIFFs with tifffile, since Pillow has
 no 16-bit RGB mode.  The EXIF orientation is applied to the pixels; the ICC profile and
-the remaining EXIF (orientation reset to 1) travel to the output.
-
-Write: by extension or explicit format, always to a temporary file in the target
-directory renamed into place, so an interrupted run never leaves a partial file under
-the final name.
+the remaining EXIF (orientation reset to 1) travel to the output
+(:mod:`casr_cli.io.writing`).
 """
 
 from __future__ import annotations
@@ -22,12 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..engine.canvas import MemoryStore, RowStore
 from ..engine.deblock import BlockGrid, jpeg_grid
-from ..errors import CasrError, ImageReadError, ImageTooLargeError, UsageError
-from .atomic import atomic_path
-from .metadata import SOFTWARE_TAG, Meta, carries_mark, marked_exif, png_text, read_meta, tiff_dpi
-from .metadata import software as marked_software
+from ..errors import CasrError, ImageReadError, ImageTooLargeError
+from .metadata import SOFTWARE_TAG, Meta, carries_mark, read_meta, tiff_dpi
 
 Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves, before decoding
 
@@ -44,8 +38,6 @@ READ_FORMATS: dict[str, tuple[str, ...]] = {
 }
 READ_EXTENSIONS = frozenset(e for exts in READ_FORMATS.values() for e in exts)
 READABLE = "PNG, JPEG, WebP, TIFF, BMP or GIF"  # for messages
-FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP"}
-EXTENSION = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 DEFAULT_MAX_INPUT_PIXELS = 250_000_000
 ORIENTATION = 0x0112
@@ -79,7 +71,6 @@ class Picture:
         return self.pixels.shape[0], self.pixels.shape[1]
 
 
-# -- reading ------------------------------------------------------------------------
 def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[int, int]:
     """(height, width) as :func:`read_image` will return the pixels (EXIF orientation applied),
     from the header alone; raises before any pixel is decoded."""
@@ -366,99 +357,3 @@ def from_pil(im: Image.Image) -> tuple[np.ndarray, str]:
         if a.ndim == 2:
             a = a[:, :, None]
     return a, mode
-
-
-def to_8bit(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype == np.uint8 else ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
-
-
-# -- writing ------------------------------------------------------------------------
-def output_format(path: str | Path | None, fmt: str | None = None) -> str:
-    """The Pillow format name for ``--format`` if given, else for ``path``'s extension."""
-    if fmt:
-        if fmt.lower() not in FORMATS:
-            raise UsageError(f"unknown --format {fmt!r}", hint="png, jpg, webp, tif or bmp")
-        return FORMATS[fmt.lower()]
-    key = Path(path).suffix.lstrip(".").lower() if path is not None else ""
-    if key not in FORMATS:
-        raise UsageError(f"unknown output format {key or '(no extension)'!r}", path=path,
-                         hint="use a .png/.jpg/.webp/.tif/.bmp name or --format")
-    return FORMATS[key]
-
-
-def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
-                exif: bytes | None = None, quality: int = 95, compress_level: int = 4, meta: Meta | None = None) -> list[str]:
-    """Write pixels atomically, marked as casr's (:mod:`casr_cli.io.metadata`) with ``meta``'s
-    resolution and text; returns warnings (e.g. alpha dropped for JPEG)."""
-    path = Path(path)
-    fmt = output_format(path, fmt)
-    if isinstance(store, np.ndarray):
-        store = MemoryStore.wrap(store)
-    with atomic_path(path) as tmp:
-        return encode(tmp, store, fmt, icc, exif, quality, compress_level, meta)
-
-
-def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compress_level: int,
-           meta: Meta | None = None) -> list[str]:
-    """Encode ``store`` as ``fmt`` into the file ``tmp`` (:func:`write_image` renames it into
-    place; :func:`~casr_cli.io.stdio.write_image_to` copies it out); returns the warnings."""
-    h, w, c = store.shape
-    warnings: list[str] = []
-    dpi = meta.dpi if meta else None
-    if fmt == "PNG" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
-        from .pngstream import write_png
-
-        with open(tmp, "wb") as f:
-            write_png(f, h, w, c, store.dtype, store.iter_rows(), icc=icc, exif=exif, compress_level=compress_level,
-                      text=png_text(meta), dpi=dpi)
-        return warnings
-    if fmt == "TIFF" and (store.dtype == np.uint16 or not isinstance(store, MemoryStore)):
-        import tifffile
-
-        rps = max(1, (1 << 20) // max(1, store.row_bytes))
-        strips = (store.read(y, min(h, y + rps)) for y in range(0, h, rps))
-        tifffile.imwrite(tmp, data=strips, shape=(h, w, c), dtype=store.dtype, rowsperstrip=rps,
-                         photometric="minisblack" if c <= 2 else "rgb",
-                         extrasamples=(2,) if c in (2, 4) else None, compression="zlib",
-                         iccprofile=icc, bigtiff=store.nbytes > 3_900_000_000, software=marked_software(),
-                         resolution=dpi, resolutionunit="INCH" if dpi else None)
-        if exif:
-            warnings.append("EXIF is not written to 16-bit or very large TIFF files")
-        return warnings
-    a = store.read(0, h)
-    if a.dtype == np.uint16:
-        a = to_8bit(a)
-        warnings.append(f"{fmt} holds 8 bits per channel: 16-bit output reduced to 8 bits")
-    if fmt in ("JPEG", "BMP") and c in (2, 4):  # BMP: a 32-bit BMP's alpha is ignored by its readers
-        a = a[:, :, : c - 1]
-        warnings.append(f"{fmt} has no alpha channel: alpha dropped (use PNG, WebP or TIFF to keep it)")
-    limit = {"JPEG": 65500, "WEBP": 16383}.get(fmt)
-    if limit and max(h, w) > limit:
-        raise UsageError(f"{fmt} cannot hold {w}x{h} pixels (at most {limit} per side)", hint="write PNG or TIFF instead")
-    im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, MODES[a.shape[2]])
-    kw: dict = {}
-    if icc and fmt != "BMP":
-        kw["icc_profile"] = icc
-    if fmt in ("JPEG", "WEBP", "TIFF"):  # casr's mark: the EXIF Software tag
-        kw["exif"] = marked_exif(exif)
-    elif exif and fmt == "PNG":
-        kw["exif"] = marked_exif(exif)
-    if fmt == "PNG":
-        from PIL.PngImagePlugin import PngInfo
-
-        info = PngInfo()
-        for k, v in png_text(meta):
-            info.add_text(k, v)
-        kw["pnginfo"] = info
-    if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
-        kw["dpi"] = dpi
-    if meta and meta.comment and fmt == "JPEG":
-        kw["comment"] = meta.comment
-    if fmt in ("JPEG", "WEBP"):
-        kw["quality"] = quality
-    if fmt == "PNG":
-        kw["compress_level"] = compress_level
-    if fmt == "TIFF":
-        kw["compression"] = "tiff_deflate"
-    im.save(tmp, format=fmt, **kw)
-    return warnings
