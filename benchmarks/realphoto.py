@@ -18,7 +18,7 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
     as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
-    anchor) beside the shipped one, ``general``: realesr-general-x4v3 (Upscayl's default;
+    anchor and lite-clean's weights for T < 0; ``cand@auto``: its adaptive detail) beside the shipped one, ``general``: realesr-general-x4v3 (Upscayl's default;
     ``--general``, converted the same way, run through spandrel), chained as x4plus is;
     ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
@@ -168,13 +168,13 @@ def make_methods(args) -> dict:
         elif m == "bicubic":
             methods[m] = Upscaler.load("bicubic", device="cpu")
         elif m.startswith("cand@"):
-            from casr_cli.models.lite import ANCHOR_SIGMA, REAL_FIDELITY, REAL_GENERATIVE, build_lite
+            from casr_cli.models.lite import ANCHOR_SIGMA, BACKBONE, REAL_FIDELITY, REAL_GENERATIVE, build_lite
             from casr_cli.engine.stages import StageSwitches
 
-            switches = StageSwitches(sarm=False, detail=parse_detail(m.partition("@")[2]))
+            switches = StageSwitches(sarm=False, detail=parse_detail(m.partition("@")[2], allow_auto=True))
             methods[m] = Upscaler(build_lite(torch.device("cpu"), switches, Path(args.fidelity or REAL_FIDELITY),
                                              generative=Path(args.generative or REAL_GENERATIVE),
-                                             name="candidate", anchor_sigma=ANCHOR_SIGMA))
+                                             name="candidate", anchor_sigma=ANCHOR_SIGMA, clean=BACKBONE))
         else:
             name, _, t = m.partition("@")
             methods[m] = Upscaler.load(name, device="cpu", detail=parse_detail(t) if t else None)
