@@ -101,3 +101,36 @@ def test_student_trains_on_teacher_shards(tmp_path, teacher_file, hr_dir):
 def test_missing_shards_are_an_error(tmp_path):
     with pytest.raises(ValueError, match="no teacher shards"):
         td.load_shards(tmp_path)
+
+
+def test_split_shards_holds_out_the_last_ones_unless_too_few():
+    shards = [{"i": i} for i in range(5)]
+    train, held = td.split_shards(shards, 2)
+    assert [s["i"] for s in train] == [0, 1, 2] and [s["i"] for s in held] == [3, 4]
+    assert td.split_shards(shards[:3], 2) == (shards[:3], [])  # fewer than 2 x held_out: train on all
+    assert td.split_shards(shards, 0) == (shards, [])
+
+
+def test_student_reports_its_distance_to_the_teacher_on_held_out_shards(tmp_path, teacher_file, hr_dir):
+    from casr_cli.training.lite import StepRunner, build, validate_teacher
+
+    shards = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh"))
+    cfg = lite_config("tiny", teacher_dir=str(shards), teacher_weight=1.0, perceptual_weight=0.0,
+                      out_dir=str(tmp_path / "run"), val_dir="", steps=2, data_dirs=(), teacher_val_shards=1)
+    logs = []
+    train_lite(cfg, logs.append)
+    ev = [e for e in logs if e.get("event") == "eval"]
+    assert ev and 0 < ev[-1]["val_teacher_l1"] < 1 and 0 < ev[-1]["val_hr_l1"] < 1
+    net, sdam = build(cfg)
+    held = td.load_shards(shards)[-1:]
+    a = validate_teacher(StepRunner(net.eval(), sdam), held, cfg.teacher_margin)
+    b = validate_teacher(StepRunner(net.eval(), sdam), held, cfg.teacher_margin)
+    assert a == b  # no random flips: the same weights give the same numbers
+    with torch.no_grad():  # a student that outputs the teacher exactly is at distance 0
+        class Oracle:
+            def __call__(self, lr, out):
+                s = held[0]
+                t = torch.from_numpy(s["teacher"]).float() / 255
+                o = round(float(s["scale"]) * cfg.teacher_margin)
+                return torch.nn.functional.pad(t, (o, out[1] - o - t.shape[-1], o, out[0] - o - t.shape[-2]))
+        assert validate_teacher(Oracle(), held, cfg.teacher_margin)["val_teacher_l1"] == 0

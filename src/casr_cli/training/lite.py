@@ -54,7 +54,7 @@ from .contract import Trainer, make_config
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 from .grow import grow
 from .loop import RunState, run_steps
-from .teacher import load_shards, teacher_batch
+from .teacher import load_shards, split_shards, teacher_batch
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -82,6 +82,7 @@ class TrainLiteConfig:
     init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
     teacher_dir: str = ""  # shards of a teacher's outputs (training/teacher.py): batches come from there
     teacher_margin: int = 8  # LR context around each shard's centre (the shards' ``margin``)
+    teacher_val_shards: int = 4  # the last shards, held out: the student's L1 to the teacher on them at each eval
     # loss
     hr_weight: float = 1.0  # L1 onto the HR (sharpened with usm_gt)
     teacher_weight: float = 0.0  # L1 onto the teacher's output (teacher_dir); the perceptual term then
@@ -217,6 +218,22 @@ def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) ->
     return {"val_psnr": float(np.mean(ours)), "val_psnr_bicubic": float(np.mean(bic))}
 
 
+def validate_teacher(step_fn: StepRunner, shards: list[dict[str, np.ndarray]], margin: int) -> dict[str, float]:
+    """Mean L1 of the student's centre to the teacher's and to the HR over every sample of the
+    held-out ``shards`` (no flips: the same numbers for the same weights)."""
+    to_t, to_hr = [], []
+    with torch.no_grad():
+        for shard in shards:
+            lr = torch.from_numpy(shard["lr"]).float() / 255
+            teacher, hr = (torch.from_numpy(shard[k]).float() / 255 for k in ("teacher", "hr"))
+            scale = float(shard["scale"])
+            side, o = round(scale * lr.shape[-1]), round(scale * margin)
+            out = step_fn(lr, (side, side))[..., o:o + hr.shape[-2], o:o + hr.shape[-1]]
+            to_t.append(F.l1_loss(out, teacher).item())
+            to_hr.append(F.l1_loss(out, hr).item())
+    return {"val_teacher_l1": float(np.mean(to_t)), "val_hr_l1": float(np.mean(to_hr))}
+
+
 def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
     from ..sdam.ssn import load_ssn
 
@@ -261,7 +278,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             adversary.load_state_dict(ck["adversary"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
-    shards = load_shards(cfg.teacher_dir) if cfg.teacher_dir else []
+    shards, held = split_shards(load_shards(cfg.teacher_dir), cfg.teacher_val_shards) if cfg.teacher_dir else ([], [])
     images = [] if shards else load_images(cfg.data_dirs, cfg.patch)
     val = load_images([cfg.val_dir], 16) if cfg.val_dir and Path(cfg.val_dir).exists() else []
     step_fn = StepRunner(net, sdam, cfg.anchor_sigma)
@@ -332,15 +349,17 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
     def evaluate(i: int) -> None:
         nonlocal best
         net.eval()
-        v = validate(step_fn, val)
+        v = validate(step_fn, val) if val else {}
+        if held:
+            v.update(validate_teacher(step_fn, held, cfg.teacher_margin))
         run.history.append({"step": i, **v})
-        if v["val_psnr"] > best:
+        if v.get("val_psnr", -math.inf) > best:
             best = v["val_psnr"]
             save("lite_best.pt")
         if progress:
             progress({"event": "eval", "step": i, **v, "best": best})
 
-    run_steps(cfg, run, step, save, progress, evaluate=evaluate if val else None)
+    run_steps(cfg, run, step, save, progress, evaluate=evaluate if val or held else None)
     if progress:
         progress({"event": "done", "step": run.step, "path": str(ckpt_path), "best": best})
     return ckpt_path

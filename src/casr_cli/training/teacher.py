@@ -195,6 +195,14 @@ def load_shards(folder: str | Path) -> list[dict[str, np.ndarray]]:
     return shards
 
 
+def split_shards(shards: list[dict[str, np.ndarray]], held_out: int) -> tuple[list, list]:
+    """(training shards, held-out shards): the last ``held_out`` are held out, none when that
+    would leave fewer than ``held_out`` to train on (a small cache trains on all of them)."""
+    if held_out <= 0 or len(shards) < 2 * held_out:
+        return shards, []
+    return shards[:-held_out], shards[-held_out:]
+
+
 def teacher_batch(shards: list[dict[str, np.ndarray]], batch_size: int, margin: int,
                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float, int]:
     """A training batch from one random shard: (LR regions (B, 3, L, L), teacher targets and
