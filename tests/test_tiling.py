@@ -141,3 +141,104 @@ def test_engine_uses_model_tile_unless_options_set():
     assert Upscaler(model, EngineOptions(tile=TileSpec(64, 16))).tile == TileSpec(64, 16)
     plan = Upscaler(model).plan((50, 50), scale=4)
     assert [g.count for g in Upscaler(model).tile_grids(plan)] == [9]  # 200 px: three 96 px tiles per axis
+
+
+def test_tile_spec_bounds_and_messages():
+    assert TileSpec(16, 8) == TileSpec(16, 8)  # the smallest tile, the widest overlap it holds
+    with pytest.raises(ValueError, match=r"^tile size must be at least 16 px, got 15$"):
+        TileSpec(15, 0)
+    with pytest.raises(ValueError, match=r"^tile overlap must be in \[0, tile/2\] = \[0, 32\], got 33$"):
+        TileSpec(65, 33)
+    with pytest.raises(ValueError, match=r"= \[0, 8\], got -1$"):
+        TileSpec(16, -1)
+
+
+def test_tile_spec_clips_an_odd_tile_to_an_int_overlap():
+    from casr_cli.engine.tiling import tile_spec
+
+    spec = tile_spec(TileSpec(512, 64), size=65)
+    assert spec == TileSpec(65, 32) and type(spec.overlap) is int
+
+
+# the raised-cosine ramp 0.5 - 0.5 cos(pi (k + 0.5) / n) at n = 4: the rising edge of an overlap
+RAMP4 = [0.03806023374435663, 0.30865828381745514, 0.6913417161825449, 0.9619397662556434]
+
+
+def test_axis_windows_golden():
+    """Three tiles overlapping by 4 px: 1 inside, the ramp rising into a tile, falling out of it;
+    the two ramps of an overlap sum to 1 (so the normalisation changes nothing); float32."""
+    spans = ((0, 12), (8, 20), (16, 28))
+    w = axis_windows(28, spans)
+    assert all(x.dtype == np.float32 for x in w)
+    fall = RAMP4[::-1]
+    np.testing.assert_allclose(w[0], [1] * 8 + fall, atol=1e-7)
+    np.testing.assert_allclose(w[1], RAMP4 + [1] * 4 + fall, atol=1e-7)
+    np.testing.assert_allclose(w[2], RAMP4 + [1] * 8, atol=1e-7)
+    # tiles that only touch (overlap 0) and one 1 px overlap: plain 1s, then a 0.5 / 0.5 split
+    np.testing.assert_array_equal(np.concatenate(axis_windows(20, ((0, 10), (10, 20)))), np.ones(20))
+    w = axis_windows(19, ((0, 10), (9, 19)))
+    assert w[0][-1] == w[1][0] == 0.5 and w[0][:-1].min() == w[1][1:].min() == 1.0
+
+
+def test_expand_margin_align_and_clip():
+    from casr_cli.engine.tiling import expand
+
+    assert expand((10, 20), 3, 25) == (7, 23)  # align 1: the margin only
+    assert expand((10, 20), 3, 100, align=4) == (4, 23)  # start 7 aligned down to 4
+    assert expand((10, 20), 1, 100, align=4) == (8, 21)
+    assert expand((1, 5), 3, 6, align=4) == (0, 6)  # clipped at both ends
+
+
+def test_input_span_and_taps_golden():
+    """Pillow's support: a center c = (o + 0.5) in / out reads [trunc(c - 2 fs + 0.5), trunc(c + 2 fs + 0.5)),
+    fs = max(in / out, 1); enlarging x4, output 200 has c = 50.125: inputs 48..51."""
+    from casr_cli.engine.resample import bicubic_taps, input_span
+
+    assert input_span(100, 400, 200, 240) == (48, 62)  # centers 50.125 .. 59.875
+    assert input_span(400, 100, 20, 30) == (74, 126)  # shrinking /4: fs 4, centers 82 .. 118
+    assert input_span(10, 40, 0, 40) == (0, 10)  # clipped at both borders
+    idx, w = bicubic_taps(100, 400, 200, 240, 48, 62)
+    assert idx.shape == w.shape == (40, 4)  # 4 taps when enlarging
+    np.testing.assert_array_equal(idx[0], [0, 1, 2, 3])
+    # cubic a = -0.5 at distances 1.625, 0.625, 0.375, 1.375 (each normalised row sums to 1 already)
+    np.testing.assert_allclose(w[0], [-0.0439453125, 0.3896484375, 0.7275390625, -0.0732421875], atol=1e-12)
+    assert bicubic_taps(400, 100, 20, 30, 74, 126)[0].shape == (10, 16)  # 4 fs taps when shrinking
+    e_idx, e_w = bicubic_taps(10, 20, 5, 5, 0, 10)  # an empty output window
+    assert e_idx.shape == e_w.shape == (0, 0)
+    with pytest.raises(ValueError, match="^input window does not cover the kernel support$"):
+        bicubic_taps(100, 400, 200, 240, 49, 62)
+
+
+def test_nearest_index_golden():
+    """floor((o + 0.5) in / out), here in exact integers: (2 o + 1) in // (2 out)."""
+    from casr_cli.engine.resample import nearest_index
+
+    assert nearest_index(10, 25, 0, 25).tolist() == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5, 5, 5, 6, 6, 7, 7, 7,
+                                                     8, 8, 9, 9, 9]
+    assert nearest_index(25, 10, 0, 10).tolist() == [1, 3, 6, 8, 11, 13, 16, 18, 21, 23]
+    for n_in, n_out, a, b in ((7, 30, 3, 30), (31, 13, 0, 13), (5, 5, 1, 4)):
+        assert nearest_index(n_in, n_out, a, b).tolist() == [(2 * o + 1) * n_in // (2 * n_out) for o in range(a, b)]
+
+
+def test_geometry_of_a_window_non_square():
+    """A window of a non-square picture (offsets on both axes): shapes and offsets as given, nearest
+    and bicubic equal to the same window of the whole, for NCHW and CHW tensors alike."""
+    x = torch.rand(1, 2, 10, 12, dtype=torch.float64)
+    whole = Geometry((10, 12), (25, 31), (0, 10, 0, 12), (0, 25, 0, 31), dtype=torch.float64)
+    g = Geometry((10, 12), (25, 31), (1, 10, 2, 12), (7, 25, 9, 31), dtype=torch.float64)  # input_span's boxes
+    assert (g.in_offset, g.out_offset, g.in_shape, g.out_shape) == ((1, 2), (7, 9), (9, 10), (18, 22))
+    part = x[:, :, 1:10, 2:12]
+    torch.testing.assert_close(g.nearest(part), whole.nearest(x)[:, :, 7:25, 9:31], rtol=0, atol=0)
+    torch.testing.assert_close(g.bicubic(part), whole.bicubic(x)[:, :, 7:25, 9:31], rtol=0, atol=1e-12)
+    torch.testing.assert_close(g.bicubic(part[0]), g.bicubic(part)[0], rtol=0, atol=1e-12)  # (C, h, w)
+    torch.testing.assert_close(g.nearest(part[0]), g.nearest(part)[0], rtol=0, atol=0)
+    ref = F.interpolate(x, size=(25, 31), mode="bicubic", antialias=True, align_corners=False)
+    torch.testing.assert_close(whole.bicubic(x), ref, rtol=0, atol=1e-9)
+
+
+def test_geometry_weights_follow_the_device():
+    """The weights live on the given device (the meta device stands in for a GPU here)."""
+    g = Geometry((10, 12), (25, 31), (0, 10, 0, 12), (0, 25, 0, 31), device="meta")
+    x = torch.zeros(1, 1, 10, 12, device="meta")
+    assert g.bicubic(x).device.type == "meta" and g.bicubic(x).shape == (1, 1, 25, 31)
+    assert g.nearest(x).device.type == "meta"
