@@ -179,3 +179,91 @@ def test_cli_deblock_modes(tmp_path):
     step2 = {m: np.asarray(Image.open(next((d / m).rglob("step2_input.png")))) for m in ("auto", "off")}
     assert not np.array_equal(step2["auto"], step2["off"])
     # a bad mode: tests/test_cli.py::test_usage_errors
+
+
+def test_block_grid_bounds_and_defaults():
+    assert BlockGrid(block=1).block == 1  # the smallest block
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match=r"^BlockGrid.block must be a positive int"):
+            BlockGrid(block=bad)
+    assert BlockGrid(block=4).has_lines((5, 5)) and not BlockGrid().has_lines((5, 5))
+    assert jpeg_grid((21, 35)) == BlockGrid((0, 0))  # orientation 1 by default: no flip
+    assert block_lines(30, 1.0, 1).tolist() == [1, 9, 17, 25]  # a line after the first px counts
+    assert block_lines(100, 0.5, 0).tolist() == list(range(4, 100, 4))  # a picture half the grid's size
+
+
+def _row(values) -> np.ndarray:
+    """One picture row repeated 4 times (1 channel): the columns are what is tested."""
+    return np.repeat(np.array(values, np.uint8)[None, :, None], 4, axis=0)
+
+
+def test_deblock_flat_step_is_the_ramp():
+    """A step of e levels between flat sides at a line (scale 1: n = 1) is spread as the ramp:
+    +e (1, 2, 3, 4) / 8 on the 4 px before the line, -e (4, 3, 2, 1) / 8 on the 4 after."""
+    out = deblock(_row([100] * 8 + [108] * 8), BlockGrid(), (1.0, 1.0))
+    assert out[:, :, 0].tolist() == [[100] * 4 + [101, 102, 103, 104, 104, 105, 106, 107] + [108] * 4] * 4
+    # 28 levels: in the soft gate's fade (open up to 20, shut at 40): 60 % of it, e = 16.8
+    out = deblock(_row([100] * 8 + [128] * 8), BlockGrid(), (1.0, 1.0))
+    assert out[0, :, 0].tolist() == [100] * 4 + [102, 104, 106, 108, 120, 122, 124, 126] + [128] * 4
+    # lines 2 px from both edges (phase 2: lines at 2 and 10 of 12 px): both smoothed, the ramps clipped
+    out = deblock(_row([100] * 2 + [108] * 8 + [100] * 2), BlockGrid((0, 2)), (1.0, 1.0))
+    assert out[0, :, 0].tolist() == [103, 104, 104, 105, 106, 107, 107, 106, 105, 104, 104, 103]
+
+
+def test_deblock_clips_to_the_range():
+    """A line whose sides slope (p1 6, p0 0 | q0 5, q1 5): excess 5 + 3 = 8; the ramp pushes
+    the dark px after it below 0 (and the mirrored picture's above 255): clipped, not wrapped."""
+    row = [0] * 6 + [6, 0, 5, 5] + [0] * 6
+    out = deblock(_row(row), BlockGrid(), (1.0, 1.0))
+    assert out[0, :, 0].tolist() == [0] * 4 + [1, 2, 9, 4, 1, 2, 0, 0] + [0] * 4
+    out = deblock(255 - _row(row), BlockGrid(), (1.0, 1.0))
+    assert (255 - out[0, :, 0]).tolist() == [0] * 4 + [1, 2, 9, 4, 1, 2, 0, 0] + [0] * 4
+
+
+def _stats(out: np.ndarray, img: np.ndarray) -> tuple:
+    """Exact integer statistics of a deblocked picture: sum, a fixed weighted sum, changed px."""
+    o = out.astype(np.int64)
+    w = np.arange(o.size).reshape(o.shape) % 7 - 3
+    return int(o.sum()), int((o * w).sum()), int((out != img).sum())
+
+
+# casr's own values, recorded once: name -> (picture, grid, scale)
+DEBLOCK_CASES = {
+    "x2": (lambda: _blocky(64, 96, 2.0), BlockGrid(), (2.0, 2.0)),
+    "x3 tall, phase (3, 5)": (lambda: _blocky(75, 60, 3.0, (3, 5), seed=1), BlockGrid((3, 5)), (3.0, 3.0)),
+    "x4 by x2, block 4": (lambda: _blocky(64, 48, 2.0, seed=2), BlockGrid((1, 2), block=4), (4.0, 2.0)),
+}
+DEBLOCK_GOLDEN = {
+    "x2": (2301135, -287, 11613),
+    "x3 tall, phase (3, 5)": (1522272, -635, 8031),
+    "x4 by x2, block 4": (1051338, -710, 3957),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEBLOCK_CASES))
+def test_deblock_golden(name):
+    make, grid, scale = DEBLOCK_CASES[name]
+    img = make()
+    out = deblock(img, grid, scale)
+    assert _stats(out, img) == DEBLOCK_GOLDEN[name]
+
+
+def test_deblock_float_keeps_its_scale_and_dtype():
+    img = _blocky(64, 96, 2.0)
+    ref = deblock(img, BlockGrid(), (2.0, 2.0))
+    out = deblock(img.astype(np.float32), BlockGrid(), (2.0, 2.0))
+    assert out.dtype == np.float32
+    assert np.abs(out - ref).max() <= 0.5 + 1e-4  # the same values before the uint8 rounding
+    out01 = deblock(img.astype(np.float32) / 255, BlockGrid(), (2.0, 2.0), maxval=1.0)
+    np.testing.assert_allclose(out01 * 255, out, atol=1e-3)
+
+
+def test_deblocked_store_uint16_all_channels_but_alpha():
+    img = _blocky(96, 80, 2.0, seed=4).astype(np.uint16) * 257
+    alpha = _blocky(96, 80, 2.0, seed=5)[:, :, :1].astype(np.uint16) * 257  # blocky too: it must stay
+    store = DeblockedStore(MemoryStore.wrap(np.concatenate([img, alpha], axis=2)), BlockGrid(), (2.0, 2.0), color=3)
+    bands = np.concatenate([store.read(y, min(96, y + 20)) for y in range(0, 96, 20)])
+    whole = deblock(img, BlockGrid(), (2.0, 2.0), maxval=65535.0)
+    assert not np.array_equal(whole, img)
+    np.testing.assert_array_equal(bands[:, :, :3], whole)
+    np.testing.assert_array_equal(bands[:, :, 3:], alpha)
