@@ -63,3 +63,46 @@ def test_sizes_exact_and_target_size():
     assert target_size((100, 200), width=500, height=1000)[0] == (250, 500)  # fits the box, aspect kept
     with pytest.raises(UsageError):
         target_size((100, 200), width=100)  # a scale or a width and height together: casr_cli.engine.settings
+
+
+def test_messages_and_hints_exact():
+    from casr_cli.engine.chain import check_scale
+
+    cases = [
+        (lambda: check_scale(1), "scale must be a finite number > 1, got 1.0", "e.g. --scale 8"),
+        (lambda: plan_chain(4, s_max=1), "s_max must be > 1, got 1", None),
+        (lambda: target_size((100, 200), scale=1.004),
+         "--scale 1.004 turns 200x100 into 201x100, not larger than the input", "casr only enlarges: use a larger scale"),
+        (lambda: target_size((100, 200), width=200),
+         "--width/--height: the target size is not larger than the input (200x100)", "casr only enlarges"),
+        (lambda: validate_chain([4, 3], 18), "chain 4x3 multiplies to 12, not the scale 18", None),
+        (lambda: validate_chain([5, 2], 10), "chain factor 5 is outside (1, 4]", "each step of this model is at most x4"),
+    ]
+    for call, message, hint in cases:
+        with pytest.raises(UsageError) as e:
+            call()
+        assert str(e.value) == message and e.value.hint == hint, message
+
+
+def test_planner_edges_golden():
+    from casr_cli.engine.chain import describe_steps, min_steps, plan_fixed, step_sizes
+
+    assert min_steps(17) == 3 and min_steps(16) == 2  # s_max 4 by default
+    assert plan_chain(4, s_max=2) == (2.0, 2.0)  # s_max 2 is allowed
+    # no integer factor fits (x2 would leave x1.1): equal factors, sqrt(2.2) and sqrt(2.8)
+    assert plan_chain(2.2, s_max=2) == pytest.approx((2.2 ** 0.5,) * 2, rel=1e-12)
+    assert plan_chain(2.8, s_max=2.5) == pytest.approx((2.8 ** 0.5,) * 2, rel=1e-12)
+    assert plan_chain(8, min_step=2.5) == pytest.approx((3.0, 8 / 3), rel=1e-12)  # x4 would leave x2 < 2.5
+    assert plan((10, 10), (30, 30), 3, s_max=2).factors == (2.0, 1.5)
+    # a first step within EPS * N of N is exactly N (here 4 + 1e-9, over EPS / N = 2.5e-10)
+    assert plan_fixed(64 + 1.6e-8, 4) == (4.0, 4.0, 4.0)
+    assert describe_steps((4.000000001, 2.5), 4) == ["x4", "x2.5 (model x4, then resize)"]
+    assert step_sizes((1, 1), (1.2, 2.0), (2, 2)) == ((1, 1), (1, 1), (2, 2))  # a 1 px side stays 1 px
+
+
+def test_validate_chain_and_target_size_edges():
+    assert validate_chain([4, 3, 1.5000001], 18) == (4.0, 3.0, 1.5000001)  # product within 1e-6
+    assert validate_chain([5, 2], 10, s_max=5) == (5.0, 2.0)
+    with pytest.raises(UsageError, match="not larger"):
+        target_size((200, 100), scale=1.004)  # the width would not grow
+    assert target_size((100, 200), width=300) == ((150, 300), 1.5)
