@@ -33,6 +33,8 @@ TESTS=(
   tests/test_golden_eval.py
   tests/test_golden_engine.py
   tests/test_eval.py
+  tests/test_brisque.py
+  tests/test_piqe.py
   tests/test_degrade.py
   tests/test_chain.py
   tests/test_tiling.py

@@ -234,6 +234,8 @@ def test_geometry_of_a_window_non_square():
     torch.testing.assert_close(g.nearest(part[0]), g.nearest(part)[0], rtol=0, atol=0)
     ref = F.interpolate(x, size=(25, 31), mode="bicubic", antialias=True, align_corners=False)
     torch.testing.assert_close(whole.bicubic(x), ref, rtol=0, atol=1e-9)
+    # floor((o + 0.5) in / out) per axis is torch's "nearest-exact"
+    torch.testing.assert_close(whole.nearest(x), F.interpolate(x, size=(25, 31), mode="nearest-exact"), rtol=0, atol=0)
 
 
 def test_geometry_weights_follow_the_device():
@@ -242,3 +244,13 @@ def test_geometry_weights_follow_the_device():
     x = torch.zeros(1, 1, 10, 12, device="meta")
     assert g.bicubic(x).device.type == "meta" and g.bicubic(x).shape == (1, 1, 25, 31)
     assert g.nearest(x).device.type == "meta"
+
+
+def test_resize_bicubic_keeps_dtype_device_and_layout():
+    x = torch.rand(1, 3, 9, 14)
+    out = resize_bicubic(x, (20, 31))
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 20, 31)
+    torch.testing.assert_close(resize_bicubic(x[0], (20, 31)), out[0], rtol=0, atol=0)  # (C, h, w)
+    torch.testing.assert_close(resize_bicubic(x.double(), (20, 31)),
+                               F.interpolate(x.double(), size=(20, 31), mode="bicubic", antialias=True), rtol=0, atol=1e-9)
+    assert resize_bicubic(torch.zeros(1, 1, 9, 14, device="meta"), (20, 31)).device.type == "meta"
