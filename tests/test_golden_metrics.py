@@ -272,3 +272,21 @@ def test_piqe_matches_pyiqa(name):
     got = piqe(_nr_crop(name))
     assert got == pytest.approx(PIQE_PYIQA[name], abs=0.005)
     assert got == pytest.approx(PIQE_CASR[name], abs=2e-6)
+
+
+# The noise criterion's golden images: the astronaut crop + Gaussian noise (seed 0, rounded, clipped),
+# its first pixel set white so that pyiqa's stretch to the maximum grey changes nothing.
+# noise sigma: (pyiqa 0.1.16, casr)
+PIQE_NOISY = {5: (18.213536681, 18.213439304), 10: (35.015443930, 35.015493307)}
+
+
+@pytest.mark.parametrize("sigma", sorted(PIQE_NOISY))
+def test_piqe_noisy_matches_pyiqa(sigma):
+    from casr_cli.eval.piqe import piqe
+
+    a = _nr_crop("astronaut").astype(np.float64)
+    x = np.clip(np.round(a + np.random.default_rng(0).normal(0, sigma, a.shape)), 0, 255).astype(np.uint8)
+    x[0, 0] = 255
+    ref, ours = PIQE_NOISY[sigma]
+    assert piqe(x) == pytest.approx(ref, abs=0.005)
+    assert piqe(x) == pytest.approx(ours, abs=2e-6)

@@ -48,3 +48,22 @@ def test_piqe_flat_and_degraded(crops):
     blurred = piqe(np.clip(gaussian_filter(a, (2.5, 2.5, 0)), 0, 255).astype(np.uint8))
     assert clean + 20 < blurred <= 100
     assert piqe(a / 255.0) == pytest.approx(clean, abs=1e-12)
+
+
+def test_piqe_gray_takes_integer_arrays(crops):
+    g = to_gray255(crops["astronaut"])
+    assert piqe_gray(g.astype(np.uint8)) == pytest.approx(piqe_gray(g), abs=1e-12)
+
+
+def test_noise_criterion_when_both_deviations_are_zero():
+    """Centre and surround flat (only the 10th column, which MATLAB's surround drops, varies):
+    the ratio 0 / 0 counts as 0, so beta = 1 and the block is noisy when sigma > 2."""
+    from casr_cli.eval.piqe import _noisy
+
+    def block(a):
+        b = np.zeros((1, 16, 16))
+        b[0, :, 9] = np.where(np.arange(16) % 2 == 0, a, -a)
+        return b, b.reshape(1, -1).var(axis=1, ddof=1)
+
+    assert _noisy(*block(16.0)).tolist() == [True]  # sigma 4.0: 4 > 2 * 1
+    assert _noisy(*block(6.0)).tolist() == [False]  # sigma 1.5: 1.5 < 2 * 1 (a ratio of 1 would say noisy)
