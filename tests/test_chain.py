@@ -77,6 +77,8 @@ def test_messages_and_hints_exact():
          "--width/--height: the target size is not larger than the input (200x100)", "casr only enlarges"),
         (lambda: validate_chain([4, 3], 18), "chain 4x3 multiplies to 12, not the scale 18", None),
         (lambda: validate_chain([5, 2], 10), "chain factor 5 is outside (1, 4]", "each step of this model is at most x4"),
+        (lambda: validate_chain([1, 18], None, s_max=math.inf), "chain factor 1 is outside (1, inf]",
+         "every factor of a chain enlarges: e.g. 4,3,1.5"),  # no model yet (casr eval --chain)
     ]
     for call, message, hint in cases:
         with pytest.raises(UsageError) as e:
