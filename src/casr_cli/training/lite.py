@@ -218,6 +218,14 @@ def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) ->
     return {"val_psnr": float(np.mean(ours)), "val_psnr_bicubic": float(np.mean(bic))}
 
 
+def region_centre(step_fn: StepRunner, lr: torch.Tensor, scale: float, offset: int,
+                  size: tuple[int, int]) -> torch.Tensor:
+    """The student's output of a whole shard region (context included) cut to its centre:
+    ``size`` px from ``offset`` (the ``teacher_batch`` offset, s x margin)."""
+    side = round(scale * lr.shape[-1])
+    return step_fn(lr, (side, side))[..., offset:offset + size[0], offset:offset + size[1]]
+
+
 def validate_teacher(step_fn: StepRunner, shards: list[dict[str, np.ndarray]], margin: int) -> dict[str, float]:
     """Mean L1 of the student's centre to the teacher's and to the HR over every sample of the
     held-out ``shards`` (no flips: the same numbers for the same weights)."""
@@ -227,8 +235,7 @@ def validate_teacher(step_fn: StepRunner, shards: list[dict[str, np.ndarray]], m
             lr = torch.from_numpy(shard["lr"]).float() / 255
             teacher, hr = (torch.from_numpy(shard[k]).float() / 255 for k in ("teacher", "hr"))
             scale = float(shard["scale"])
-            side, o = round(scale * lr.shape[-1]), round(scale * margin)
-            out = step_fn(lr, (side, side))[..., o:o + hr.shape[-2], o:o + hr.shape[-1]]
+            out = region_centre(step_fn, lr, scale, round(scale * margin), hr.shape[-2:])
             to_t.append(F.l1_loss(out, teacher).item())
             to_hr.append(F.l1_loss(out, hr).item())
     return {"val_teacher_l1": float(np.mean(to_t)), "val_hr_l1": float(np.mean(to_hr))}
@@ -296,8 +303,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         if shards:
             lr_img, teacher_out, hr, scale, o = teacher_batch(shards, cfg.batch_size, cfg.teacher_margin, gen)
             net.train()
-            side = round(scale * lr_img.shape[-1])
-            out = step_fn(lr_img, (side, side))[..., o:o + hr.shape[-2], o:o + hr.shape[-1]]
+            out = region_centre(step_fn, lr_img, scale, o, hr.shape[-2:])
             lr_img = lr_img[..., cfg.teacher_margin:-cfg.teacher_margin, cfg.teacher_margin:-cfg.teacher_margin]
         else:
             hr, scale = get_batch(images, cfg.patch, cfg.batch_size, cfg.p_x4, gen)
