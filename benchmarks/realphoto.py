@@ -59,7 +59,7 @@ from casr_cli.eval.metrics import psnr_y, shave_border
 from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.piqe import piqe
-from casr_cli.eval.protocol import bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
+from casr_cli.eval.protocol import as_rgb8, bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
 from casr_cli.io.reading import read_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -87,7 +87,7 @@ def texture(root: Path, name: str, side: int = 256) -> np.ndarray:
         px = getattr(skd, image)()
     else:
         px = read_image(root / ds / f"{image}.png").pixels
-    px = np.repeat(px, 3, 2) if px.ndim == 3 and px.shape[2] == 1 else px[..., :3]
+    px = as_rgb8(px)
     y = min(max(0, cy - side // 2), px.shape[0] - side)
     x = min(max(0, cx - side // 2), px.shape[1] - side)
     return np.ascontiguousarray(px[y:y + side, x:x + side])
@@ -104,8 +104,7 @@ def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
         if args.data:
             paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
             for p in paths[:args.limit]:
-                px = read_image(p).pixels
-                img = center_crop(np.repeat(px, 3, 2) if px.shape[2] == 1 else px[:, :, :3], args.crop)
+                img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
                 hr, lr = make_pair(img, scale, args.lr)
                 out.append((p.stem, hr, lr, scale))
         if args.photos:
