@@ -14,5 +14,16 @@ def photo():
 
 
 @pytest.fixture
+def data_dir(tmp_path, photo):
+    """A training folder holding the ``photo`` crop as one PNG."""
+    from PIL import Image
+
+    d = tmp_path / "data"
+    d.mkdir()
+    Image.fromarray(photo).save(d / "a.png")
+    return d
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)

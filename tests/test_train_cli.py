@@ -46,16 +46,6 @@ import pytest  # noqa: E402
 from casr_cli.errors import CasrError, TrainingError  # noqa: E402
 
 
-@pytest.fixture
-def data_dir(tmp_path, photo):
-    from PIL import Image
-
-    d = tmp_path / "data"
-    d.mkdir()
-    Image.fromarray(photo).save(d / "a.png")
-    return d
-
-
 def _strict_json(line: str):
     def bad(const):
         raise ValueError(f"not JSON: {const}")

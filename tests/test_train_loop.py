@@ -12,16 +12,6 @@ from casr_cli.training.contract import TRAINERS, parse_sets, trainer
 from casr_cli.training.loop import RunState, run_steps
 
 
-@pytest.fixture
-def data_dir(tmp_path, photo):
-    from PIL import Image
-
-    d = tmp_path / "data"
-    d.mkdir()
-    Image.fromarray(photo).save(d / "a.png")
-    return d
-
-
 class Cfg:
     steps, log_every, eval_every, ckpt_every, max_minutes = 7, 3, 5, 4, 0
     lr, min_lr, warmup_steps, schedule_start = 1e-3, 1e-5, 2, 0
