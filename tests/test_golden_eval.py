@@ -129,6 +129,81 @@ def test_eval_report_golden(env, kind):
         assert r["value"] == (v if isinstance(v, str) else repr(v)) and r["images"] == str(0 if isinstance(v, str) else 2)
 
 
+# casr eval --drift-chain 2,2 on one 120 x 96 HR crop (astronaut[40:160, 180:276]): the whole
+# results.md and the drift curves of results.json ((NIQE, PSNR, SSIM) per cycle; NIQE is NaN at 60 x 48)
+DRIFT_ARGS = {
+    "bicubic": ["--model", "bicubic", "--methods", "bicubic", "--scales", "4", "--metrics", "psnr,ssim,niqe"],
+    "lite": ["--model", "lite", "--methods", "casr", "--scales", "4", "--metrics", "psnr,niqe"],
+}
+DRIFT_TABLE = """| cycle | factor | scale | size (h x w) | NIQE↓ | PSNR↑ | SSIM↑ |
+|---|---|---|---|---|---|---|
+| 1 | 2 | 2 | 60 x 48 | n/a | {} | {} |
+| 2 | 2 | 4 | 120 x 96 | {} | {} | {} |
+"""
+DRIFT_MD = {
+    "bicubic": "# casr eval: tiny\n\n1 images; methods as rows, scales as column groups.\n"
+               "- drift: model 'bicubic' has no SDAM stage, so the curves with and without SDAM coincide (computed once)\n\n"
+               "| Method | x4 |  |  |\n|---|---|---|---|\n|  | PSNR↑ | SSIM↑ | NIQE↓ |\n| bicubic | 26.71 | 0.7414 | 8.63 |\n\n"
+               "## Drift over cycles\n\n### a: bicubic (with SDAM), chain x2x2\n\n"
+               + DRIFT_TABLE.format("29.53", "0.9046", "7.76", "26.64", "0.7383")
+               + "\n### a: bicubic (without SDAM), chain x2x2 (identical to bicubic (with SDAM))\n\n"
+               + DRIFT_TABLE.format("29.53", "0.9046", "7.76", "26.64", "0.7383")
+               + "\nNIQE is n/a while an intermediate image is under 96 px on a side (one NIQE block).\n",
+    "lite": "# casr eval: tiny\n\n1 images; methods as rows, scales as column groups.\n\n"
+            "| Method | x4 |  |\n|---|---|---|\n|  | PSNR↑ | NIQE↓ |\n| lite | 27.64 | 8.42 |\n\n"
+            "## Drift over cycles\n\n### a: lite (with SDAM), chain x2x2\n\n"
+            + DRIFT_TABLE.format("28.35", "0.8851", "8.65", "24.31", "0.6639")
+            + "\n### a: lite (without SDAM), chain x2x2\n\n"
+            + DRIFT_TABLE.format("28.41", "0.8703", "6.72", "25.56", "0.6801")
+            + "\nNIQE is n/a while an intermediate image is under 96 px on a side (one NIQE block).\n",
+}
+DRIFT_CYCLES = {
+    "bicubic": {"bicubic (with SDAM)": [(29.534112685384407, 0.9045560097795636),
+                                        (7.756166934470254, 26.644278052292147, 0.7382572517048769)],
+                "bicubic (without SDAM)": [(29.534112685384407, 0.9045560097795636),
+                                           (7.756166934470254, 26.644278052292147, 0.7382572517048769)]},
+    "lite": {"lite (with SDAM)": [(28.34603714895943, 0.8851234097044277),
+                                  (8.647628728590762, 24.308416578115093, 0.663944389769766)],
+             "lite (without SDAM)": [(28.405455037915274, 0.87030846655041),
+                                     (6.722885680163406, 25.560567003808114, 0.6800989839132983)]},
+}
+
+
+@pytest.mark.parametrize("model", sorted(DRIFT_ARGS))
+def test_eval_drift_report_golden(env, model):
+    """The drift section (Figure 1's curves) and its markdown, exactly; a second run reads every
+    row and curve from the cache and writes the same files."""
+    from casr_cli.cli import app
+
+    d = env / "tiny"
+    d.mkdir()
+    from skimage import data
+
+    Image.fromarray(data.astronaut()[40:160, 180:276]).save(d / "a.png")
+    out = env / "out"
+    args = ["eval", "--dataset", str(d), "--out", str(out), "--drift-chain", "2,2", "--no-sheet", "--json",
+            *DRIFT_ARGS[model]]
+    runs = []
+    for _ in range(2):
+        r = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        assert (out / "results.md").read_text(encoding="utf-8") == DRIFT_MD[model]
+        drift = json.loads((out / "results.json").read_text())["drift"]
+        assert [x["variant"] for x in drift] == list(DRIFT_CYCLES[model])
+        for rec in drift:
+            assert rec["chain"] == [2.0, 2.0] and rec["chain_label"] == "x2x2" and rec["image"] == "a"
+            assert [(c["cycle"], c["factor"], c["scale"], c["size"]) for c in rec["cycles"]] == [
+                (1, 2.0, 2.0, [60, 48]), (2, 2.0, 4.0, [120, 96])]
+            first, second = rec["cycles"]
+            assert first["niqe"] == "nan"
+            got = [(first["psnr"], first["ssim"]), (second["niqe"], second["psnr"], second["ssim"])]
+            for g, w in zip(got, DRIFT_CYCLES[model][rec["variant"]]):
+                np.testing.assert_allclose(g, w, rtol=1e-9)
+        assert ("identical_to" in drift[1]) == (model == "bicubic")
+    assert (runs[0]["computed"], runs[1]["computed"], runs[1]["cached"]) == (1, 0, 1)
+
+
 def test_eval_cell_is_the_protocol_recomputed():
     """x4 PSNR-Y of the clean LR recomputed outside casr eval: HR crop, antialiased bicubic LR rounded to
     8 bits, the bicubic model's upscale, the shave rule; the mean equals the reported cell."""
@@ -160,6 +235,73 @@ def test_protocol_crop_and_errors_golden():
     with pytest.raises(UsageError, match="unknown LR kind 'jpeg'"):
         protocol.make_pair(img, 2, "jpeg")
     np.testing.assert_array_equal(protocol.center_crop(np.arange(12).reshape(3, 4), 1), [[5]])
+
+
+def test_protocol_hints_golden():
+    from casr_cli.errors import UsageError
+    from casr_cli.eval import protocol
+
+    with pytest.raises(UsageError) as e:
+        protocol.make_pair(np.zeros((8, 8, 3), np.uint8), 2, "jpeg")
+    assert e.value.hint == "use bicubic or web"
+    with pytest.raises(UsageError) as e:
+        protocol.settings("8,abc", None)
+    assert str(e.value) == "--scales must be numbers separated by commas, got '8,abc' ('abc' is not a number)"
+    assert e.value.hint == "e.g. 8,12,18 or 4x3x1.5"
+
+
+def test_parse_floats_forms_golden():
+    from casr_cli.errors import UsageError
+    from casr_cli.eval.protocol import Setting, parse_floats
+
+    assert parse_floats("8,12", "s") == (8.0, 12.0)
+    assert parse_floats("x8, X12", "s") == (8.0, 12.0)  # a leading x or X names a scale
+    assert parse_floats("4X3x1.5", "s") == (4.0, 3.0, 1.5)  # X and x both separate a chain's factors
+    for bad in ("x 8", "4,,3", "4,x", ""):  # "x 8": a lone x is not a scale's prefix
+        with pytest.raises(UsageError, match="^s must be numbers separated by commas"):
+            parse_floats(bad, "s")
+    assert [Setting(s).label for s in (8.0, 1.5, 2.25, 10.0, 100.0)] == ["x8", "x1.5", "x2.25", "x10", "x100"]
+    assert Setting(12.0, (4.0, 3.0)).key == "x4x3"
+
+
+def test_as_rgb8_layouts_golden():
+    from casr_cli.errors import UsageError
+    from casr_cli.eval.protocol import as_rgb8
+
+    rgba = np.array([[[1, 2, 3, 4], [250, 251, 252, 253]]], np.uint8)
+    for pixels, want in (
+        (rgba, [[[1, 2, 3], [250, 251, 252]]]),  # alpha dropped
+        (rgba[:, :, :3], [[[1, 2, 3], [250, 251, 252]]]),
+        (rgba[:, :, 0], [[[1, 1, 1], [250, 250, 250]]]),  # grey (H, W) replicated
+        (rgba[:, :, :1], [[[1, 1, 1], [250, 250, 250]]]),  # grey (H, W, 1)
+        (rgba[:, :, :2], [[[1, 1, 1], [250, 250, 250]]]),  # grey + alpha
+        # 16 bits: round(v / 257): 385 / 257 = 1.498 -> 1, 386 -> 1.502 -> 2, 65535 -> 255
+        (np.array([[385, 386, 65535]], np.uint16), [[[1, 1, 1], [2, 2, 2], [255, 255, 255]]]),
+    ):
+        out = as_rgb8(pixels)
+        assert out.dtype == np.uint8 and out.flags.c_contiguous
+        np.testing.assert_array_equal(out, want)
+    with pytest.raises(UsageError, match=r"^unsupported pixel type float32$"):
+        as_rgb8(np.zeros((2, 2, 3), np.float32))
+
+
+def test_lr_digests_golden(monkeypatch):
+    """The clean LR of the whole astronaut at 512 -> 171 x 173, computed in float64 (one pixel of
+    the 88,749 rounds the other way in float32), and the web LR's JPEG quality read from
+    ``WEB_JPEG_QUALITY``."""
+    import hashlib
+
+    from skimage import data
+
+    from casr_cli.eval import protocol
+
+    lr = protocol.bicubic_resize_u8(data.astronaut(), (171, 173))
+    assert hashlib.md5(lr.tobytes()).hexdigest() == "dfe6db5257289e5a3db2cfe51643137b"
+    hr = np.ascontiguousarray(data.coffee()[60:156, 100:228])
+    at75 = protocol.web_resize_u8(hr, (24, 32))
+    monkeypatch.setattr(protocol, "WEB_JPEG_QUALITY", 90)
+    at90 = protocol.web_resize_u8(hr, (24, 32))
+    assert np.abs(at90.astype(int) - at75.astype(int)).sum() > 0
 
 
 def test_bicubic_lr_overshoot_is_clamped():
