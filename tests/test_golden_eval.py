@@ -183,11 +183,22 @@ def test_eval_drift_report_golden(env, model):
     out = env / "out"
     args = ["eval", "--dataset", str(d), "--out", str(out), "--drift-chain", "2,2", "--no-sheet", "--json",
             *DRIFT_ARGS[model]]
-    runs = []
-    for _ in range(2):
-        r = CliRunner().invoke(app, args, catch_exceptions=False)
-        assert r.exit_code == 0, r.output
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    runs, events = [], []
+    for rep in range(2):  # the CLI, then the API from the cache with a progress callback
+        if rep == 0:
+            r = CliRunner().invoke(app, args, catch_exceptions=False)
+            assert r.exit_code == 0, r.output
+            runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        else:
+            from casr_cli.eval import protocol
+            from casr_cli.eval.runner import EvalConfig, run_eval
+
+            i = DRIFT_ARGS[model].index
+            res = run_eval(EvalConfig(dataset=str(d), out=out, model=DRIFT_ARGS[model][i("--model") + 1],
+                                      methods=[DRIFT_ARGS[model][i("--methods") + 1]], settings=protocol.settings("4", None),
+                                      metrics=tuple(DRIFT_ARGS[model][i("--metrics") + 1].split(",")),
+                                      drift_chain=(2.0, 2.0), sheet=False), progress=events.append)
+            runs.append({"computed": res.computed, "cached": res.cached})
         assert (out / "results.md").read_text(encoding="utf-8") == DRIFT_MD[model]
         drift = json.loads((out / "results.json").read_text())["drift"]
         assert [x["variant"] for x in drift] == list(DRIFT_CYCLES[model])
@@ -202,6 +213,10 @@ def test_eval_drift_report_golden(env, model):
                 np.testing.assert_allclose(g, w, rtol=1e-9)
         assert ("identical_to" in drift[1]) == (model == "bicubic")
     assert (runs[0]["computed"], runs[1]["computed"], runs[1]["cached"]) == (1, 0, 1)
+    drift_events = [(e.done, e.total, e.detail) for e in events if e.phase == "drift"]
+    variants = list(DRIFT_CYCLES[model])
+    assert drift_events == ([(1, 1, f"a {variants[0]}")] if model == "bicubic" else
+                            [(1, 2, f"a {variants[0]}"), (2, 2, f"a {variants[1]}")])
 
 
 def test_eval_cell_is_the_protocol_recomputed():
