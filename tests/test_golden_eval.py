@@ -213,6 +213,10 @@ def test_eval_drift_report_golden(env, model):
                 np.testing.assert_allclose(g, w, rtol=1e-9)
         assert ("identical_to" in drift[1]) == (model == "bicubic")
     assert (runs[0]["computed"], runs[1]["computed"], runs[1]["cached"]) == (1, 0, 1)
+    cached = sorted((out / "cache").rglob("drift-*.json"))
+    assert len(cached) == (1 if model == "bicubic" else 2)
+    for f in cached:  # NaN is stored as "nan": the cache is strict JSON
+        json.loads(f.read_text(), parse_constant=lambda t: pytest.fail(f"{f.name}: non-JSON constant {t}"))
     drift_events = [(e.done, e.total, e.detail) for e in events if e.phase == "drift"]
     variants = list(DRIFT_CYCLES[model])
     assert drift_events == ([(1, 1, f"a {variants[0]}")] if model == "bicubic" else
@@ -317,6 +321,79 @@ def test_lr_digests_golden(monkeypatch):
     monkeypatch.setattr(protocol, "WEB_JPEG_QUALITY", 90)
     at90 = protocol.web_resize_u8(hr, (24, 32))
     assert np.abs(at90.astype(int) - at75.astype(int)).sum() > 0
+
+
+def test_report_headers_formats_and_cells_golden():
+    import math
+
+    from casr_cli.eval import report
+    from casr_cli.eval.methods import Method
+    from casr_cli.eval.protocol import Setting
+
+    assert [report.header(m) for m in ("psnr", "niqe", "grid", "mystery")] == ["PSNR↑", "NIQE↓", "Grid↓", "mystery↑"]
+    assert [report.fmt("psnr", v) for v in (27.2149, None, math.nan, math.inf, "unavailable (x)")] == [
+        "27.21", "n/a", "n/a", "inf", "unavailable (x)"]
+    assert (report.fmt("ssim", 0.70188), report.fmt("grid", 1.25158), report.fmt("mystery", 2.0)) == (
+        "0.7019", "1.252", "2.000")
+    m, st = Method("bicubic", "bicubic"), Setting(4.0)
+    recs = [{"method": "bicubic", "setting": "x4", "metrics": {"psnr": math.nan, "niqe": math.nan, "ssim": 0.5,
+                                                               "grid": math.inf, "lpips": "unavailable (why)"}},
+            {"method": "bicubic", "setting": "x4", "metrics": {"psnr": math.nan, "niqe": math.nan, "ssim": 0.7,
+                                                               "grid": math.nan, "lpips": "unavailable (why)"}}]
+    cell = report.aggregate(recs, [m], [st], ["psnr", "niqe", "ssim", "grid", "lpips"], None)["bicubic"]["x4"]
+    assert cell == {"psnr": "n/a", "psnr_n": 0, "niqe": "n/a (image too small)", "niqe_n": 0,
+                    "ssim": pytest.approx(0.6), "ssim_n": 2, "grid": math.inf, "grid_n": 0,
+                    "lpips": "unavailable (why)", "lpips_n": 0}
+
+
+def test_result_cache_rules_and_non_finite_values(tmp_path):
+    import math
+
+    from casr_cli.eval.cache import PROTOCOL_VERSION, ResultCache, decode, encode
+
+    assert [encode(v) for v in (math.nan, math.inf, -math.inf, 1.5, "x")] == ["nan", "inf", "-inf", 1.5, "x"]
+    got = [decode(v) for v in ("nan", "inf", "-inf", 1.5, "x", "NaN")]
+    assert math.isnan(got[0]) and got[1:] == [math.inf, -math.inf, 1.5, "x", "NaN"]
+    c = ResultCache(tmp_path / "c")
+    path = c.path("method", "x4", "img")
+    assert path == tmp_path / "c" / "method" / "x4" / "img.json"
+    c.save(path, {"image": "img", "metrics": {"psnr": 30.0, "niqe": math.nan, "grid": math.inf, "lpips": "unavailable (w)"}})
+    on_disk = json.loads(path.read_text(), parse_constant=lambda t: pytest.fail(f"non-JSON constant {t}"))
+    assert on_disk["protocol"] == PROTOCOL_VERSION and on_disk["metrics"]["niqe"] == "nan"
+    assert not list(path.parent.glob("*.tmp"))
+    rec = c.load(path, ["psnr", "niqe", "grid"], lambda n: True)
+    assert math.isnan(rec["metrics"]["niqe"]) and rec["metrics"]["grid"] == math.inf and rec["metrics"]["psnr"] == 30.0
+    assert c.load(path, ["ssim"], lambda n: True) is None  # a metric it lacks
+    assert c.load(path, ["lpips"], lambda n: n != "lpips") is not None  # still unavailable: reused
+    assert c.load(path, ["lpips"], lambda n: True) is None  # available now: recomputed
+    assert c.load(c.path("other", "x4", "img"), [], lambda n: True) is None
+    path.write_text(json.dumps(dict(on_disk, protocol=PROTOCOL_VERSION + 1)))
+    assert c.load(path, [], lambda n: True) is None  # another protocol version
+    assert (c.hits, c.misses) == (2, 4)
+
+
+@pytest.mark.parametrize("size, box", [((120, 96), (48, 72, 36, 60)), ((40, 30), (16, 24, 11, 19)),
+                                       ((7, 100), (0, 8, 46, 54)), ((100, 7), (46, 54, 0, 8)),
+                                       ((1000, 333), (459, 542, 125, 208))])
+def test_sheet_box_golden(size, box):
+    from casr_cli.eval.runner import sheet_box
+
+    assert sheet_box(size) == box
+
+
+def test_sheet_aux_crops_golden(tmp_path):
+    """The sheet's LR and HR rows: the sheet box, and the LR pixels under it (rounded outward)."""
+    from casr_cli.eval.runner import _save_aux
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (120, 96, 3), dtype=np.uint8)
+    for lr, want in ((rng.integers(0, 256, (30, 24, 3), dtype=np.uint8), (12, 18, 9, 15)),
+                     (rng.integers(0, 256, (3, 3, 3), dtype=np.uint8), (1, 2, 1, 2)),
+                     (rng.integers(0, 256, (60, 12, 3), dtype=np.uint8), (24, 36, 4, 8))):
+        _save_aux(tmp_path, "k", lr, hr, (120, 96))
+        y0, y1, x0, x1 = want
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "k.lr.png")), lr[y0:y1, x0:x1])
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "k.hr.png")), hr[48:72, 36:60])
 
 
 def test_bicubic_lr_overshoot_is_clamped():
