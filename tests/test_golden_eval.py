@@ -213,7 +213,7 @@ def test_eval_drift_report_golden(env, model):
                 np.testing.assert_allclose(g, w, rtol=1e-9)
         assert ("identical_to" in drift[1]) == (model == "bicubic")
     assert (runs[0]["computed"], runs[1]["computed"], runs[1]["cached"]) == (1, 0, 1)
-    cached = sorted((out / "cache").rglob("drift-*.json"))
+    cached = sorted((out / "cache").glob("*/drift-*/*.json"))
     assert len(cached) == (1 if model == "bicubic" else 2)
     for f in cached:  # NaN is stored as "nan": the cache is strict JSON
         json.loads(f.read_text(), parse_constant=lambda t: pytest.fail(f"{f.name}: non-JSON constant {t}"))
