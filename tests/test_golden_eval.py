@@ -398,6 +398,80 @@ def test_sheet_aux_crops_golden(tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "k.hr.png")), hr[48:72, 36:60])
 
 
+def _synthetic_result():
+    """Two methods x four settings (one a chain; four groups make two tables) x two images, a NaN
+    NIQE on one image, metrics unavailable for two reasons (one with a fix, one without)."""
+    import math
+    from pathlib import Path
+
+    from casr_cli.engine.stages import StageSwitches
+    from casr_cli.eval import report
+    from casr_cli.eval.datasets import Dataset
+    from casr_cli.eval.methods import Method
+    from casr_cli.eval.protocol import Setting
+    from casr_cli.eval.runner import EvalResult
+
+    methods = [Method("bicubic", "bicubic"), Method("naive (lite)", "lite", StageSwitches.naive())]
+    settings = [Setting(4.0), Setting(8.0), Setting(12.0, (4.0, 3.0)), Setting(18.0)]
+    metrics = ["psnr", "niqe", "lpips", "musiq", "pi"]
+    recs = [{"image": img, "method": m.label, "setting": s.label,
+             "metrics": {"psnr": 20.0 + mi + si + (0.5 if img == "a" else 0.25),
+                         "niqe": 5.0 + si / 3 if img == "a" else math.nan,
+                         "lpips": "unavailable (weights not downloaded)", "musiq": "unavailable (weights not downloaded)",
+                         "pi": "unavailable (other)"}}
+            for mi, m in enumerate(methods) for si, s in enumerate(settings) for img in ("a", "b")]
+    table = report.aggregate(recs, methods, settings, metrics, None)
+    return EvalResult(Dataset("tiny", Path("/x"), True, ()), methods, settings, metrics, recs, table, [], ["a note"],
+                      computed=3, cached=5, files={"markdown": "m.md"})
+
+
+REPORT_MD = (
+    "# casr eval: tiny\n\n2 images; methods as rows, scales as column groups.\n- a note\n"
+    "- LPIPS↓, MUSIQ↑: unavailable (weights not downloaded); run `casr download-weights metrics` (and install pyiqa)\n"
+    "- PI↓: unavailable (other)\n\n"
+    "| Method | x4 |  |  |  |  | x8 |  |  |  |  | x4x3 |  |  |  |  |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    "|  | PSNR↑ | NIQE↓ | LPIPS↓ | MUSIQ↑ | PI↓ | PSNR↑ | NIQE↓ | LPIPS↓ | MUSIQ↑ | PI↓ | PSNR↑ | NIQE↓ | LPIPS↓ | MUSIQ↑ | PI↓ |\n"
+    "| bicubic | 20.38 | 5.00 | unavailable | unavailable | unavailable | 21.38 | 5.33 | unavailable | unavailable "
+    "| unavailable | 22.38 | 5.67 | unavailable | unavailable | unavailable |\n"
+    "| naive (lite) | 21.38 | 5.00 | unavailable | unavailable | unavailable | 22.38 | 5.33 | unavailable | unavailable "
+    "| unavailable | 23.38 | 5.67 | unavailable | unavailable | unavailable |\n\n"
+    "| Method | x18 |  |  |  |  |\n|---|---|---|---|---|---|\n|  | PSNR↑ | NIQE↓ | LPIPS↓ | MUSIQ↑ | PI↓ |\n"
+    "| bicubic | 23.38 | 6.00 | unavailable | unavailable | unavailable |\n"
+    "| naive (lite) | 24.38 | 6.00 | unavailable | unavailable | unavailable |\n\n")
+
+
+def test_report_files_golden(tmp_path):
+    """results.md (two tables: at most three column groups each), results.csv and results.json of a
+    synthetic result, exactly."""
+    from casr_cli.eval import report
+
+    res = _synthetic_result()
+    files = report.write_all(res, tmp_path)
+    assert files == {k: str(tmp_path / f"results.{e}") for k, e in (("markdown", "md"), ("csv", "csv"), ("json", "json"))}
+    assert (tmp_path / "results.md").read_text(encoding="utf-8") == REPORT_MD
+    lines = (tmp_path / "results.csv").read_bytes().decode("utf-8").split("\r\n")
+    assert lines[0] == "dataset,method,setting,metric,value,images" and lines[-1] == "" and len(lines) == 2 + 2 * 4 * 5
+    assert lines[1:6] == ["tiny,bicubic,x4,psnr,20.375,2", "tiny,bicubic,x4,niqe,5.0,1",
+                          "tiny,bicubic,x4,lpips,unavailable (weights not downloaded),0",
+                          "tiny,bicubic,x4,musiq,unavailable (weights not downloaded),0", "tiny,bicubic,x4,pi,unavailable (other),0"]
+    assert lines[-6:-4] == ["tiny,naive (lite),x18,psnr,24.375,2", "tiny,naive (lite),x18,niqe,6.0,1"]
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert list(data) == ["dataset", "reference", "images", "methods", "settings", "metrics", "table", "notes",
+                          "computed", "cached", "files", "per_image", "drift"]
+    assert (data["dataset"], data["reference"], data["images"], data["computed"], data["cached"]) == ("tiny", True, 2, 3, 5)
+    assert data["methods"][1] == {"label": "naive (lite)", "model": "lite", "switches": {
+        "superpixel": False, "structure": False, "sarm": False, "superpixel_size": 4, "detail": None, "asked_on": []}}
+    assert data["settings"][1:3] == [{"label": "x8", "scale": 8.0, "chain": None},
+                                     {"label": "x4x3", "scale": 12.0, "chain": [4.0, 3.0]}]
+    assert data["notes"] == ["a note"] + [ln[2:] for ln in REPORT_MD.split("\n")[4:6]] and data["files"] == {"markdown": "m.md"}
+    assert data["table"]["bicubic"]["x8"] == {"psnr": 21.375, "psnr_n": 2, "niqe": 5.333333333333333, "niqe_n": 1,
+                                              "lpips": "unavailable (weights not downloaded)", "lpips_n": 0,
+                                              "musiq": "unavailable (weights not downloaded)", "musiq_n": 0,
+                                              "pi": "unavailable (other)", "pi_n": 0}
+    assert data["per_image"][1]["metrics"]["niqe"] == "nan" and data["drift"] == []
+
+
 def test_bicubic_lr_overshoot_is_clamped():
     """A hard edge rings above 255 and below 0 in the antialiased bicubic: the LR is clamped, not wrapped."""
     from casr_cli.eval import protocol
