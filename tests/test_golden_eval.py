@@ -472,6 +472,37 @@ def test_report_files_golden(tmp_path):
     assert data["per_image"][1]["metrics"]["niqe"] == "nan" and data["drift"] == []
 
 
+# upscale_to on the web LR of coffee[0:192, 0:160] at x8 (two chain steps, so the block lines are
+# smoothed before the second): PSNR-Y against the HR crop with the JPEG's grid and tables, without
+# the grid, and without the tables (adaptive detail then reads only the pixels)
+UPSCALE_TO_PSNR = {"grid+tables": 26.01299292050106, "tables": 26.10126669241152, "grid": 26.082455298990656}
+
+
+def test_upscale_to_deblocks_reads_the_tables_and_hits_the_size():
+    from skimage import data
+
+    from casr_cli import Upscaler
+    from casr_cli.engine.deblock import BlockGrid
+    from casr_cli.eval import protocol
+    from casr_cli.eval.metrics import psnr_y
+    from casr_cli.eval.runner import upscale_to
+
+    lite = Upscaler.load("lite", device="cpu")
+    hr, lr = protocol.make_pair(np.ascontiguousarray(data.coffee()[0:192, 0:160]), 8, "web")
+    assert lr.shape == (24, 20, 3)
+    tables = protocol.web_jpeg_tables()
+    for name, kw in (("grid+tables", dict(block_grid=BlockGrid(), quantization=tables)),
+                     ("tables", dict(quantization=tables)), ("grid", dict(block_grid=BlockGrid()))):
+        sr = upscale_to(lite, lr, (192, 160), protocol.Setting(8.0), **kw)
+        assert sr.shape == (192, 160, 3)
+        assert psnr_y(sr, hr, 8) == pytest.approx(UPSCALE_TO_PSNR[name], rel=1e-9), name
+    # a size other than the plan's (the chain's own rounding gives 16 x 20): the steps are re-sized to it
+    bic = Upscaler.load("bicubic", device="cpu")
+    small = np.ascontiguousarray(data.astronaut()[200:207, 200:209])
+    for size in ((17, 19), (16, 20)):
+        assert upscale_to(bic, small, size, protocol.Setting(2.25, (1.5, 1.5))).shape == (*size, 3)
+
+
 def test_bicubic_lr_overshoot_is_clamped():
     """A hard edge rings above 255 and below 0 in the antialiased bicubic: the LR is clamped, not wrapped."""
     from casr_cli.eval import protocol
