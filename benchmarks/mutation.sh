@@ -40,6 +40,9 @@ TESTS=(
   tests/test_tiling.py
   tests/test_deblock.py
 )
+# CASR_MUT_TESTS="tests/a.py tests/b.py" replaces TESTS (space-separated): a rerun of an earlier run's
+# survivors needs only the tests added since (adding tests cannot revive a killed mutant)
+if [[ -n "${CASR_MUT_TESTS:-}" ]]; then read -r -a TESTS <<< "$CASR_MUT_TESTS"; fi
 # eval/figures.py draws PNGs (matplotlib), eval/iqa.py wraps optional pyiqa: no test runs them
 # without those extras, so they are left out rather than counted as survivors.
 DO_NOT_MUTATE=(
