@@ -456,7 +456,9 @@ def test_report_files_golden(tmp_path):
                           "tiny,bicubic,x4,lpips,unavailable (weights not downloaded),0",
                           "tiny,bicubic,x4,musiq,unavailable (weights not downloaded),0", "tiny,bicubic,x4,pi,unavailable (other),0"]
     assert lines[-6:-4] == ["tiny,naive (lite),x18,psnr,24.375,2", "tiny,naive (lite),x18,niqe,6.0,1"]
-    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    text = (tmp_path / "results.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n "dataset": "tiny",\n "reference": true,\n "images": 2,\n "methods": [\n  {\n   "label"')
+    data = json.loads(text)
     assert list(data) == ["dataset", "reference", "images", "methods", "settings", "metrics", "table", "notes",
                           "computed", "cached", "files", "per_image", "drift"]
     assert (data["dataset"], data["reference"], data["images"], data["computed"], data["cached"]) == ("tiny", True, 2, 3, 5)
@@ -501,6 +503,20 @@ def test_upscale_to_deblocks_reads_the_tables_and_hits_the_size():
     small = np.ascontiguousarray(data.astronaut()[200:207, 200:209])
     for size in ((17, 19), (16, 20)):
         assert upscale_to(bic, small, size, protocol.Setting(2.25, (1.5, 1.5))).shape == (*size, 3)
+
+
+def test_compute_metrics_grid_reads_the_lr_size():
+    """The block-grid score is taken on the LR's grid: the size given, else the SR's size / scale per side."""
+    import math
+
+    from casr_cli.eval.artefacts import block_grid_score
+    from casr_cli.eval.runner import compute_metrics
+
+    sr = np.random.default_rng(3).integers(0, 256, (160, 96, 3), dtype=np.uint8)
+    scores = {hw: block_grid_score(sr, hw) for hw in ((40, 25), (43, 26), (40, 24), (24, 24), (40, 1))}
+    assert all(math.isfinite(v) for v in scores.values()) and len(set(scores.values())) == 5, scores
+    assert compute_metrics(["grid"], sr, None, 3.7, None, lr_size=(40, 25))["grid"] == scores[(40, 25)]
+    assert compute_metrics(["grid"], sr, None, 4.0, None)["grid"] == scores[(40, 24)]
 
 
 def test_bicubic_lr_overshoot_is_clamped():
