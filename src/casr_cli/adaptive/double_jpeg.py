@@ -15,9 +15,10 @@ by calibrated histogram matching (Lukas & Fridrich, 2003):
 * for every IJG quality Q (:func:`~casr_cli.adaptive.estimate.ijg_table`), the histogram those
   stand-in coefficients would give quantised with Q's step, then with the last step (Gaussian
   noise of :data:`NOISE` levels between the saves: the pixel rounding), against the observed one:
-  L1 over the non-zero bins, each histogram renormalised there, summed over the frequencies; at a
-  frequency where Q's step is not coarser than the last one the single save's histogram is used.
-  The single save alone (every frequency so) is the hypothesis "saved once";
+  L1 over the non-zero bins, each histogram renormalised there, summed over the frequencies (one
+  with no non-zero index left out); at a frequency where Q's step is not coarser than the last one
+  the single save's histogram is used.  The single save alone (every frequency so) is the
+  hypothesis "saved once";
 * ``ratio`` = the best Q's sum / the single save's sum.  Below :data:`DOUBLE_RATIO` the picture was
   saved before at that Q (IJG tables of nearby qualities share their low-frequency steps, so
   several Q tie: the middle one is reported).  On fewer than :data:`MIN_BLOCKS` blocks nothing is said.
@@ -84,21 +85,22 @@ def _ndtr(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.sign(x) * erf)
 
 
-def _model(values: np.ndarray, counts: np.ndarray, q2: int) -> np.ndarray:
-    """Histogram over -BINS..BINS of round((v + noise) / q2) for ``counts`` values ``values``."""
+def _bin_probabilities(values: np.ndarray, q2: int) -> np.ndarray:
+    """(len(values), 2 BINS + 1): the chance that value v, plus the noise, is quantised by ``q2``
+    to each index -BINS..BINS (the end bins take the tails)."""
     ks = np.arange(-BINS, BINS + 1)
     hi = _ndtr(((ks + 0.5) * q2 - values[:, None]) / NOISE)
     lo = _ndtr(((ks - 0.5) * q2 - values[:, None]) / NOISE)
-    hi[:, -1], lo[:, 0] = 1.0, 0.0  # the end bins take the tails
-    return counts @ (hi - lo)
+    hi[:, -1], lo[:, 0] = 1.0, 0.0
+    return hi - lo
 
 
-def _l1_nonzero(a: np.ndarray, b: np.ndarray) -> float:
-    """L1 distance of two histograms over -BINS..BINS, the zero bin left out, each renormalised."""
-    a, b = np.delete(a, BINS), np.delete(b, BINS)
-    if a.sum() <= 0 or b.sum() <= 0:
-        return 0.0
-    return float(np.abs(a / a.sum() - b / b.sum()).sum())
+def _nonzero_share(h: np.ndarray) -> np.ndarray:
+    """A histogram over -BINS..BINS with its zero bin emptied, as shares of the rest (all 0 if empty)."""
+    h = np.array(h, dtype=np.float64)
+    h[BINS] = 0.0
+    total = h.sum()
+    return h / total if total > 0 else h
 
 
 def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transposed: bool = False) -> DoubleJpeg | None:
@@ -121,13 +123,20 @@ def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transpose
         q2 = int(t2[f])
         seen = np.bincount((np.clip(_quantise(obs[:, f], q2), -BINS, BINS) + BINS).astype(np.int64), minlength=2 * BINS + 1)
         fine, counts = np.unique(np.round(cal[:, f] * _FINE) / _FINE, return_counts=True)
-        once = _l1_nonzero(seen, _model(fine, counts, q2))
+        seen = _nonzero_share(seen)
+        if not seen.any():  # nothing but zeros at this frequency: no evidence either way
+            continue
+        once = float(np.abs(seen - _nonzero_share(counts @ _bin_probabilities(fine, q2))).sum())
         single += once
+        # a first save leaves integer multiples of q1; past +-span they all land in the end bins
+        span = (BINS + 1) * q2 + 4
+        at_int = _bin_probabilities(np.arange(-span, span + 1, dtype=np.float64), q2)
         dist = {}
         for q1 in np.unique(_TABLES[:, f]):
             if q1 > q2:
-                m, inv = np.unique(_quantise(fine, int(q1)), return_inverse=True)
-                dist[int(q1)] = _l1_nonzero(seen, _model(m * q1, np.bincount(inv, weights=counts), q2))
+                v = np.clip(_quantise(fine, int(q1)) * q1, -span, span).astype(np.int64) + span
+                model = np.bincount(v, weights=counts, minlength=2 * span + 1) @ at_int
+                dist[int(q1)] = float(np.abs(seen - _nonzero_share(model)).sum())
         scores += [dist.get(int(q1), once) for q1 in _TABLES[:, f]]
     best = float(scores.min())
     ratio = best / single if single > 0 else 1.0
