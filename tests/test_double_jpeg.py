@@ -59,6 +59,10 @@ GOLDEN = [
     (("coffee", None, 90), (False, None, 1.0)),
     (("coffee", None, 95), (False, None, 1.0)),
     (("chelsea", None, 75), (False, None, 1.0)),
+    # a first save finer than or as fine as the last: no loss the last one did not make
+    (("coffee", 95, 75), (False, None, 1.0)),
+    (("chelsea", 75, 75), (False, None, 1.0)),
+    (("astronaut", 90, 50), (False, None, 0.9812)),
 ]
 
 
