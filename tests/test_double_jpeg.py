@@ -189,3 +189,21 @@ def test_cli_json_reports_double_and_dry_run_does_not(photo, tmp_path):
     rec = json.loads(r.stdout)
     assert r.exit_code == 0 and rec["estimate"]["jpeg_double"] is None and rec["estimate"]["jpeg_primary_quality"] is None
     assert "earlier coarser JPEG save" in rec["estimate_note"]
+
+
+@pytest.mark.parametrize("orientation", [6, 3])
+def test_exif_turned_file_is_read_on_its_grid(tmp_path, orientation):
+    """A double JPEG with an EXIF turn: read_image turns the pixels upright and says where the
+    blocks went (phase, transposed); the estimate finds the first save there."""
+    from casr_cli.io.reading import read_image
+
+    img = np.asarray(_save(_crop("coffee")[:100, :252], 50).convert("RGB"))  # not multiples of 8: the grid moves
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(img).save(path, format="JPEG", quality=90, exif=exif.tobytes())
+    pic = read_image(path)
+    assert pic.transposed == (orientation == 6) and pic.block_grid.phase != (0, 0)
+    q = estimate(pic.pixels, pic.quantization, pic.block_grid.phase, pic.transposed)
+    assert (q.jpeg_double, q.jpeg_primary_quality) == (True, 50)
+    assert not estimate(pic.pixels, pic.quantization).jpeg_double  # the upright origin is off the grid
