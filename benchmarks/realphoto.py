@@ -7,7 +7,9 @@ Inputs
     photo" (``--lr web``: + Gaussian noise sigma 3/255 + JPEG 75, seed 0; casr_cli.training.degrade),
     which casr is told is a decoded JPEG with its block grid at (0, 0) and its quality-75 tables
     (lite's adaptive detail reads them) as reading a JPEG file tells it (``--jpeg auto``;
-    ``--jpeg off``: not told);
+    ``--jpeg off``: not told); ``--lr jpegQ`` the clean LR saved by Pillow as JPEG quality Q,
+    ``--lr jpegQ1xQ2`` saved at Q1, decoded and saved again at Q2 (double compression: casr is
+    told the last save's tables only, as a file tells it);
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution;
@@ -43,7 +45,9 @@ Metrics per output
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -93,25 +97,54 @@ def texture(root: Path, name: str, side: int = 256) -> np.ndarray:
     return np.ascontiguousarray(px[y:y + side, x:x + side])
 
 
-def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, float]]:
-    """(name, HR or None, LR, scale) for every image and scale."""
+def lr_kind(s: str) -> str:
+    """``--lr``: web, bicubic, jpegQ or jpegQ1xQ2 (qualities 1..100)."""
+    m = re.fullmatch(r"jpeg(\d+)(?:x(\d+))?", s)
+    if s in ("web", "bicubic") or (m and all(1 <= int(q) <= 100 for q in m.groups() if q)):
+        return s
+    raise argparse.ArgumentTypeError(f"{s!r}: use web, bicubic, jpegQ or jpegQ1xQ2")
+
+
+def jpeg_saves(lr: np.ndarray, qualities: list[int]) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """``lr`` saved by Pillow as JPEG at each quality in turn (decoded between): the decoded last
+    save and its tables (``im.quantization``, as a file's)."""
+    from PIL import Image
+
+    for q in qualities:
+        buf = io.BytesIO()
+        Image.fromarray(lr).save(buf, format="JPEG", quality=q)
+        buf.seek(0)
+        with Image.open(buf) as im:
+            lr, tables = np.asarray(im.convert("RGB")), {int(k): list(v) for k, v in im.quantization.items()}
+    return lr, tables
+
+
+def pair(img: np.ndarray, scale: float, kind: str) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """(HR, LR, the LR's JPEG tables or None) of a reference image for ``--lr kind``."""
+    if not kind.startswith("jpeg"):
+        hr, lr = make_pair(img, scale, kind)
+        return hr, lr, web_jpeg_tables() if kind == "web" else None
+    hr, lr = make_pair(img, scale, "bicubic")
+    return (hr, *jpeg_saves(lr, [int(q) for q in kind[4:].split("x")]))
+
+
+def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, dict | None, float]]:
+    """(name, HR or None, LR, the LR's JPEG tables or None, scale) for every image and scale."""
     out = []
     for scale in args.scales:
         if args.textures:
             for name in TEXTURES:
-                hr, lr = make_pair(texture(Path(args.eval_root), name), scale, args.lr)
-                out.append((name, hr, lr, scale))
+                out.append((name, *pair(texture(Path(args.eval_root), name), scale, args.lr), scale))
         if args.data:
             paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
             for p in paths[:args.limit]:
                 img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
-                hr, lr = make_pair(img, scale, args.lr)
-                out.append((p.stem, hr, lr, scale))
+                out.append((p.stem, *pair(img, scale, args.lr), scale))
         if args.photos:
             from skimage import data as skd
 
             for name in ("astronaut", "coffee", "chelsea"):
-                out.append((name, None, center_crop(getattr(skd, name)(), args.photo_crop), scale))
+                out.append((name, None, center_crop(getattr(skd, name)(), args.photo_crop), None, scale))
     return out
 
 
@@ -181,17 +214,19 @@ def make_methods(args) -> dict:
 
 
 def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
-            block_grid: BlockGrid | None = None) -> tuple[np.ndarray, float]:
+            block_grid: BlockGrid | None = None, tables: dict | None = None) -> tuple[np.ndarray, float, dict]:
+    """(output, seconds, what lite's adaptive detail chose: estimate and schedule, or {})."""
     if isinstance(method, RealESRGAN):
-        return method(lr, size, key)
+        return (*method(lr, size, key), {})
     t0 = time.perf_counter()
-    detail = None
-    if block_grid is not None:  # the web LR, told it is the JPEG 75 it is: its tables, as a file's
+    detail, chose = None, {}
+    if block_grid is not None:  # a JPEG LR, told it is the JPEG it is: its tables, as a file's
         plan = method.plan(lr.shape[:2], width=size[1], height=size[0])
-        choice = method.choose_detail(lr, plan, web_jpeg_tables())
-        detail = None if choice is None else choice.schedule
+        choice = method.choose_detail(lr, plan, tables)
+        if choice is not None:
+            detail, chose = choice.schedule, choice.as_dict()
     out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid, detail=detail)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, chose
 
 
 def measure(out: np.ndarray, hr: np.ndarray | None, lr: np.ndarray, scale: float) -> dict:
@@ -228,9 +263,9 @@ def main() -> int:
     ap.add_argument("--data")
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--crop", type=int, default=256, help="centre-crop reference images to this many px (0: whole)")
-    ap.add_argument("--lr", default="web", choices=["web", "bicubic"])
+    ap.add_argument("--lr", default="web", type=lr_kind, help="web, bicubic, jpegQ (one save) or jpegQ1xQ2 (two)")
     ap.add_argument("--jpeg", default="auto", choices=["auto", "off"],
-                    help="auto: casr is told the web LR is a decoded JPEG, as a JPEG file tells it "
+                    help="auto: casr is told a JPEG LR (web, jpeg*) is a decoded JPEG, as a JPEG file tells it "
                          "(its block lines are smoothed before later steps); off: it is not")
     ap.add_argument("--photos", action="store_true")
     ap.add_argument("--textures", action="store_true", help="the named regions of TEXTURES (see the docstring)")
@@ -256,16 +291,16 @@ def main() -> int:
     methods = make_methods(args)
     records, sheet_rows = [], []
     sheet_scale = args.sheet_scale or max(args.scales)
-    for name, hr, lr, scale in inputs(args):
+    for name, hr, lr, tables, scale in inputs(args):
         size = hr.shape[:2] if hr is not None else (round(lr.shape[0] * scale), round(lr.shape[1] * scale))
         outs = {}
-        jpeg = BlockGrid() if hr is not None and args.lr == "web" and args.jpeg == "auto" else None
+        jpeg = BlockGrid() if tables is not None and args.jpeg == "auto" else None
         for m, method in methods.items():
             where = "texture" if args.textures else Path(args.data).name if args.data and hr is not None else "photo"
             key = f"{where}-{args.lr}-{name}-x{scale:g}-{args.crop}"
-            out, secs = run_one(method, name, lr, size, key, jpeg)
+            out, secs, chose = run_one(method, name, lr, size, key, jpeg, tables)
             rec = {"image": name, "method": m, "scale": scale, "seconds": round(secs, 3),
-                   "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale)}
+                   "mp_per_s": out.shape[0] * out.shape[1] / 1e6 / secs, **measure(out, hr, lr, scale), **chose}
             records.append(rec)
             outs[m] = out
             print(json.dumps(rec), flush=True)

@@ -71,19 +71,25 @@ class Upscaler(Engine):
         size.check_steps(self.model.s_max)
         return self.plan_size(in_size, size)
 
-    def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None):
+    def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None, block_grid=None,
+                      transposed: bool = False):
         """What lite's adaptive detail picks for ``pixels`` (H, W[, C]) on ``plan``: a
         :class:`~casr_cli.adaptive.schedule.DetailChoice` (the estimate and one T per chain step), or None
         for a model whose detail is not adaptive (``--detail`` given, or no detail control).
         ``quantization``: the input's JPEG tables (Pillow's ``im.quantization``), None for a
-        picture that is no JPEG; ``quality``: an :class:`~casr_cli.adaptive.estimate.InputQuality`
-        already measured (then ``pixels`` is not looked at)."""
+        picture that is no JPEG; ``block_grid`` (a :class:`~casr_cli.engine.deblock.BlockGrid`;
+        None: at (0, 0)) and ``transposed`` (EXIF-turned by 90 degrees): where the JPEG's blocks lie in
+        ``pixels``, for the double-compression check; ``quality``: an
+        :class:`~casr_cli.adaptive.estimate.InputQuality` already measured (then ``pixels`` is not looked at)."""
         if not self.model.adaptive:
             return None
         from .adaptive.estimate import estimate
         from .adaptive.schedule import choose
 
-        return choose(quality if quality is not None else estimate(pixels, quantization), plan.factors)
+        if quality is None:
+            phase = (0, 0) if block_grid is None else block_grid.phase
+            quality = estimate(pixels, quantization, phase, transposed)
+        return choose(quality, plan.factors)
 
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
@@ -103,11 +109,12 @@ class Upscaler(Engine):
         smoothed (:mod:`casr_cli.engine.deblock`).  ``"auto"`` (the default): the grid of a
         PIL image opened from a JPEG file (``im.format`` JPEG or MPO), EXIF turn followed, as ``casr
         upscale`` smooths that file; None for anything else.  ``None``: nothing smoothed.  A PIL
-        JPEG's quantisation tables also tell lite's adaptive detail its quality
-        (:meth:`choose_detail`; an array is measured on its pixels alone).  ``detail``: this call's
+        JPEG's quantisation tables also tell lite's adaptive detail its quality, and its
+        pixels on its block grid whether it was saved before at a lower one (:meth:`choose_detail`;
+        an array is measured on its pixels alone).  ``detail``: this call's
         detail schedule (one T per chain step), instead of the adaptive one or the model's.
         Errors speak the API's terms (``scale=``, ``width=``, ``max_pixels=``)."""
-        from .io.reading import JPEG_FORMATS, jpeg_tables
+        from .io.reading import JPEG_FORMATS, TURNED, _orientation, jpeg_tables
         from .io.pixels import pil_block_grid, to_pixels
 
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
@@ -121,7 +128,8 @@ class Upscaler(Engine):
         except CasrError as e:
             raise e.in_api_terms() from e.__cause__
         if detail is None:
-            choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None)
+            choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None, block_grid=pil_block_grid(image),
+                                        transposed=is_jpeg and _orientation(image) in TURNED)
             detail = None if choice is None else choice.schedule
         result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid, detail=detail)
         try:

@@ -1,23 +1,27 @@
 """How degraded an input is, measured before the first chain step (lite's adaptive detail).
 
-Three numbers, each a pure function over numpy arrays (no torch, no state):
+Four measurements, each a pure function over numpy arrays (no torch, no state):
 
 * :func:`jpeg_quality` -- the IJG quality (1..100) a JPEG's luminance quantisation table
   corresponds to (the tables Pillow exposes as ``im.quantization``): the table libjpeg,
   Pillow, OpenCV and most web tools write for ``quality=q`` is IJG's base table scaled by
   ``5000 / q`` (q < 50) or ``200 - 2 q`` (percent), rounded and clipped to 1..255; a
   table that is none of those (a camera's or an editor's own) gets the q whose table is
-  nearest in log step size, with ``exact`` False.  Double compression (a JPEG decoded and
-  saved again) is *not* detected: only the last save's tables are in the file.
+  nearest in log step size, with ``exact`` False.  Only the last save's tables are in the file;
+  a JPEG decoded and saved again after a coarser save is found on its pixels
+  (:mod:`casr_cli.adaptive.double_jpeg`): ``jpeg_double`` and that earlier ``jpeg_primary_quality``,
+  and the schedule reads the lower of the two qualities (:attr:`InputQuality.effective_jpeg_quality`).
 * :func:`noise_sigma` -- the standard deviation of white noise on the luminance, in
   8-bit levels: the median absolute response of Immerkaer's 3 x 3 mask (which cancels
   planes and is blind to smooth ramps) over the pixels of least gradient, divided by the
   mask's response to unit noise.  Texture reads as noise too, so a clean textured photo
   reads a few levels; the mapping (:mod:`casr_cli.adaptive.schedule`) is measured on what it reads.
+* :func:`double_jpeg` -- whether a decoded JPEG was saved before with a coarser table, and at
+  what IJG quality (:mod:`casr_cli.adaptive.double_jpeg`).
 * :func:`sharpness` -- 1 minus Crete-Roffet's blur metric (2007): how much of the image's
   neighbour differences a 9 px box blur removes (0: flat or very blurred, ~0.7 and up: sharp).
 
-:func:`estimate` runs the three on a picture (at most :data:`MAX_PIXELS` of it: a large
+:func:`estimate` runs them on a picture (at most :data:`MAX_PIXELS` of it: a large
 picture is measured on evenly spread windows at its own resolution) and returns an
 :class:`InputQuality`.
 """
@@ -63,13 +67,24 @@ class JpegQuality:
 @dataclass(frozen=True)
 class InputQuality:
     """What :func:`estimate` measured: ``jpeg_quality`` (None: not a JPEG, or its tables
-    unknown), whether that table is IJG's exactly, ``noise_sigma`` (8-bit levels, luminance)
-    and ``sharpness`` (0..1)."""
+    unknown), whether that table is IJG's exactly, ``noise_sigma`` (8-bit levels, luminance),
+    ``sharpness`` (0..1), ``jpeg_double`` (the JPEG was saved before with a coarser table,
+    :mod:`casr_cli.adaptive.double_jpeg`; None: not a JPEG, or not measured) and that save's
+    ``jpeg_primary_quality`` (None unless double)."""
 
     jpeg_quality: int | None
     jpeg_exact: bool | None
     noise_sigma: float | None  # None: not measured (a dry run reads the header only)
     sharpness: float | None
+    jpeg_double: bool | None = None  # None: not measured (no JPEG, a dry run, under MIN_BLOCKS blocks)
+    jpeg_primary_quality: int | None = None
+
+    @property
+    def effective_jpeg_quality(self) -> int | None:
+        """The quality the schedule reads: the lower of the last save's and an earlier coarser one's."""
+        if self.jpeg_double and self.jpeg_primary_quality is not None and self.jpeg_quality is not None:
+            return min(self.jpeg_quality, self.jpeg_primary_quality)
+        return self.jpeg_quality
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -118,17 +133,17 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     return y * scale
 
 
-def windows(y: np.ndarray, max_pixels: int = MAX_PIXELS, side: int = WINDOW) -> list[np.ndarray]:
+def windows(y: np.ndarray, max_pixels: int = MAX_PIXELS, side: int = WINDOW, align: int = 1) -> list[np.ndarray]:
     """``y`` (H, W[, C]) itself when it has at most ``max_pixels``, else evenly spread ``side`` px
-    windows of it, as many as fit in ``max_pixels``."""
+    windows of it, as many as fit in ``max_pixels``, each starting at a multiple of ``align`` px."""
     h, w = y.shape[:2]
     if h * w <= max_pixels:
         return [y]
     n = max(1, max_pixels // (side * side))
     ny = max(1, min(h // side, round(math.sqrt(n * h / w))))
     nx = max(1, min(w // side, n // ny))
-    ys = np.linspace(0, max(0, h - side), ny).round().astype(int)
-    xs = np.linspace(0, max(0, w - side), nx).round().astype(int)
+    ys = np.linspace(0, max(0, h - side), ny).round().astype(int) // align * align
+    xs = np.linspace(0, max(0, w - side), nx).round().astype(int) // align * align
     return [y[a:a + side, b:b + side] for a in ys for b in xs]
 
 
@@ -208,16 +223,33 @@ def sharpness(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> float:
 
 
 def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQuality:
-    """What a file's header alone tells (``--dry-run``): its JPEG quality; the noise and the
-    sharpness, which need the pixels, are None (the mapping reads None noise as none)."""
+    """What a file's header alone tells (``--dry-run``): its JPEG quality; the noise, the
+    sharpness and double compression, which need the pixels, are None (the mapping reads None
+    noise as none, and the last save's quality as the one)."""
     jq = jpeg_quality_of(quantization)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
                         noise_sigma=None, sharpness=None)
 
 
-def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None) -> InputQuality:
+def double_jpeg(pixels: np.ndarray, table: Sequence[int], phase: tuple[int, int] = (0, 0), transposed: bool = False,
+                max_pixels: int = MAX_PIXELS):
+    """:func:`~casr_cli.adaptive.double_jpeg.detect_double` of a decoded JPEG's pixels (at most
+    ``max_pixels`` of them, in windows on its block grid) and its luminance ``table``; ``phase``: where
+    its 8 x 8 grid starts (``BlockGrid.phase``; (0, 0) upright), ``transposed``: EXIF-turned by 90 degrees."""
+    from .double_jpeg import detect_double
+
+    a = np.asarray(pixels)[phase[0]:, phase[1]:]
+    return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed)
+
+
+def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None,
+             phase: tuple[int, int] = (0, 0), transposed: bool = False) -> InputQuality:
     """The :class:`InputQuality` of a picture; ``quantization``: its JPEG's tables (Pillow's
-    ``im.quantization``), None for any other input."""
+    ``im.quantization``), None for any other input; ``phase`` and ``transposed``: where its
+    JPEG blocks lie in ``pixels`` (:func:`double_jpeg`)."""
     jq = jpeg_quality_of(quantization)
+    dj = None if jq is None else double_jpeg(pixels, quantization[0], phase, transposed)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
-                        noise_sigma=round(noise_sigma(pixels), 3), sharpness=round(sharpness(pixels), 4))
+                        noise_sigma=round(noise_sigma(pixels), 3), sharpness=round(sharpness(pixels), 4),
+                        jpeg_double=None if dj is None else dj.double,
+                        jpeg_primary_quality=None if dj is None else dj.primary_quality)

@@ -1,14 +1,14 @@
 """lite's adaptive detail: the detail schedule chosen from how degraded the input is.
 
-The estimate (:mod:`casr_cli.adaptive.estimate`: the JPEG quality its tables say, the luminance noise
-sigma) picks the first chain step's T from :data:`FIRST_STEP`, measured per condition by
-``benchmarks/adaptive_sweep.py`` and chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md,
-"Adaptive detail"): the T with the lowest NIQE among those within 0.2 dB PSNR-Y of the best, a
-row per JPEG quality (100: not a JPEG), the T as a function of the estimated noise, made
-non-decreasing toward more degraded inputs (along a row; across rows, a row's T is never below
-a higher quality's at the same sigma).  Between rows and points it is interpolated linearly,
-outside them held at the nearest.  T below 0 blends toward lite-clean's weights
-(-1), for clean inputs.  Later steps (casr's own output) get :data:`LATER_STEPS`.
+The estimate (:mod:`casr_cli.adaptive.estimate`: the JPEG quality its tables say, or an earlier
+coarser save's where the pixels show one, and the luminance noise sigma) picks the first chain
+step's T from :data:`FIRST_STEP`, measured per condition by ``benchmarks/adaptive_sweep.py`` and
+chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md, "Adaptive detail"): the T with the lowest
+NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: not a JPEG), the T
+as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
+across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
+it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
+weights (-1), for clean inputs. Later steps (casr's own output) get :data:`LATER_STEPS`.
 
 Pure functions over small dataclasses; no state.
 """
@@ -94,7 +94,7 @@ def _row(rows: Mapping[int, tuple[tuple[float, float], ...]], quality: int, sigm
 def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_STEP) -> float:
     """The first step's T for an input of ``quality`` upscaled ``scale`` times: the table's rows
     for the measured scales either side, interpolated in log scale."""
-    jq = 100 if quality.jpeg_quality is None else quality.jpeg_quality
+    jq = 100 if quality.jpeg_quality is None else quality.effective_jpeg_quality  # a double JPEG: the lower quality
     sigma = 0.0 if quality.noise_sigma is None else quality.noise_sigma  # not measured: read as none
     scales = sorted(table)
     s = min(max(scale, scales[0]), scales[-1])

@@ -196,8 +196,9 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
 
                 choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
                 rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
-                           estimate_note="dry run: the JPEG quality from the file's tables only; noise and "
-                                         "sharpness are measured on the pixels when it runs, which may change the first step's T")
+                           estimate_note="dry run: the JPEG quality from the file's tables only; noise, sharpness and "
+                                         "an earlier coarser JPEG save are measured on the pixels when it runs, which may "
+                                         "change the first step's T")
             resident = resident_bytes()
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                        memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),
@@ -219,7 +220,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         grid = upscaler.smoothing_grid(plan, block_grid_for(pic, s.deblock), pic.pixels.shape[:2])
         if grid is not None:
             rec["deblock"] = list(grid.phase)
-        choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization)  # lite's adaptive detail
+        choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization, block_grid=pic.block_grid,
+                                        transposed=pic.transposed)  # lite's adaptive detail
         if choice is not None:
             rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto")
         with _one_thread_if_small(plan, small_work_one_thread):

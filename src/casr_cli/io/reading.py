@@ -60,6 +60,7 @@ class Picture:
     block_grid: BlockGrid | None = None  # a JPEG's 8 x 8 block grid, upright (casr_cli.engine.deblock)
     stored_grid: BlockGrid = BlockGrid()  # the grid the pixels would have had as a JPEG (EXIF turn applied)
     quantization: dict[int, list[int]] | None = None  # a JPEG's quantisation tables (Pillow's im.quantization)
+    transposed: bool = False  # the pixels are the stored ones turned by 90 degrees (EXIF orientation 5..8)
     meta: Meta = Meta()  # resolution and text carried to the output (casr_cli.io.metadata)
 
     @property
@@ -215,6 +216,7 @@ def _read(path: Path) -> Picture:
         pixels = apply_orientation(pixels, orientation)
         return Picture(np.ascontiguousarray(pixels), icc=icc, exif=exif, format=fmt, frames=frames,
                        block_grid=grid if fmt in JPEG_FORMATS else None, stored_grid=grid, quantization=tables,
+                       transposed=orientation in TURNED,
                        meta=meta)
 
 
