@@ -31,6 +31,7 @@ TESTS=(
   tests/test_golden_metrics.py
   tests/test_golden_degrade.py
   tests/test_golden_eval.py
+  tests/test_eval_config.py
   tests/test_golden_engine.py
   tests/test_eval.py
   tests/test_brisque.py
