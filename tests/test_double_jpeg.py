@@ -3,7 +3,6 @@ twice with Pillow, and where the result goes (the estimate, the schedule, the Py
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -13,6 +12,7 @@ from PIL import Image
 from casr_cli.adaptive import double_jpeg as DJ
 from casr_cli.adaptive import schedule as adaptive
 from casr_cli.adaptive.estimate import InputQuality, double_jpeg, estimate, ijg_table, luminance
+from jpeg_setup import jpeg_image
 
 
 def _crop(name: str) -> np.ndarray:
@@ -22,20 +22,11 @@ def _crop(name: str) -> np.ndarray:
     return np.ascontiguousarray(getattr(data, name)()[where[0]:where[0] + 256, where[1]:where[1] + 256])
 
 
-def _save(img: np.ndarray, q: int) -> Image.Image:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=q)
-    buf.seek(0)
-    im = Image.open(buf)
-    im.load()
-    return im
-
-
 def _saved(img: np.ndarray, q1: int | None, q2: int) -> tuple[np.ndarray, list[int]]:
     """(decoded RGB, luminance table) of ``img`` saved at ``q1`` (None: not), decoded and saved at ``q2``."""
     if q1 is not None:
-        img = np.asarray(_save(img, q1).convert("RGB"))
-    im = _save(img, q2)
+        img = np.asarray(jpeg_image(img, q1).convert("RGB"))
+    im = jpeg_image(img, q2)
     return np.asarray(im.convert("RGB")), list(im.quantization[0])
 
 
@@ -146,7 +137,7 @@ def test_estimate_and_schedule_read_the_lower_quality():
 
 
 def _double_file(path, img, q1, q2):
-    Image.fromarray(np.asarray(_save(img, q1).convert("RGB"))).save(path, format="JPEG", quality=q2)
+    Image.fromarray(np.asarray(jpeg_image(img, q1).convert("RGB"))).save(path, format="JPEG", quality=q2)
     return path
 
 
@@ -197,7 +188,7 @@ def test_exif_turned_file_is_read_on_its_grid(tmp_path, orientation):
     blocks went (phase, transposed); the estimate finds the first save there."""
     from casr_cli.io.reading import read_image
 
-    img = np.asarray(_save(_crop("coffee")[:100, :252], 50).convert("RGB"))  # not multiples of 8: the grid moves
+    img = np.asarray(jpeg_image(_crop("coffee")[:100, :252], 50).convert("RGB"))  # not multiples of 8: the grid moves
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = tmp_path / "turned.jpg"

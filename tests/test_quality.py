@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from casr_cli.adaptive import estimate as Q
-
-
-def _jpeg(img: np.ndarray, q: int) -> Image.Image:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=q)
-    buf.seek(0)
-    im = Image.open(buf)
-    im.load()
-    return im
+from jpeg_setup import jpeg_image
 
 
 def _smooth(n: int = 256) -> np.ndarray:
@@ -34,7 +24,7 @@ def _noisy(sigma: float, seed: int = 0) -> np.ndarray:
 def test_jpeg_quality_of_a_pillow_jpeg_is_exact(q):
     from skimage import data
 
-    im = _jpeg(data.astronaut()[:128, :128], q)
+    im = jpeg_image(data.astronaut()[:128, :128], q)
     assert Q.jpeg_quality_of(im.quantization) == Q.JpegQuality(q, True)
     assert Q.estimate(np.asarray(im), im.quantization).jpeg_quality == q
 
