@@ -103,10 +103,11 @@ def test_missing_shards_are_an_error(tmp_path):
         td.load_shards(tmp_path)
 
 
-def test_split_shards_holds_out_the_last_ones_unless_too_few():
+def test_split_shards_holds_out_the_first_ones_unless_too_few():
     shards = [{"i": i} for i in range(5)]
     train, held = td.split_shards(shards, 2)
-    assert [s["i"] for s in train] == [0, 1, 2] and [s["i"] for s in held] == [3, 4]
+    assert [s["i"] for s in train] == [2, 3, 4] and [s["i"] for s in held] == [0, 1]
+    assert td.split_shards(shards + [{"i": 5}], 2)[1] == held  # a grown cache holds out the same shards
     assert td.split_shards(shards[:3], 2) == (shards[:3], [])  # fewer than 2 x held_out: train on all
     assert td.split_shards(shards, 0) == (shards, [])
 
@@ -122,7 +123,7 @@ def test_student_reports_its_distance_to_the_teacher_on_held_out_shards(tmp_path
     ev = [e for e in logs if e.get("event") == "eval"]
     assert ev and 0 < ev[-1]["val_teacher_l1"] < 1 and 0 < ev[-1]["val_hr_l1"] < 1
     net, sdam = build(cfg)
-    held = td.load_shards(shards)[-1:]
+    held = td.load_shards(shards)[:1]
     a = validate_teacher(StepRunner(net.eval(), sdam), held, cfg.teacher_margin)
     b = validate_teacher(StepRunner(net.eval(), sdam), held, cfg.teacher_margin)
     assert a == b  # no random flips: the same weights give the same numbers

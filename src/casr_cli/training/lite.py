@@ -82,7 +82,7 @@ class TrainLiteConfig:
     init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
     teacher_dir: str = ""  # shards of a teacher's outputs (training/teacher.py): batches come from there
     teacher_margin: int = 8  # LR context around each shard's centre (the shards' ``margin``)
-    teacher_val_shards: int = 4  # the last shards, held out: the student's L1 to the teacher on them at each eval
+    teacher_val_shards: int = 4  # the first shards, held out: the student's L1 to the teacher on them at each eval
     # loss
     hr_weight: float = 1.0  # L1 onto the HR (sharpened with usm_gt)
     teacher_weight: float = 0.0  # L1 onto the teacher's output (teacher_dir); the perceptual term then

@@ -196,11 +196,12 @@ def load_shards(folder: str | Path) -> list[dict[str, np.ndarray]]:
 
 
 def split_shards(shards: list[dict[str, np.ndarray]], held_out: int) -> tuple[list, list]:
-    """(training shards, held-out shards): the last ``held_out`` are held out, none when that
-    would leave fewer than ``held_out`` to train on (a small cache trains on all of them)."""
+    """(training shards, held-out shards): the first ``held_out`` are held out, so the held-out set
+    stays the same while the cache grows; none when that would leave fewer than ``held_out`` to
+    train on (a small cache trains on all of them)."""
     if held_out <= 0 or len(shards) < 2 * held_out:
         return shards, []
-    return shards[:-held_out], shards[-held_out:]
+    return shards[held_out:], shards[:held_out]
 
 
 def teacher_batch(shards: list[dict[str, np.ndarray]], batch_size: int, margin: int,
