@@ -145,3 +145,68 @@ def test_run_eval_takes_root_sizes_and_a_deep_out(tmp_path, monkeypatch):
     assert [m.label for m in res.methods] == ["bicubic", "bicubic superpixel 3x3"]
     assert (out / "results.md").is_file() and (out / "cache" / "set5").is_dir()
     assert all(math.isfinite(r["metrics"]["psnr"]) for r in res.records) and len(res.records) == 2
+
+
+def test_build_methods_rows_golden():
+    from casr_cli.engine.stages import StageSwitches
+    from casr_cli.eval.methods import build_methods
+
+    rows = build_methods("lite", ["casr", "bicubic", "naive", "lite-clean", "bicubic"], ["sarm"], [3],
+                         [0.5, "auto", (0.2, 1.0)])
+    full = StageSwitches()
+    assert [(m.label, m.model, m.switches) for m in rows] == [
+        ("lite", "lite", full), ("bicubic", "bicubic", full), ("naive (lite)", "lite", StageSwitches.naive()),
+        ("lite-clean", "lite-clean", full), ("lite -sarm", "lite", StageSwitches(sarm=False)),
+        ("lite superpixel 3x3", "lite", StageSwitches(superpixel_size=3)),
+        ("lite detail 0.5", "lite", StageSwitches(detail=0.5)), ("lite detail auto", "lite", StageSwitches(detail="auto")),
+        ("lite detail 0.2/1", "lite", StageSwitches(detail=(0.2, 1.0)))]
+    assert [m.label for m in build_methods("bicubic")] == ["bicubic", "naive (bicubic)"]  # casr, bicubic, naive
+
+
+def test_build_methods_messages_golden():
+    from casr_cli.eval.methods import ablation_names, build_methods
+
+    models = "bicubic, lite, lite-clean, turbo"
+    _raises(lambda: build_methods("nope"), "unknown model 'nope'", f"available: {models}, or a model file")
+    _raises(lambda: build_methods("lite", ["casr", "sharp"]), "unknown method 'sharp'",
+            f"use casr, bicubic, naive or a model: {models}")
+    _raises(lambda: build_methods("lite", ["casr"], ["colour"]), "unknown ablation 'colour'",
+            "switchable stages: " + ", ".join(ablation_names()))
+    _raises(lambda: build_methods("lite", ["casr"], None, [1]), "--superpixel-sizes: a superpixel grid cell is at least 2 px, "
+            "got 1", "e.g. --superpixel-sizes 3,4,5,8 (the paper's default is 4)")
+    assert build_methods("lite", ["casr"], None, [2])[-1].switches.superpixel_size == 2
+
+
+def test_run_eval_records_sheet_and_progress_golden(tmp_path):
+    """Two images, two rows, one scale, the sheet on: the records' fields, the sheet's crops (first
+    image only), every progress event, and a second run read from the cache."""
+    from casr_cli.eval import protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    d = tmp_path / "ds"
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(_png(d / f"{name}.png"))
+    out = tmp_path / "out"
+    cfg = EvalConfig(dataset=str(d), out=out, model="bicubic", methods=["bicubic", "naive"],
+                     settings=protocol.settings("2", None), metrics=("psnr", "grid"), drift_chain=None, sheet=True)
+    for rep in range(2):
+        events = []
+        res = run_eval(cfg, progress=events.append)
+        assert [(e.phase, e.done, e.total, e.detail, e.cached) for e in events] == [
+            ("images", 1, 4, "a bicubic x2", rep == 1), ("images", 2, 4, "a naive (bicubic) x2", rep == 1),
+            ("images", 3, 4, "b bicubic x2", rep == 1), ("images", 4, 4, "b naive (bicubic) x2", rep == 1)]
+        assert [(r["image"], r["method"], r["setting"], r["lr_size"], r["sr_size"]) for r in res.records] == [
+            ("a", "bicubic", "x2", [12, 10], [24, 20]), ("a", "naive (bicubic)", "x2", [12, 10], [24, 20]),
+            ("b", "bicubic", "x2", [12, 10], [24, 20]), ("b", "naive (bicubic)", "x2", [12, 10], [24, 20])]
+        for r in res.records:
+            assert r["sr_seconds"] >= 0 and round(r["sr_seconds"], 3) == r["sr_seconds"] and set(r["metrics"]) == {"psnr", "grid"}
+        assert set(res.files) == {"markdown", "csv", "json", "comparison_png"}
+        assert (res.computed, res.cached) == ((4, 0) if rep == 0 else (0, 4))
+    sheet = out / "cache" / "ds" / "sheet" / "x2"
+    assert sorted(p.name for p in sheet.iterdir()) == ["a.hr.png", "a.lr.png"]
+    crops = sorted(p.name for p in (out / "cache" / "ds").rglob("*.crop.png"))
+    assert crops == ["a.crop.png", "a.crop.png"]  # one per row, first image only
+    hr = np.asarray(Image.open(d / "a.png"))  # the sheet box of 24 x 20: 8 px square at (8, 6)
+    np.testing.assert_array_equal(np.asarray(Image.open(sheet / "a.hr.png")), hr[8:16, 6:14])
+    assert Image.open(out / "comparison.png").size[1] > 0
