@@ -103,12 +103,14 @@ def _nonzero_share(h: np.ndarray) -> np.ndarray:
     return h / total if total > 0 else h
 
 
-def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transposed: bool = False) -> DoubleJpeg | None:
+def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transposed: bool = False,
+                  tables: np.ndarray | None = None) -> DoubleJpeg | None:
     """Whether luminance ``windows`` (8-bit levels, each with the JPEG's block grid at its origin)
     were quantised before the last save's luminance ``table`` (64 steps, natural order) with a
     coarser IJG table (module docstring); None on fewer than :data:`MIN_BLOCKS` blocks.
-    ``transposed``: the pixels are the stored ones turned by 90 degrees (EXIF orientation 5..8)."""
-    from .estimate import _TABLES
+    ``transposed``: the pixels are the stored ones turned by 90 degrees (EXIF orientation 5..8).
+    ``tables``: the (100, 64) IJG tables of qualities 1..100 (default: IJG's, as ``estimate`` makes them)."""
+    _TABLES = tables if tables is not None else _ijg_tables()
 
     s = CALIBRATION_SHIFT
     obs = np.concatenate([block_dct(w) for w in windows])
@@ -144,3 +146,12 @@ def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transpose
         return DoubleJpeg(False, None, round(ratio, 4))
     ties = np.flatnonzero(scores <= best + 1e-12) + 1  # qualities, ascending
     return DoubleJpeg(True, int(ties[len(ties) // 2]), round(ratio, 4))
+
+
+def _ijg_tables() -> np.ndarray:
+    """IJG's luminance tables at qualities 1..100 (the libjpeg scaling of its base table)."""
+    base = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)
+    scale = np.array([5000 // q if q < 50 else 200 - 2 * q for q in range(1, 101)])[:, None]
+    return np.clip((base[None, :] * scale + 50) // 100, 1, 255)

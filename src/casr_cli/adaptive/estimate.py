@@ -239,7 +239,7 @@ def double_jpeg(pixels: np.ndarray, table: Sequence[int], phase: tuple[int, int]
     from .double_jpeg import detect_double
 
     a = np.asarray(pixels)[phase[0]:, phase[1]:]
-    return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed)
+    return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed, _TABLES)
 
 
 def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None,
