@@ -11,7 +11,8 @@ from PIL import Image
 
 from casr_cli.adaptive import double_jpeg as DJ
 from casr_cli.adaptive import schedule as adaptive
-from casr_cli.adaptive.estimate import InputQuality, double_jpeg, estimate, ijg_table, luminance
+from casr_cli.adaptive.estimate import InputQuality, double_jpeg, estimate, luminance
+from casr_cli.adaptive.ijg import ijg_table
 from jpeg_setup import jpeg_image
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from casr_cli.adaptive import estimate as Q
+from casr_cli.adaptive.ijg import IJG_LUMA, ijg_table
 from jpeg_setup import jpeg_image
 
 
@@ -30,14 +31,14 @@ def test_jpeg_quality_of_a_pillow_jpeg_is_exact(q):
 
 
 def test_ijg_table_golden():
-    assert Q.ijg_table(50).tolist() == Q.IJG_LUMA.tolist()
-    assert Q.ijg_table(75)[:8].tolist() == [8, 6, 5, 8, 12, 20, 26, 31]
-    assert Q.ijg_table(100).tolist() == [1] * 64
-    assert Q.ijg_table(10)[:4].tolist() == [80, 55, 50, 80]  # scale 500 %
+    assert ijg_table(50).tolist() == IJG_LUMA.tolist()
+    assert ijg_table(75)[:8].tolist() == [8, 6, 5, 8, 12, 20, 26, 31]
+    assert ijg_table(100).tolist() == [1] * 64
+    assert ijg_table(10)[:4].tolist() == [80, 55, 50, 80]  # scale 500 %
 
 
 def test_non_ijg_table_gets_the_nearest_quality():
-    t = Q.ijg_table(80).copy()
+    t = ijg_table(80).copy()
     t[5] += 1  # a camera's slightly different table
     assert Q.jpeg_quality(t) == Q.JpegQuality(80, False)
     assert Q.jpeg_quality_of(None) is None and Q.jpeg_quality_of({}) is None

@@ -118,17 +118,18 @@ class Upscaler(Engine):
         from .io.pixels import pil_block_grid, to_pixels
 
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
+        file_grid = pil_block_grid(image)  # where a PIL JPEG's blocks lie (None for anything else)
         if isinstance(block_grid, str):
             if block_grid != "auto":
                 raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
-            block_grid = pil_block_grid(image)
+            block_grid = file_grid
         arr, restore = to_pixels(image)
         try:
             plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
         except CasrError as e:
             raise e.in_api_terms() from e.__cause__
         if detail is None:
-            choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None, block_grid=pil_block_grid(image),
+            choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None, block_grid=file_grid,
                                         transposed=is_jpeg and _orientation(image) in TURNED)
             detail = None if choice is None else choice.schedule
         result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid, detail=detail)

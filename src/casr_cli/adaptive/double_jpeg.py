@@ -12,7 +12,7 @@ by calibrated histogram matching (Lukas & Fridrich, 2003):
   ``-BINS..BINS`` (ends clipped);
 * the same DCT on the grid moved :data:`CALIBRATION_SHIFT` px down and right, whose blocks straddle the
   JPEG's and so stand in for the picture before any quantisation;
-* for every IJG quality Q (:func:`~casr_cli.adaptive.estimate.ijg_table`), the histogram those
+* for every IJG quality Q (:func:`~casr_cli.adaptive.ijg.ijg_table`), the histogram those
   stand-in coefficients would give quantised with Q's step, then with the last step (Gaussian
   noise of :data:`NOISE` levels between the saves: the pixel rounding), against the observed one:
   L1 over the non-zero bins, each histogram renormalised there, summed over the frequencies (one
@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .ijg import IJG_TABLES
 
 #: natural (row-major) index of each coefficient in zig-zag order
 ZIGZAG = (0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6)
@@ -103,14 +105,11 @@ def _nonzero_share(h: np.ndarray) -> np.ndarray:
     return h / total if total > 0 else h
 
 
-def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transposed: bool = False,
-                  tables: np.ndarray | None = None) -> DoubleJpeg | None:
+def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transposed: bool = False) -> DoubleJpeg | None:
     """Whether luminance ``windows`` (8-bit levels, each with the JPEG's block grid at its origin)
     were quantised before the last save's luminance ``table`` (64 steps, natural order) with a
     coarser IJG table (module docstring); None on fewer than :data:`MIN_BLOCKS` blocks.
-    ``transposed``: the pixels are the stored ones turned by 90 degrees (EXIF orientation 5..8).
-    ``tables``: the (100, 64) IJG tables of qualities 1..100 (default: IJG's, as ``estimate`` makes them)."""
-    _TABLES = tables if tables is not None else _ijg_tables()
+    ``transposed``: the pixels are the stored ones turned by 90 degrees (EXIF orientation 5..8)."""
 
     s = CALIBRATION_SHIFT
     obs = np.concatenate([block_dct(w) for w in windows])
@@ -120,7 +119,7 @@ def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transpose
     if transposed:  # stored coefficient (u, v) is (v, u) in the turned pixels
         obs, cal = (c.reshape(-1, 8, 8).transpose(0, 2, 1).reshape(-1, 64) for c in (obs, cal))
     t2 = np.asarray(table, dtype=np.int64).reshape(-1)
-    scores, single = np.zeros(len(_TABLES)), 0.0
+    scores, single = np.zeros(len(IJG_TABLES)), 0.0
     for f in FREQS:
         q2 = int(t2[f])
         seen = np.bincount((np.clip(_quantise(obs[:, f], q2), -BINS, BINS) + BINS).astype(np.int64), minlength=2 * BINS + 1)
@@ -134,12 +133,12 @@ def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transpose
         span = (BINS + 1) * q2 + 4
         at_int = _bin_probabilities(np.arange(-span, span + 1, dtype=np.float64), q2)
         dist = {}
-        for q1 in np.unique(_TABLES[:, f]):
+        for q1 in np.unique(IJG_TABLES[:, f]):
             if q1 > q2:
                 v = np.clip(_quantise(fine, int(q1)) * q1, -span, span).astype(np.int64) + span
                 model = np.bincount(v, weights=counts, minlength=2 * span + 1) @ at_int
                 dist[int(q1)] = float(np.abs(seen - _nonzero_share(model)).sum())
-        scores += [dist.get(int(q1), once) for q1 in _TABLES[:, f]]
+        scores += [dist.get(int(q1), once) for q1 in IJG_TABLES[:, f]]
     best = float(scores.min())
     ratio = best / single if single > 0 else 1.0
     if ratio >= DOUBLE_RATIO:
@@ -147,11 +146,3 @@ def detect_double(windows: Sequence[np.ndarray], table: Sequence[int], transpose
     ties = np.flatnonzero(scores <= best + 1e-12) + 1  # qualities, ascending
     return DoubleJpeg(True, int(ties[len(ties) // 2]), round(ratio, 4))
 
-
-def _ijg_tables() -> np.ndarray:
-    """IJG's luminance tables at qualities 1..100 (the libjpeg scaling of its base table)."""
-    base = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-                     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-                     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)
-    scale = np.array([5000 // q if q < 50 else 200 - 2 * q for q in range(1, 101)])[:, None]
-    return np.clip((base[None, :] * scale + 50) // 100, 1, 255)

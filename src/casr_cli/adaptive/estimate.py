@@ -34,16 +34,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-#: IJG's (libjpeg's) luminance quantisation table at quality 50, natural (row-major) order
-IJG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61,
-    12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77,
-    24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101,
-    72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)
+from .ijg import IJG_TABLES
+
 
 #: At most this many pixels are measured (windows of :data:`WINDOW` px spread over a larger picture)
 MAX_PIXELS = 1 << 20
@@ -90,14 +82,6 @@ class InputQuality:
         return asdict(self)
 
 
-def ijg_table(quality: int, base: np.ndarray = IJG_LUMA) -> np.ndarray:
-    """The table IJG's ``jpeg_set_quality(quality, force_baseline=TRUE)`` writes."""
-    q = min(100, max(1, int(quality)))
-    scale = 5000 // q if q < 50 else 200 - 2 * q
-    return np.clip((base * scale + 50) // 100, 1, 255)
-
-
-_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 64)
 
 
 def jpeg_quality(table: Sequence[int]) -> JpegQuality:
@@ -105,10 +89,10 @@ def jpeg_quality(table: Sequence[int]) -> JpegQuality:
     t = np.asarray(table, dtype=np.int64).reshape(-1)
     if t.size != 64 or t.min() < 1:
         raise ValueError(f"a JPEG quantisation table has 64 values >= 1, got {t.size}")
-    exact = np.flatnonzero((_TABLES == t).all(axis=1))
+    exact = np.flatnonzero((IJG_TABLES == t).all(axis=1))
     if exact.size:  # several q can give one table (q >= 98 near 1s): the highest
         return JpegQuality(int(exact[-1]) + 1, True)
-    err = np.abs(np.log(_TABLES) - np.log(t)).sum(axis=1)
+    err = np.abs(np.log(IJG_TABLES) - np.log(t)).sum(axis=1)
     return JpegQuality(int(np.argmin(err)) + 1, False)
 
 
@@ -239,7 +223,7 @@ def double_jpeg(pixels: np.ndarray, table: Sequence[int], phase: tuple[int, int]
     from .double_jpeg import detect_double
 
     a = np.asarray(pixels)[phase[0]:, phase[1]:]
-    return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed, _TABLES)
+    return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed)
 
 
 def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None,

@@ -142,7 +142,7 @@ def web_resize_u8(img: np.ndarray, size: tuple[int, int], seed: int = WEB_SEED) 
 def web_jpeg_tables() -> dict[int, list[int]]:
     """The luminance table of the web LR's JPEG (Pillow's IJG table at quality 75), as a JPEG
     file's ``im.quantization`` would give it: lite's adaptive detail reads its quality."""
-    from ..adaptive.estimate import ijg_table
+    from ..adaptive.ijg import ijg_table
 
     return {0: ijg_table(WEB_JPEG_QUALITY).tolist()}
 
