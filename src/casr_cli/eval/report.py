@@ -28,7 +28,7 @@ def header(metric: str) -> str:
     return NAMES.get(metric, metric) + ("↑" if HIGHER_BETTER.get(metric, True) else "↓")
 
 
-def aggregate(records: list[dict], methods, settings, metrics: list[str], iqa) -> dict:
+def aggregate(records: list[dict], methods, settings, metrics: list[str]) -> dict:
     """``{method: {setting: {metric: mean | reason, metric + "_n": images averaged}}}``.
 
     Means are over images with a finite value (NIQE is NaN under 96 px, BRISQUE under 16 px)."""
@@ -144,7 +144,7 @@ def write_csv(result, path: Path) -> None:
                 for m in result.metrics:
                     v = cell.get(m)
                     w.writerow([result.dataset.name, meth.label, s.label, m,
-                                v if isinstance(v, str) else repr(float(v)), cell.get(m + "_n", 0)])
+                                v if isinstance(v, str) else repr(float(v)), cell[m + "_n"]])
 
 
 def _json_safe(obj):

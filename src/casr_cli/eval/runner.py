@@ -195,7 +195,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
         return name not in IQA_SPECS or iqa.status(name) is None
 
     total = len(items) * len(methods) * len(cfg.settings)
-    done = 0
+    done = computed = 0
     records: list[dict] = []
     crops: dict = {}
     for i, item in enumerate(items):
@@ -229,6 +229,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                         write_image(crop_path, figures.crop_region(sr, sheet_box(size)))
                         _save_aux(aux_dir, item.key, lr, hr, size)
                     cache.save(path, rec)
+                    computed += 1
                     from_cache = False
                 else:
                     from_cache = True
@@ -243,9 +244,9 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                 if progress:
                     progress(EvalEvent("images", done, total, f"{item.key} {m.label} {setting.label}", from_cache))
 
-    table = report.aggregate(records, methods, cfg.settings, metrics, iqa)
+    table = report.aggregate(records, methods, cfg.settings, metrics)
     result = EvalResult(ds, methods, list(cfg.settings), metrics, records, table, [], notes,
-                        computed=cache.misses, cached=cache.hits)
+                        computed=computed, cached=done - computed)
     if cfg.drift_chain:
         result.drift = drift_mod.run_drift(ds, items[:max(0, cfg.drift_images)], cfg, engines, cache, progress, notes)
     result.files = report.write_all(result, out)
