@@ -9,7 +9,9 @@ Inputs
     (lite's adaptive detail reads them) as reading a JPEG file tells it (``--jpeg auto``;
     ``--jpeg off``: not told); ``--lr jpegQ`` the clean LR saved by Pillow as JPEG quality Q,
     ``--lr jpegQ1xQ2`` saved at Q1, decoded and saved again at Q2 (double compression: casr is
-    told the last save's tables only, as a file tells it);
+    told the last save's tables only, as a file tells it); ``--lr realesrgan`` Real-ESRGAN's two rounds of
+    blur, resize, noise and JPEG (casr_cli.training.degrade.degrade, default parameters, seeded per image
+    name), handed over as decoded pixels with no JPEG tables, as a PNG of such a picture would be;
     ``--photos`` scikit-image's real camera photos (astronaut, coffee, chelsea: film grain,
     sensor noise) as no-reference inputs, centre crops of ``--photo-crop`` px at their own
     resolution;
@@ -98,11 +100,11 @@ def texture(root: Path, name: str, side: int = 256) -> np.ndarray:
 
 
 def lr_kind(s: str) -> str:
-    """``--lr``: web, bicubic, jpegQ or jpegQ1xQ2 (qualities 1..100)."""
+    """``--lr``: web, bicubic, realesrgan, jpegQ or jpegQ1xQ2 (qualities 1..100)."""
     m = re.fullmatch(r"jpeg(\d+)(?:x(\d+))?", s)
-    if s in ("web", "bicubic") or (m and all(1 <= int(q) <= 100 for q in m.groups() if q)):
+    if s in ("web", "bicubic", "realesrgan") or (m and all(1 <= int(q) <= 100 for q in m.groups() if q)):
         return s
-    raise argparse.ArgumentTypeError(f"{s!r}: use web, bicubic, jpegQ or jpegQ1xQ2")
+    raise argparse.ArgumentTypeError(f"{s!r}: use web, bicubic, realesrgan, jpegQ or jpegQ1xQ2")
 
 
 def jpeg_saves(lr: np.ndarray, qualities: list[int]) -> tuple[np.ndarray, dict[int, list[int]]]:
@@ -119,8 +121,22 @@ def jpeg_saves(lr: np.ndarray, qualities: list[int]) -> tuple[np.ndarray, dict[i
     return lr, tables
 
 
-def pair(img: np.ndarray, scale: float, kind: str) -> tuple[np.ndarray, np.ndarray, dict | None]:
+def realesrgan_lr(hr: np.ndarray, size: tuple[int, int], name: str) -> np.ndarray:
+    """Real-ESRGAN's second-order degradation of ``hr`` to ``size``, seeded by the image's name."""
+    import zlib
+
+    from casr_cli.training.degrade import degrade
+
+    x = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).float() / 255
+    out = degrade(x, size, np.random.default_rng(zlib.crc32(name.encode())))
+    return (out.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def pair(img: np.ndarray, scale: float, kind: str, name: str = "") -> tuple[np.ndarray, np.ndarray, dict | None]:
     """(HR, LR, the LR's JPEG tables or None) of a reference image for ``--lr kind``."""
+    if kind == "realesrgan":
+        hr, lr = make_pair(img, scale, "bicubic")
+        return hr, realesrgan_lr(hr, lr.shape[:2], name), None
     if not kind.startswith("jpeg"):
         hr, lr = make_pair(img, scale, kind)
         return hr, lr, web_jpeg_tables() if kind == "web" else None
@@ -134,12 +150,12 @@ def inputs(args) -> list[tuple[str, np.ndarray | None, np.ndarray, dict | None, 
     for scale in args.scales:
         if args.textures:
             for name in TEXTURES:
-                out.append((name, *pair(texture(Path(args.eval_root), name), scale, args.lr), scale))
+                out.append((name, *pair(texture(Path(args.eval_root), name), scale, args.lr, name), scale))
         if args.data:
             paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() in (".png", ".jpg", ".bmp"))
-            for p in paths[:args.limit]:
+            for p in paths[args.skip:args.skip + args.limit]:
                 img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
-                out.append((p.stem, *pair(img, scale, args.lr), scale))
+                out.append((p.stem, *pair(img, scale, args.lr, p.stem), scale))
         if args.photos:
             from skimage import data as skd
 
@@ -220,11 +236,14 @@ def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
         return (*method(lr, size, key), {})
     t0 = time.perf_counter()
     detail, chose = None, {}
-    if block_grid is not None:  # a JPEG LR, told it is the JPEG it is: its tables, as a file's
-        plan = method.plan(lr.shape[:2], width=size[1], height=size[0])
-        choice = method.choose_detail(lr, plan, tables)
-        if choice is not None:
-            detail, chose = choice.schedule, choice.as_dict()
+    # a JPEG LR told it is the JPEG it is (its tables, as a file's), or any other LR as a PNG of it would
+    # be read: lite's estimate may find a decoded JPEG in the pixels, whose grid is then smoothed
+    plan = method.plan(lr.shape[:2], width=size[1], height=size[0])
+    choice = method.choose_detail(lr, plan, tables if block_grid is not None else None)
+    if choice is not None:
+        detail, chose = choice.schedule, choice.as_dict()
+        if block_grid is None:
+            block_grid = method.found_grid(choice)
     out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid, detail=detail)
     return out, time.perf_counter() - t0, chose
 
@@ -262,8 +281,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data")
     ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N reference images (sorted by name)")
     ap.add_argument("--crop", type=int, default=256, help="centre-crop reference images to this many px (0: whole)")
-    ap.add_argument("--lr", default="web", type=lr_kind, help="web, bicubic, jpegQ (one save) or jpegQ1xQ2 (two)")
+    ap.add_argument("--lr", default="web", type=lr_kind, help="web, bicubic, realesrgan, jpegQ (one save) or jpegQ1xQ2 (two)")
     ap.add_argument("--jpeg", default="auto", choices=["auto", "off"],
                     help="auto: casr is told a JPEG LR (web, jpeg*) is a decoded JPEG, as a JPEG file tells it "
                          "(its block lines are smoothed before later steps); off: it is not")

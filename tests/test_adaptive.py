@@ -75,6 +75,33 @@ def test_shipped_table_is_monotone():
             assert [s for s, _ in pts] == sorted(s for s, _ in pts)
 
 
+@pytest.mark.parametrize("jpeg, sigma, sharp, scale, want", [
+    (None, 0.5, 0.5, 4.0, 0.33),  # soft and quiet, no JPEG known: at least BLURRED_T, not the clean end (-1)
+    (None, 0.5, 0.58, 4.0, -1.0),  # the sharpness bound itself: not soft
+    (None, 1.0, 0.5, 4.0, -1.0),  # the noise bound itself: not quiet
+    (None, 0.5, None, 4.0, -1.0),  # not measured (a dry run): no gate
+    (90, 0.5, 0.5, 4.0, -0.5),  # a JPEG's row decides
+    (None, 0.5, 0.5, 8.0, 0.33),  # x8's PNG row gives 0.1
+    (None, 0.5, 0.5, 16.0, 0.7),  # x16's row is above the floor
+])
+def test_soft_quiet_pictures_get_restoration_golden(jpeg, sigma, sharp, scale, want):
+    q = InputQuality(jpeg_quality=jpeg, jpeg_exact=None if jpeg is None else True, noise_sigma=sigma, sharpness=sharp)
+    assert adaptive.first_step_detail(q, scale) == want
+    assert (adaptive.BLUR_SHARPNESS, adaptive.BLUR_NOISE, adaptive.BLURRED_T) == (0.58, 1.0, 0.33)
+
+
+def test_choice_from_an_older_record():
+    """A record written before jpeg_source / jpeg_phase existed reads with their defaults; a phase read
+    from JSON comes back as a tuple."""
+    c = adaptive.choose(_q(80, 2.5), (4.0,))
+    d = c.as_dict()
+    old = dict(d, estimate={k: v for k, v in d["estimate"].items() if k not in ("jpeg_source", "jpeg_phase")})
+    assert adaptive.choice_from_dict(old) == c
+    found = InputQuality(75, False, 1.0, 0.7, jpeg_source="pixels", jpeg_phase=(5, 3))
+    back = adaptive.choice_from_dict(json.loads(json.dumps(adaptive.choose(found, (4.0,)).as_dict())))
+    assert back.quality == found and back.quality.jpeg_phase == (5, 3)
+
+
 def test_header_estimate_reads_noise_as_none():
     q = header_estimate({0: [2] * 64})
     assert q.noise_sigma is None and q.jpeg_exact is False

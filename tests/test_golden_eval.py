@@ -537,6 +537,8 @@ UPSCALE_TO_PSNR = {"grid+tables": 26.01299292050106, "tables": 26.10126669241152
 def test_upscale_to_deblocks_reads_the_tables_and_hits_the_size():
     from skimage import data
 
+    from jpeg_setup import jpeg_image
+
     from casr_cli import Upscaler
     from casr_cli.engine.deblock import BlockGrid
     from casr_cli.eval import protocol
@@ -552,6 +554,12 @@ def test_upscale_to_deblocks_reads_the_tables_and_hits_the_size():
         sr = upscale_to(lite, lr, (192, 160), protocol.Setting(8.0), **kw)
         assert sr.shape == (192, 160, 3)
         assert psnr_y(sr, hr, 8) == pytest.approx(UPSCALE_TO_PSNR[name], rel=1e-9), name
+    # an LR that is a decoded JPEG, handed over without tables or grid: found in the pixels, as told
+    im = jpeg_image(np.ascontiguousarray(data.astronaut()[100:172, 150:222]), 40)
+    found = upscale_to(lite, np.asarray(im.convert("RGB")), (576, 576), protocol.Setting(8.0))
+    told = upscale_to(lite, np.asarray(im.convert("RGB")), (576, 576), protocol.Setting(8.0), block_grid=BlockGrid(),
+                      quantization=im.quantization)
+    np.testing.assert_array_equal(found, told)
     # a size other than the plan's (the chain's own rounding gives 16 x 20): the steps are re-sized to it
     bic = Upscaler.load("bicubic", device="cpu")
     small = np.ascontiguousarray(data.astronaut()[200:207, 200:209])

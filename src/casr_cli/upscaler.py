@@ -91,6 +91,13 @@ class Upscaler(Engine):
             quality = estimate(pixels, quantization, phase, transposed)
         return choose(quality, plan.factors)
 
+    @staticmethod
+    def found_grid(choice) -> BlockGrid | None:
+        """The block grid of a decoded JPEG that lite's estimate found in pixels that came without JPEG
+        tables (``choice.quality.jpeg_phase``, :func:`~casr_cli.adaptive.estimate.pixel_jpeg`), or None."""
+        phase = None if choice is None else choice.quality.jpeg_phase
+        return None if phase is None else BlockGrid(tuple(int(p) for p in phase))
+
     def upscale(self, image, *, scale: float | None = None, width: int | None = None, height: int | None = None,
                 chain: tuple[float, ...] | None = None, progress: ProgressFn | None = None,
                 block_grid: BlockGrid | None | str = "auto", detail: tuple[float, ...] | None = None):
@@ -108,7 +115,8 @@ class Upscaler(Engine):
         for an upright one): every step after the first gets its residual block lines
         smoothed (:mod:`casr_cli.engine.deblock`).  ``"auto"`` (the default): the grid of a
         PIL image opened from a JPEG file (``im.format`` JPEG or MPO), EXIF turn followed, as ``casr
-        upscale`` smooths that file; None for anything else.  ``None``: nothing smoothed.  A PIL
+        upscale`` smooths that file; for anything else the grid of a decoded JPEG that lite's adaptive
+        detail finds in the pixels (:meth:`found_grid`), else none.  ``None``: nothing smoothed.  A PIL
         JPEG's quantisation tables also tell lite's adaptive detail its quality, and its
         pixels on its block grid whether it was saved before at a lower one (:meth:`choose_detail`;
         an array is measured on its pixels alone).  ``detail``: this call's
@@ -119,7 +127,8 @@ class Upscaler(Engine):
 
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
         file_grid = pil_block_grid(image)  # where a PIL JPEG's blocks lie (None for anything else)
-        if isinstance(block_grid, str):
+        auto_grid = isinstance(block_grid, str)
+        if auto_grid:
             if block_grid != "auto":
                 raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
             block_grid = file_grid
@@ -132,6 +141,8 @@ class Upscaler(Engine):
             choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None, block_grid=file_grid,
                                         transposed=is_jpeg and _orientation(image) in TURNED)
             detail = None if choice is None else choice.schedule
+            if auto_grid and block_grid is None:  # a decoded JPEG found in the pixels: its grid
+                block_grid = self.found_grid(choice)
         result = self.run(MemoryStore.wrap(arr), plan, progress=progress, block_grid=block_grid, detail=detail)
         try:
             out = result.read(0, result.shape[0]).copy()

@@ -18,6 +18,9 @@ Four measurements, each a pure function over numpy arrays (no torch, no state):
   reads a few levels; the mapping (:mod:`casr_cli.adaptive.schedule`) is measured on what it reads.
 * :func:`double_jpeg` -- whether a decoded JPEG was saved before with a coarser table, and at
   what IJG quality (:mod:`casr_cli.adaptive.double_jpeg`).
+* :func:`pixel_jpeg` -- for a picture that came without JPEG tables (a PNG or screenshot of a JPEG, an
+  array), whether its pixels are a decoded JPEG, at what IJG quality and on which 8 x 8 grid
+  (:mod:`casr_cli.adaptive.pixel_jpeg`); ``jpeg_source`` then says ``"pixels"``.
 * :func:`sharpness` -- 1 minus Crete-Roffet's blur metric (2007): how much of the image's
   neighbour differences a 9 px box blur removes (0: flat or very blurred, ~0.7 and up: sharp).
 
@@ -62,7 +65,9 @@ class InputQuality:
     unknown), whether that table is IJG's exactly, ``noise_sigma`` (8-bit levels, luminance),
     ``sharpness`` (0..1), ``jpeg_double`` (the JPEG was saved before with a coarser table,
     :mod:`casr_cli.adaptive.double_jpeg`; None: not a JPEG, or not measured) and that save's
-    ``jpeg_primary_quality`` (None unless double)."""
+    ``jpeg_primary_quality`` (None unless double); ``jpeg_source``: where ``jpeg_quality`` comes from,
+    ``"tables"`` (the file's) or ``"pixels"`` (a decoded JPEG found in a picture without tables,
+    :func:`pixel_jpeg`; its blocks start at ``jpeg_phase``, (row, column)); None: no JPEG."""
 
     jpeg_quality: int | None
     jpeg_exact: bool | None
@@ -70,6 +75,8 @@ class InputQuality:
     sharpness: float | None
     jpeg_double: bool | None = None  # None: not measured (no JPEG, a dry run, under MIN_BLOCKS blocks)
     jpeg_primary_quality: int | None = None
+    jpeg_source: str | None = None  # "tables", "pixels" or None (no JPEG known)
+    jpeg_phase: tuple[int, int] | None = None  # "pixels": where the found JPEG's blocks start
 
     @property
     def effective_jpeg_quality(self) -> int | None:
@@ -79,7 +86,9 @@ class InputQuality:
         return self.jpeg_quality
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["jpeg_phase"] = None if self.jpeg_phase is None else list(self.jpeg_phase)
+        return d
 
 
 
@@ -212,7 +221,7 @@ def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQu
     noise as none, and the last save's quality as the one)."""
     jq = jpeg_quality_of(quantization)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
-                        noise_sigma=None, sharpness=None)
+                        noise_sigma=None, sharpness=None, jpeg_source=None if jq is None else "tables")
 
 
 def double_jpeg(pixels: np.ndarray, table: Sequence[int], phase: tuple[int, int] = (0, 0), transposed: bool = False,
@@ -226,14 +235,37 @@ def double_jpeg(pixels: np.ndarray, table: Sequence[int], phase: tuple[int, int]
     return detect_double([luminance(w) for w in windows(a, max_pixels, align=8)], table, transposed)
 
 
+def pixel_jpeg(pixels: np.ndarray, max_pixels: int = MAX_PIXELS):
+    """The decoded JPEG that ``pixels`` (no tables known) are, as a
+    :class:`~casr_cli.adaptive.pixel_jpeg.PixelJpeg`, or None: the grid from the centre's zeroed high
+    frequencies, then :func:`double_jpeg` with the 8-bit rounding as the last save
+    (:mod:`casr_cli.adaptive.pixel_jpeg`)."""
+    from .pixel_jpeg import UNIT_TABLE, PixelJpeg, centre_box, grid_phase
+
+    a = np.asarray(pixels)
+    top, left, h, w = centre_box(a.shape)
+    ph = grid_phase(luminance(a[top:top + h, left:left + w]))
+    phase = ((top + ph[0]) % 8, (left + ph[1]) % 8)
+    dj = double_jpeg(a, UNIT_TABLE, phase, max_pixels=max_pixels)
+    if dj is None or not dj.double:
+        return None
+    return PixelJpeg(int(dj.primary_quality), phase, dj.ratio)
+
+
 def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | None = None,
              phase: tuple[int, int] = (0, 0), transposed: bool = False) -> InputQuality:
     """The :class:`InputQuality` of a picture; ``quantization``: its JPEG's tables (Pillow's
-    ``im.quantization``), None for any other input; ``phase`` and ``transposed``: where its
-    JPEG blocks lie in ``pixels`` (:func:`double_jpeg`)."""
+    ``im.quantization``), None for any other input (its pixels are then searched for a decoded JPEG,
+    :func:`pixel_jpeg`); ``phase`` and ``transposed``: where its JPEG blocks lie in ``pixels``
+    (:func:`double_jpeg`)."""
     jq = jpeg_quality_of(quantization)
     dj = None if jq is None else double_jpeg(pixels, quantization[0], phase, transposed)
+    found = pixel_jpeg(pixels) if jq is None else None
+    if found is not None:
+        jq = JpegQuality(found.quality, False)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
                         noise_sigma=round(noise_sigma(pixels), 3), sharpness=round(sharpness(pixels), 4),
                         jpeg_double=None if dj is None else dj.double,
-                        jpeg_primary_quality=None if dj is None else dj.primary_quality)
+                        jpeg_primary_quality=None if dj is None else dj.primary_quality,
+                        jpeg_source=None if jq is None else ("pixels" if found is not None else "tables"),
+                        jpeg_phase=None if found is None else found.phase)

@@ -8,7 +8,8 @@ NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: 
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
 it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
-weights (-1), for clean inputs. Later steps (casr's own output) get :data:`LATER_STEPS`.
+weights (-1), for clean inputs; a picture with no JPEG known that reads soft and quiet gets at least
+:data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`.
 
 Pure functions over small dataclasses; no state.
 """
@@ -16,7 +17,7 @@ Pure functions over small dataclasses; no state.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Mapping, Sequence
 
 from .estimate import InputQuality
@@ -52,6 +53,14 @@ FIRST_STEP: Table = {
 
 #: T of every chain step after the first
 LATER_STEPS = 1.0
+
+#: a picture with no JPEG known (tables or pixels) that reads this soft (sharpness under BLUR_SHARPNESS) and
+#: this quiet (noise under BLUR_NOISE, where clean textured photos read 1-5 levels) was blurred, resized or
+#: denoised before it came (Real-ESRGAN-style degradations, a JPEG resized after its save): its first step
+#: gets at least BLURRED_T instead of the clean end the PNG row gives it (benchmarks/blur_gate.py, docs/lite.md)
+BLUR_SHARPNESS = 0.58
+BLUR_NOISE = 1.0
+BLURRED_T = 0.33
 
 
 @dataclass(frozen=True)
@@ -101,11 +110,20 @@ def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_
     hi = next(v for v in scales if v >= s)
     lo = max(v for v in scales if v <= s)
     t_lo = _row(table[lo], jq, sigma)
-    if hi == lo:
-        return round(t_lo, 3)
-    t_hi = _row(table[hi], jq, sigma)
-    w = math.log(s / lo) / math.log(hi / lo)
-    return round(t_lo + (t_hi - t_lo) * w, 3)
+    t = t_lo
+    if hi != lo:
+        t_hi = _row(table[hi], jq, sigma)
+        w = math.log(s / lo) / math.log(hi / lo)
+        t = t_lo + (t_hi - t_lo) * w
+    if blurred(quality):
+        t = max(t, BLURRED_T)
+    return round(t, 3)
+
+
+def blurred(quality: InputQuality) -> bool:
+    """A picture with no JPEG known that reads soft and quiet (:data:`BLUR_SHARPNESS`, :data:`BLUR_NOISE`)."""
+    return (quality.jpeg_quality is None and quality.sharpness is not None and quality.noise_sigma is not None
+            and quality.sharpness < BLUR_SHARPNESS and quality.noise_sigma < BLUR_NOISE)
 
 
 def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
@@ -126,11 +144,16 @@ def table_id() -> str:
     """A short hash of the tables (eval's cache keys change with them)."""
     import hashlib
 
-    table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS)
+    table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS,
+             ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLURRED_T), "pixel-jpeg")
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 
 
 def choice_from_dict(d: Mapping) -> DetailChoice:
     """The inverse of :meth:`DetailChoice.as_dict` (for records read back)."""
-    q = InputQuality(**{f.name: d["estimate"][f.name] for f in fields(InputQuality)})
+    est = d["estimate"]  # records written before a field existed lack it: its default
+    q = InputQuality(**{f.name: est[f.name] if f.name in est or f.default is MISSING else f.default
+                        for f in fields(InputQuality)})
+    if q.jpeg_phase is not None:
+        q = replace(q, jpeg_phase=tuple(q.jpeg_phase))
     return DetailChoice(q, tuple(float(t) for t in d["detail"]))

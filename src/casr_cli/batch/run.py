@@ -23,8 +23,9 @@ DEBLOCK_MODES = ("auto", "on", "off")
 
 
 def block_grid_for(pic, mode: str):
-    """The block grid the engine smooths before later steps: a JPEG file's own (``auto``),
-    for every input the grid it would have as a JPEG stored as it is, EXIF turn and all
+    """The block grid the engine smooths before later steps: a JPEG file's own (``auto``; for a
+    picture without tables, the run adds the grid of a decoded JPEG that lite's estimate finds in
+    its pixels), for every input the grid it would have as a JPEG stored as it is, EXIF turn and all
     (``on``: a PNG that was a JPEG), or none (``off``)."""
     if mode == "off":
         return None
@@ -217,11 +218,14 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         runner = upscaler
         if s.intermediates:
             runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
-        grid = upscaler.smoothing_grid(plan, block_grid_for(pic, s.deblock), pic.pixels.shape[:2])
-        if grid is not None:
-            rec["deblock"] = list(grid.phase)
         choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization, block_grid=pic.block_grid,
                                         transposed=pic.transposed)  # lite's adaptive detail
+        base = block_grid_for(pic, s.deblock)
+        if base is None and s.deblock == "auto":  # a decoded JPEG the estimate found in the pixels
+            base = upscaler.found_grid(choice)
+        grid = upscaler.smoothing_grid(plan, base, pic.pixels.shape[:2])
+        if grid is not None:
+            rec["deblock"] = list(grid.phase)
         if choice is not None:
             rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto")
         with _one_thread_if_small(plan, small_work_one_thread):

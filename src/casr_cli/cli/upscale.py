@@ -71,7 +71,7 @@ def upscale(
         "--deblock", metavar="auto|on|off",
         help="Smooth a JPEG's 8x8 block lines before every chain step after the first (the first step cleans most "
         "of them; later steps would sharpen what is left into a grid). auto: for JPEG inputs (by content, EXIF turn "
-        "followed); on: for every input (a PNG that was a JPEG, its grid where a JPEG stored like it has it); off: "
+        "followed), and with lite's adaptive detail for a decoded JPEG found in the pixels of any other input; on: for every input (a PNG that was a JPEG, its grid where a JPEG stored like it has it); off: "
         "never. Runs of one step and the bicubic model have nothing to smooth (docs/lite.md).")] = "auto",
     save_intermediates: Annotated[str | None, typer.Option("--save-intermediates", help="Write each step's input and SDAM maps as PNGs under DIR/<image>/.")] = None,
     json_mode: JsonOpt = False,

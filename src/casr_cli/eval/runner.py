@@ -107,6 +107,8 @@ def upscale_to(up, lr: np.ndarray, size: tuple[int, int], setting: protocol.Sett
     if plan.out_size != tuple(size):
         plan = ChainPlan(plan.factors, step_sizes(in_size, plan.factors, size))
     choice = up.choose_detail(lr, plan, quantization)
+    if block_grid is None:  # as casr upscale does: a decoded JPEG found in the pixels gets its grid smoothed
+        block_grid = up.found_grid(choice)
     store = up.run(MemoryStore.wrap(lr), plan, block_grid=block_grid, detail=None if choice is None else choice.schedule)
     try:
         return store.read(0, store.shape[0]).copy()

@@ -1,0 +1,93 @@
+"""The soft-and-quiet gate of lite's adaptive detail (adaptive.schedule.blurred): per image, x4 PSNR-Y and
+NIQE at first-step T = -1 (the clean end, what the PNG row gives a quiet picture) and T = 0.33, with the
+estimate's sharpness and noise, for clean bicubic LR and Real-ESRGAN-style degraded LR
+(benchmarks/realphoto.py ``--lr realesrgan``), skipping LRs where a decoded JPEG is found in the pixels
+(those read as JPEGs).  Hand-run, not a test.
+
+    python benchmarks/blur_gate.py --skip 0 --limit 40 --out benchmarks/results/blur_gate_1-40_v0.2.0.jsonl
+    python benchmarks/blur_gate.py --skip 40 --limit 40 --out benchmarks/results/blur_gate_41-80_v0.2.0.jsonl
+    python benchmarks/blur_gate.py --summary benchmarks/results/blur_gate_*_v0.2.0.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def measure(args) -> None:
+    import torch
+
+    import realphoto
+    from casr_cli.adaptive.estimate import noise_sigma, pixel_jpeg, sharpness
+    from casr_cli.cli._options import parse_detail
+    from casr_cli.eval.metrics import psnr_y, shave_border
+    from casr_cli.eval.niqe import niqe
+    from casr_cli.eval.protocol import as_rgb8, center_crop
+    from casr_cli.io.reading import read_image
+    from casr_cli.upscaler import Upscaler
+
+    torch.set_num_threads(args.threads)
+    ups = {t: Upscaler.load("lite", device="cpu", detail=parse_detail(t)) for t in args.ts.split(",")}
+    with open(args.out, "w", encoding="utf-8") as out:
+        for data in args.data:
+            paths = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[args.skip:args.skip + args.limit]
+            for kind in ("bicubic", "realesrgan"):
+                for p in paths:
+                    img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
+                    hr, lr, _ = realphoto.pair(img, args.scale, kind, p.stem)
+                    if pixel_jpeg(lr) is not None:
+                        continue
+                    rec = {"set": Path(data).name, "kind": kind, "image": p.stem, "sharp": sharpness(lr),
+                           "noise": noise_sigma(lr)}
+                    for t, up in ups.items():
+                        sr = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=None)
+                        rec[t] = (psnr_y(sr, hr, shave_border(args.scale, sr.shape[:2])), niqe(sr))
+                    out.write(json.dumps(rec) + "\n")
+                    out.flush()
+
+
+def summary(paths: list[str], sharp: float, noise: float) -> None:
+    recs = [json.loads(line) for p in paths for line in open(p, encoding="utf-8")]
+    print(f"gate: sharpness < {sharp} and noise < {noise}; gain of T = 0.33 over T = -1 on the gated images")
+    for kind in ("bicubic", "realesrgan"):
+        grp = [r for r in recs if r["kind"] == kind]
+        sel = [r for r in grp if r["sharp"] < sharp and r["noise"] < noise]
+        d = [r["0.33"][0] - r["-1"][0] for r in sel]
+        n = [r["0.33"][1] - r["-1"][1] for r in sel]
+        print(f"{kind:10s} gated {len(sel):3d} of {len(grp):3d}" + (
+            f"  PSNR-Y {np.mean(d):+.3f} dB (worst {min(d):+.2f})  NIQE {np.mean(n):+.2f}" if sel else ""))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", nargs="+", default=["../shared/data/eval/b100", "../shared/data/eval/urban100"])
+    ap.add_argument("--skip", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--scale", type=float, default=4.0)
+    ap.add_argument("--ts", default="-1,0.33", help="first-step T values (the summary compares -1 and 0.33)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out")
+    ap.add_argument("--summary", nargs="+", help="records to summarise instead of measuring")
+    ap.add_argument("--sharp", type=float, default=None, help="summary: the gate's sharpness (default: the shipped)")
+    ap.add_argument("--noise", type=float, default=None, help="summary: the gate's noise (default: the shipped)")
+    args = ap.parse_args()
+    if args.summary:
+        from casr_cli.adaptive.schedule import BLUR_NOISE, BLUR_SHARPNESS
+
+        summary(args.summary, args.sharp or BLUR_SHARPNESS, args.noise or BLUR_NOISE)
+    else:
+        if not args.out:
+            ap.error("--out is required when measuring")
+        measure(args)
+
+
+if __name__ == "__main__":
+    main()
