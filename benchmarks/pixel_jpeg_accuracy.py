@@ -5,6 +5,7 @@ and at what quality: the LR of each reference image (256 px centre crop, antiali
 
     python benchmarks/pixel_jpeg_accuracy.py --data ../shared/data/eval/b100 --limit 20 --down 4
     python benchmarks/pixel_jpeg_accuracy.py --data ../shared/data/eval/urban100 --limit 20 --down 1 --shift 3,5
+    python benchmarks/pixel_jpeg_accuracy.py --synthetic 30      # screenshot-like pictures instead
 """
 
 from __future__ import annotations
@@ -17,6 +18,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def synthetic(n: int, seed: int = 0) -> list:
+    """``n`` screenshot-like 200 x 160 pictures: flat rectangles and text on a flat background; every
+    second one with Gaussian noise of 2 levels, every third on a horizontal gradient."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        im = Image.new("RGB", (200, 160), tuple(int(v) for v in rng.integers(0, 256, 3)))
+        d = ImageDraw.Draw(im)
+        for _ in range(8):
+            x0, y0 = (int(v) for v in rng.integers(0, 180, 2))
+            d.rectangle([x0, y0, x0 + int(rng.integers(5, 80)), y0 + int(rng.integers(5, 60))],
+                        fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        for _ in range(5):
+            d.text((int(rng.integers(0, 150)), int(rng.integers(0, 140))), "Hello casr 123",
+                   fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        a = np.asarray(im)
+        if k % 3 == 1:
+            a = np.clip(a + rng.normal(0, 2, a.shape), 0, 255).astype(np.uint8)
+        if k % 3 == 2:
+            a = np.clip(a.astype(float) * 0.7 + np.linspace(0, 60, 200)[None, :, None], 0, 255).astype(np.uint8)
+        out.append(("synthetic", a))
+    return out
+
+
 def main() -> None:
     import numpy as np
 
@@ -26,7 +54,8 @@ def main() -> None:
     from realphoto import jpeg_saves
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data")
+    ap.add_argument("--synthetic", type=int, default=0, help="N screenshot-like pictures instead of --data")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--down", type=int, default=4, help="LR = the crop downscaled this many times (1: the crop)")
@@ -34,13 +63,19 @@ def main() -> None:
     ap.add_argument("--shift", default="0,0", help="rows,columns cut from the top left after the save")
     args = ap.parse_args()
     dy, dx = (int(v) for v in args.shift.split(","))
-    paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() == ".png")[:args.limit]
+    if args.synthetic:
+        pics = synthetic(args.synthetic)
+    else:
+        paths = sorted(p for p in Path(args.data).iterdir() if p.suffix.lower() == ".png")[:args.limit]
+        pics = []
+        for p in paths:
+            img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
+            pics.append((p.stem, img if args.down == 1 else
+                         bicubic_resize_u8(img, (img.shape[0] // args.down, img.shape[1] // args.down))))
     want = ((8 - dy % 8) % 8, (8 - dx % 8) % 8)
     for q in (int(v) for v in args.qualities.split(",")):
         found, right_grid = collections.Counter(), 0
-        for p in paths:
-            img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
-            lr = img if args.down == 1 else bicubic_resize_u8(img, (img.shape[0] // args.down, img.shape[1] // args.down))
+        for _, lr in pics:
             if q:
                 lr, _ = jpeg_saves(lr, [q])
             f = pixel_jpeg(np.ascontiguousarray(lr[dy:, dx:]))
@@ -48,7 +83,7 @@ def main() -> None:
                 found[f.quality] += 1
                 right_grid += f.phase == want
         n = sum(found.values())
-        print(f"{'PNG' if q == 0 else f'JPEG {q}':8s} found {n:2d} of {len(paths)}, on the right grid {right_grid:2d}, "
+        print(f"{'PNG' if q == 0 else f'JPEG {q}':8s} found {n:2d} of {len(pics)}, on the right grid {right_grid:2d}, "
               f"qualities {dict(sorted(found.items()))}")
 
 
