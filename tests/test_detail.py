@@ -191,3 +191,31 @@ def test_an_end_without_a_fine_stage_blends_with_one_that_has_it():
     torch.testing.assert_close(half.fine_tail.weight, 0.5 * gen.fine_tail.weight)
     with pytest.raises(ValueError, match="cannot take"):
         with_fine_stage(gen, 8)
+
+
+def test_a_narrower_end_blends_with_a_wider_one():
+    """An 8-channel end widened to 12 with zero channels computes what it did; the detail control
+    then blends it with a 12-channel end with a fine stage (a wider student as the generative end)."""
+    from casr_cli.backbone.lite import DetailEnds, with_width
+
+    fid = _net(0)
+    torch.manual_seed(3)
+    gen = LiteSRNet(channels=12, blocks=1, fine=4)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.normal_(0, 0.05)
+    gen.eval()
+    x = torch.rand(1, 3, 12, 12)
+    maps = {"bicubic": x, "superpixel": x, "structure": x[:, :1]}
+    wide = with_width(fid, 12)
+    assert wide.config.channels == 12 and with_width(wide, 12) is wide
+    with torch.no_grad():
+        torch.testing.assert_close(wide(maps, 2.0), fid(maps, 2.0), rtol=0, atol=1e-6)
+        ends = DetailEnds(fid, gen)
+        torch.testing.assert_close(ends.network(0.0)(maps, 2.0), fid(maps, 2.0), rtol=0, atol=1e-6)
+        torch.testing.assert_close(ends.network(1.0)(maps, 2.0), gen(maps, 2.0))
+        half = ends.network(0.5)
+    torch.testing.assert_close(half.head.weight[8:], 0.5 * gen.head.weight[8:])
+    torch.testing.assert_close(half.head.weight[:8], 0.5 * (fid.head.weight + gen.head.weight[:8]))
+    with pytest.raises(ValueError, match="cannot be narrowed"):
+        with_width(gen, 8)

@@ -135,24 +135,47 @@ def with_fine_stage(net: LiteSRNet, fine: int) -> LiteSRNet:
     return module_to(padded.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
 
 
+def with_width(net: LiteSRNet, channels: int) -> LiteSRNet:
+    """``net`` widened to ``channels`` feature channels whose new weights are all zero (the new channels
+    stay 0 through every block, so the output is the same up to float rounding), so a narrower end of the
+    detail control blends with a wider one; ``net`` itself at that width (a ValueError for a narrower one)."""
+    c = dict(net.config)
+    if c["channels"] == channels:
+        return net
+    if channels < c["channels"]:
+        raise ValueError(f"a network of {c['channels']} channels cannot be narrowed to {channels}")
+    wide = LiteSRNet(**{**c, "channels": channels})
+    state = {k: torch.zeros_like(v) for k, v in wide.state_dict().items()}
+    for k, v in net.state_dict().items():
+        state[k][tuple(slice(0, n) for n in v.shape)] = v
+    wide.load_state_dict(state)
+    wide.train(net.training)
+    w = net.head.weight  # keep the device and the memory format (they pick the conv kernels)
+    cl = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    return module_to(wide.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
+
+
 @dataclass(frozen=True)
 class DetailEnds:
     """The weight sets lite's detail control T blends (models/lite.py): T in [0, 1] goes from
     ``fidelity`` (0) to ``generative`` (1); T in [-1, 0), when ``clean`` is there, from
     ``clean`` (-1: the clean-input network) to ``fidelity``.  When one end has a fine stage
     (``LiteSRNet``'s ``fine``), the others get a zero one (``with_fine_stage``): their output
-    stays as it was and the blend adds the fine stage's weights in step with T."""
+    stays as it was and the blend adds the fine stage's weights in step with T; an end narrower than the
+    widest gets zero new channels (``with_width``), the same output up to float rounding."""
 
     fidelity: LiteSRNet
     generative: LiteSRNet
     clean: LiteSRNet | None = None
 
     def __post_init__(self):
-        fine = max(n.config.fine for n in (self.fidelity, self.generative, self.clean) if n is not None)
+        ends = [n for n in (self.fidelity, self.generative, self.clean) if n is not None]
+        fine = max(n.config.fine for n in ends)
+        channels = max(n.config.channels for n in ends)
         for name in ("fidelity", "generative", "clean"):
             n = getattr(self, name)
             if n is not None:
-                object.__setattr__(self, name, with_fine_stage(n, fine))
+                object.__setattr__(self, name, with_fine_stage(with_width(n, channels), fine))
 
     def network(self, t: float) -> LiteSRNet:
         """A new network at detail ``t`` (the ends are not changed)."""
