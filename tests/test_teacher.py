@@ -135,3 +135,39 @@ def test_student_reports_its_distance_to_the_teacher_on_held_out_shards(tmp_path
                 o = round(float(s["scale"]) * cfg.teacher_margin)
                 return torch.nn.functional.pad(t, (o, out[1] - o - t.shape[-1], o, out[0] - o - t.shape[-2]))
         assert validate_teacher(Oracle(), held, cfg.teacher_margin)["val_teacher_l1"] == 0
+
+
+@pytest.mark.parametrize("gan_real", ["hr", "teacher"])
+def test_the_discriminator_learns_the_teacher_or_the_hr_as_real(tmp_path, teacher_file, hr_dir, monkeypatch, gan_real):
+    """``gan_real``: the discriminator's real images are the batch's HR crops or the teacher's outputs."""
+    from casr_cli.training import gan
+    from casr_cli.training.lite import teacher_batch
+
+    shards = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh"))
+    seen, batches = [], []
+    real_step = gan.Adversary.step
+    monkeypatch.setattr(gan.Adversary, "step", lambda self, real, fake: seen.append(real.clone()) or real_step(self, real, fake))
+    import casr_cli.training.lite as lite_mod
+
+    def recording(*a, **k):
+        b = teacher_batch(*a, **k)
+        batches.append(b)
+        return b
+
+    monkeypatch.setattr(lite_mod, "teacher_batch", recording)
+    cfg = lite_config("tiny", teacher_dir=str(shards), teacher_weight=1.0, perceptual_weight=0.0, gan_weight=0.1,
+                      gan_real=gan_real, out_dir=str(tmp_path / "run"), val_dir="", steps=2, data_dirs=())
+    train_lite(cfg)
+    assert len(seen) == 2
+    for real, (_, teacher_out, hr, _, _) in zip(seen, batches):
+        torch.testing.assert_close(real, teacher_out if gan_real == "teacher" else hr, rtol=0, atol=0)
+
+
+def test_gan_real_is_checked(tmp_path):
+    from casr_cli.errors import UsageError
+
+    for kw, msg in (({"gan_real": "HR"}, "gan_real must be hr or teacher, got 'HR'"),
+                    ({"gan_real": "teacher"}, "gan_real=teacher needs teacher_dir")):
+        with pytest.raises(UsageError, match=msg):
+            train_lite(lite_config("tiny", out_dir=str(tmp_path / "run"), **kw))
+    assert not (tmp_path / "run").exists()

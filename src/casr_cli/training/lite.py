@@ -92,6 +92,8 @@ class TrainLiteConfig:
     lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
     grid_weight: float = 0.0  # L1 of the error of the steps across the LR's 8 px block lines (common.grid_loss)
     gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
+    gan_real: str = "hr"  # what the discriminator learns as real: "hr", or "teacher" (the teacher's outputs,
+    # teacher_dir): the GAN term then pulls toward the teacher's texture instead of away from its pixels
     disc_channels: int = 16
     disc_lr: float = 1e-4
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off); exported when on
@@ -267,6 +269,10 @@ def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:
 def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Train (or resume) the lite backbone; returns the checkpoint path."""
     cfg = config
+    if cfg.gan_real not in ("hr", "teacher"):
+        raise UsageError(f"gan_real must be hr or teacher, got {cfg.gan_real!r}")
+    if cfg.gan_real == "teacher" and not cfg.teacher_dir:
+        raise UsageError("gan_real=teacher needs teacher_dir (the teacher's outputs are the discriminator's real images)")
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     out_dir = ckpt_path.parent
     net, sdam = build(cfg)
@@ -349,7 +355,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
         if ema is not None:
             ema.update(net)
         if adversary is not None:
-            parts.update(adversary.step(hr, out))
+            parts.update(adversary.step(teacher_out if cfg.gan_real == "teacher" else hr, out))
         return {"loss": loss.item(), **parts, "scale": scale}
 
     def evaluate(i: int) -> None:
