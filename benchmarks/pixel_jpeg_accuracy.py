@@ -19,30 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def synthetic(n: int, seed: int = 0) -> list:
-    """``n`` screenshot-like 200 x 160 pictures: flat rectangles and text on a flat background; every
-    second one with Gaussian noise of 2 levels, every third on a horizontal gradient."""
+    """``n`` screenshot-like pictures (tests/jpeg_setup.py's ``screenshot``): of every three, one plain,
+    one with Gaussian noise of 2 levels, one on a horizontal gradient."""
     import numpy as np
-    from PIL import Image, ImageDraw
 
+    from from_tests import load
+
+    screenshot = load("jpeg_setup").screenshot
     rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        im = Image.new("RGB", (200, 160), tuple(int(v) for v in rng.integers(0, 256, 3)))
-        d = ImageDraw.Draw(im)
-        for _ in range(8):
-            x0, y0 = (int(v) for v in rng.integers(0, 180, 2))
-            d.rectangle([x0, y0, x0 + int(rng.integers(5, 80)), y0 + int(rng.integers(5, 60))],
-                        fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-        for _ in range(5):
-            d.text((int(rng.integers(0, 150)), int(rng.integers(0, 140))), "Hello casr 123",
-                   fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-        a = np.asarray(im)
-        if k % 3 == 1:
-            a = np.clip(a + rng.normal(0, 2, a.shape), 0, 255).astype(np.uint8)
-        if k % 3 == 2:
-            a = np.clip(a.astype(float) * 0.7 + np.linspace(0, 60, 200)[None, :, None], 0, 255).astype(np.uint8)
-        out.append(("synthetic", a))
-    return out
+    return [("synthetic", screenshot(rng, noise=2.0 if k % 3 == 1 else 0.0, gradient=k % 3 == 2)) for k in range(n)]
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from jpeg_setup import jpeg_image
+from jpeg_setup import jpeg_image, screenshot
 
 
 def _camera(side=128):
@@ -123,19 +123,8 @@ def test_cli_reports_and_smooths_a_png_that_was_a_jpeg(tmp_path):
 def test_graphics_are_no_jpeg_until_saved_as_one():
     """A screenshot-like picture (flat rectangles, text, light noise), never saved as JPEG: None; the same
     saved at 85: found at 85."""
-    from PIL import ImageDraw
-
     from casr_cli.adaptive.estimate import pixel_jpeg
 
-    rng = np.random.default_rng(1)
-    im = Image.new("RGB", (200, 160), (40, 90, 160))
-    d = ImageDraw.Draw(im)
-    for _ in range(8):
-        x0, y0 = (int(v) for v in rng.integers(0, 180, 2))
-        d.rectangle([x0, y0, x0 + int(rng.integers(5, 80)), y0 + int(rng.integers(5, 60))],
-                    fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-    for _ in range(5):
-        d.text((int(rng.integers(0, 150)), int(rng.integers(0, 140))), "Hello casr 123", fill=(250, 250, 250))
-    px = np.clip(np.asarray(im) + rng.normal(0, 2, (160, 200, 3)), 0, 255).astype(np.uint8)
+    px = screenshot(np.random.default_rng(1), background=(40, 90, 160), text=(250, 250, 250), noise=2)
     assert pixel_jpeg(px) is None
     assert pixel_jpeg(_decoded(px, 85)).quality == 85
