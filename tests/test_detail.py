@@ -15,13 +15,19 @@ from casr_cli.models.lite import DEFAULT_DETAIL, SSN, blend, build_lite, detail_
 from casr_cli.engine.stages import StageSwitches
 
 
-def _net(seed: int) -> LiteSRNet:
+def _net(seed: int, channels: int = 8, fine: int = 0) -> LiteSRNet:
     torch.manual_seed(seed)
-    net = LiteSRNet(channels=8, blocks=1)
+    net = LiteSRNet(channels=channels, blocks=1, fine=fine)
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(0, 0.05)
     return net.eval()
+
+
+def _maps() -> dict:
+    """SDAM inputs of a 12 x 12 picture (random, from torch's global generator)."""
+    x = torch.rand(1, 3, 12, 12)
+    return {"bicubic": x, "superpixel": x, "structure": x[:, :1]}
 
 
 @pytest.fixture
@@ -171,15 +177,8 @@ def test_a_chain_run_a_step_at_a_time_keeps_the_schedule(ends):
 def test_an_end_without_a_fine_stage_blends_with_one_that_has_it():
     from casr_cli.backbone.lite import DetailEnds, with_fine_stage
 
-    fid = _net(0)
-    torch.manual_seed(2)
-    gen = LiteSRNet(channels=8, blocks=1, fine=4)
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.normal_(0, 0.05)
-    gen.eval()
-    x = torch.rand(1, 3, 12, 12)
-    maps = {"bicubic": x, "superpixel": x, "structure": x[:, :1]}
+    fid, gen = _net(0), _net(2, channels=8, fine=4)
+    maps = _maps()
     padded = with_fine_stage(fid, 4)
     assert padded.config.fine == 4 and with_fine_stage(padded, 4) is padded
     torch.testing.assert_close(padded(maps, 2.0), fid(maps, 2.0), rtol=0, atol=0)  # a zero stage adds nothing
@@ -198,15 +197,8 @@ def test_a_narrower_end_blends_with_a_wider_one():
     then blends it with a 12-channel end with a fine stage (a wider student as the generative end)."""
     from casr_cli.backbone.lite import DetailEnds, with_width
 
-    fid = _net(0)
-    torch.manual_seed(3)
-    gen = LiteSRNet(channels=12, blocks=1, fine=4)
-    with torch.no_grad():
-        for p in gen.parameters():
-            p.normal_(0, 0.05)
-    gen.eval()
-    x = torch.rand(1, 3, 12, 12)
-    maps = {"bicubic": x, "superpixel": x, "structure": x[:, :1]}
+    fid, gen = _net(0), _net(3, channels=12, fine=4)
+    maps = _maps()
     wide = with_width(fid, 12)
     assert wide.config.channels == 12 and with_width(wide, 12) is wide
     with torch.no_grad():

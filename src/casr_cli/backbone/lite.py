@@ -125,14 +125,7 @@ def with_fine_stage(net: LiteSRNet, fine: int) -> LiteSRNet:
         return net
     if c.get("fine", 0):
         raise ValueError(f"a network with a fine stage of {c['fine']} channels cannot take one of {fine}")
-    padded = LiteSRNet(**{**c, "fine": fine})
-    state = {k: torch.zeros_like(v) for k, v in padded.state_dict().items()}
-    state.update(net.state_dict())
-    padded.load_state_dict(state)
-    padded.train(net.training)
-    w = net.head.weight  # keep the device and the memory format (they pick the conv kernels)
-    cl = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-    return module_to(padded.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
+    return _zero_padded(net, fine=fine)
 
 
 def with_width(net: LiteSRNet, channels: int) -> LiteSRNet:
@@ -144,15 +137,22 @@ def with_width(net: LiteSRNet, channels: int) -> LiteSRNet:
         return net
     if channels < c["channels"]:
         raise ValueError(f"a network of {c['channels']} channels cannot be narrowed to {channels}")
-    wide = LiteSRNet(**{**c, "channels": channels})
-    state = {k: torch.zeros_like(v) for k, v in wide.state_dict().items()}
+    return _zero_padded(net, channels=channels)
+
+
+def _zero_padded(net: LiteSRNet, **config) -> LiteSRNet:
+    """A ``LiteSRNet`` of ``net``'s config with ``config`` changed, holding ``net``'s weights in the leading
+    slice of each tensor and zeros everywhere else (new stages, new channels); ``net``'s training mode,
+    device and memory format."""
+    padded = LiteSRNet(**{**dict(net.config), **config})
+    state = {k: torch.zeros_like(v) for k, v in padded.state_dict().items()}
     for k, v in net.state_dict().items():
         state[k][tuple(slice(0, n) for n in v.shape)] = v
-    wide.load_state_dict(state)
-    wide.train(net.training)
+    padded.load_state_dict(state)
+    padded.train(net.training)
     w = net.head.weight  # keep the device and the memory format (they pick the conv kernels)
     cl = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-    return module_to(wide.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
+    return module_to(padded.to(w.device), memory_format=torch.channels_last if cl else torch.contiguous_format)
 
 
 @dataclass(frozen=True)
