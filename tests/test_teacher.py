@@ -171,3 +171,29 @@ def test_gan_real_is_checked(tmp_path):
         with pytest.raises(UsageError, match=msg):
             train_lite(lite_config("tiny", out_dir=str(tmp_path / "run"), **kw))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("teacher_weight", [1.0, 0.0])
+def test_the_texture_term_matches_the_teachers_detail_or_the_hrs(tmp_path, teacher_file, hr_dir, monkeypatch,
+                                                                 teacher_weight):
+    """``texture_weight``: the band energy of the output is held to the teacher's output when the
+    student learns the teacher (``teacher_weight`` > 0), else to the HR; its value is logged."""
+    import casr_cli.training.lite as lite_mod
+    from casr_cli.training.lite import teacher_batch
+
+    shards = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh"))
+    targets, batches = [], []
+    real_loss = lite_mod.texture_loss
+    monkeypatch.setattr(lite_mod, "texture_loss", lambda o, t: targets.append(t.clone()) or real_loss(o, t))
+    monkeypatch.setattr(lite_mod, "teacher_batch", lambda *a, **k: batches.append(teacher_batch(*a, **k)) or batches[-1])
+    cfg = lite_config("tiny", teacher_dir=str(shards), teacher_weight=teacher_weight, perceptual_weight=0.0,
+                      texture_weight=1.0, out_dir=str(tmp_path / "run"), val_dir="", steps=2, data_dirs=())
+    logs = []
+    train_lite(cfg, logs.append)
+    assert len(targets) == 2
+    for t, (_, teacher_out, hr, _, _) in zip(targets, batches):
+        torch.testing.assert_close(t, teacher_out if teacher_weight else hr, rtol=0, atol=0)
+    rec = [e for e in logs if e.get("event") == "log"]
+    assert rec and all(e["texture"] > 0 for e in rec)
+    with pytest.raises(Exception, match="texture_weight"):
+        train_lite(lite_config("tiny", texture_weight=-1.0, out_dir=str(tmp_path / "bad")))

@@ -36,7 +36,7 @@ RULES: dict[str, Rule] = {
     "s_max": (lambda v: 1 < v <= 4, "more than 1 and at most 4"),
     "p_x4": _UNIT, "drift_prob": _UNIT, "degrade_prob": _UNIT, "jpeg_last_prob": _UNIT, "disc_channels": _AT_LEAST_1,
     "ema": (lambda v: 0 <= v < 1, "0 (off) or more and below 1"),
-    "perceptual_weight": _AT_LEAST_0, "structure_weight": _AT_LEAST_0, "corr_weight": _AT_LEAST_0,
+    "perceptual_weight": _AT_LEAST_0, "texture_weight": _AT_LEAST_0, "structure_weight": _AT_LEAST_0, "corr_weight": _AT_LEAST_0,
     "pos_weight": _AT_LEAST_0, "l1_weight": _AT_LEAST_0, "lpips_weight": _AT_LEAST_0, "gan_weight": _AT_LEAST_0,
     "lattice_weight": _AT_LEAST_0, "grid_weight": _AT_LEAST_0, "anchor_sigma": _AT_LEAST_0,
     "depth_weight": _AT_LEAST_0, "corr_scale_min": _POSITIVE, "corr_scale_max": _POSITIVE, "corr_shift": _AT_LEAST_0,

@@ -23,7 +23,9 @@ stage, paper eq. 4; ESRGAN's recipe: start from a fidelity model with ``init_fro
 ``lattice_weight`` x the 4 px pattern of the error + ``grid_weight`` x the L1 of the error of
 the steps across the output lines on the LR's 8 px block grid, where a JPEG's block edges land
 (``common.grid_loss``: the lines the block-grid score reads; a step there is the codec's, not
-the scene's; keep it light, see its docstring).
+the scene's; keep it light, see its docstring) + ``texture_weight`` x the L1 of the local
+energy of the detail bands onto the target's (``texture.texture_loss``: asks for as much fine
+detail as the target has in each window, in any phase, where L1 settles for the smear).
 
     python -m casr_cli.training.lite --out-dir runs/lite --max-minutes 60
 """
@@ -55,6 +57,7 @@ from .gan import EMA, Adversary, adversarial_parts, unsharp
 from .grow import grow
 from .loop import RunState, run_steps
 from .teacher import load_shards, split_shards, teacher_batch
+from .texture import texture_loss
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -90,6 +93,7 @@ class TrainLiteConfig:
     perceptual_weight: float = 0.002
     structure_weight: float = 0.05
     lattice_weight: float = 0.0  # L1 of the 4 px pattern of (output - target) (common.lattice_pattern)
+    texture_weight: float = 0.0  # L1 of the local detail energy onto the teacher's (or the HR's) (training/texture.py)
     grid_weight: float = 0.0  # L1 of the error of the steps across the LR's 8 px block lines (common.grid_loss)
     gan_weight: float = 0.0  # > 0: generative stage with a U-Net discriminator
     gan_real: str = "hr"  # what the discriminator learns as real: "hr", or "teacher" (the teacher's outputs,
@@ -336,6 +340,10 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             lt = lattice_pattern(out - target, cfg.unshuffle).abs().mean()
             loss = loss + cfg.lattice_weight * lt
             parts["lattice"] = lt.item()
+        if cfg.texture_weight > 0:
+            ltx = texture_loss(out, teacher_out if teacher_out is not None and cfg.teacher_weight > 0 else target)
+            loss = loss + cfg.texture_weight * ltx
+            parts["texture"] = ltx.item()
         if cfg.grid_weight > 0:
             lgr = grid_loss(out, target, lr_img.shape[-2:])
             loss = loss + cfg.grid_weight * lgr
