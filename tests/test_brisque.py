@@ -260,6 +260,24 @@ def test_aggd_fit_without_negative_values():
     assert mean == pytest.approx(0.875, rel=1e-12)
 
 
+def test_aggd_fit_beyond_phis_range_holds_the_end():
+    """Samples of a cosine have R = 8 / pi^2 = 0.81, above phi's limit 0.75: alpha is held at ALPHA_HI (no
+    root to find) instead of failing."""
+    x = np.cos(np.linspace(0, 40 * np.pi, 4000, endpoint=False))
+    alpha, mean, sl, sr = B.aggd_fit(x)
+    assert alpha == B.ALPHA_HI == 60.0 and sl == pytest.approx(sr, rel=0.01)
+    assert B.aggd_fit(np.array([-1.0, -1.0, 1.0, 1.0, 1.0001]))[0] == 60.0  # one magnitude: R = 1
+    inside = B.aggd_fit(np.array([0.0, 0.0, 0.0, 1.0]))[0]  # R = 0.25: a root inside the range
+    assert B._phi(inside) == pytest.approx(0.25, abs=1e-13) and inside == pytest.approx(0.42513, abs=1e-5)
+
+
+@needs_model
+def test_brisque_of_a_grating_is_a_number():
+    """A smooth grating (and smooth, strongly blurred outputs) used to be NaN: its MSCN has R above phi's range."""
+    xx = np.mgrid[0:96, 0:96][1]
+    assert B.brisque((128 + 60 * np.cos(2 * np.pi * xx / 12)).astype(np.uint8)) == pytest.approx(155.845, abs=1e-3)
+
+
 @needs_model
 def test_brisque_smallest_and_flat_golden():
     from skimage import data

