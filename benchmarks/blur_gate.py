@@ -1,11 +1,12 @@
-"""The soft-and-quiet gate of lite's adaptive detail (adaptive.schedule.blurred): per image, x4 PSNR-Y and
+"""The blurred-picture gate of lite's adaptive detail (adaptive.schedule.blurred): per image, x4 PSNR-Y and
 NIQE at first-step T = -1 (the clean end, what the PNG row gives a quiet picture) and T = 0.33, with the
-estimate's sharpness and noise, for clean bicubic LR and Real-ESRGAN-style degraded LR
+estimate's sharpness, noise and detail ratio, for clean bicubic LR and Real-ESRGAN-style degraded LR
 (benchmarks/realphoto.py ``--lr realesrgan``), skipping LRs where a decoded JPEG is found in the pixels
 (those read as JPEGs).  Hand-run, not a test.
 
     python benchmarks/blur_gate.py --skip 0 --limit 40 --out benchmarks/results/blur_gate_1-40_v0.2.0.jsonl
     python benchmarks/blur_gate.py --skip 40 --limit 40 --out benchmarks/results/blur_gate_41-80_v0.2.0.jsonl
+    python benchmarks/blur_gate.py --skip 80 --limit 20 --out benchmarks/results/blur_gate_81-100_v0.2.0.jsonl
     python benchmarks/blur_gate.py --summary benchmarks/results/blur_gate_*_v0.2.0.jsonl
 """
 
@@ -25,7 +26,7 @@ def measure(args) -> None:
     import torch
 
     import realphoto
-    from casr_cli.adaptive.estimate import noise_sigma, pixel_jpeg, sharpness
+    from casr_cli.adaptive.estimate import detail_ratio, noise_sigma, pixel_jpeg, sharpness
     from casr_cli.cli._options import parse_detail
     from casr_cli.eval.metrics import psnr_y, shave_border
     from casr_cli.eval.niqe import niqe
@@ -45,7 +46,7 @@ def measure(args) -> None:
                     if pixel_jpeg(lr) is not None:
                         continue
                     rec = {"set": Path(data).name, "kind": kind, "image": p.stem, "sharp": sharpness(lr),
-                           "noise": noise_sigma(lr)}
+                           "noise": noise_sigma(lr), "detail": detail_ratio(lr)}
                     for t, up in ups.items():
                         sr = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=None)
                         rec[t] = (psnr_y(sr, hr, shave_border(args.scale, sr.shape[:2])), niqe(sr))
@@ -53,16 +54,21 @@ def measure(args) -> None:
                     out.flush()
 
 
-def summary(paths: list[str], sharp: float, noise: float) -> None:
+def summary(paths: list[str], bounds: dict) -> None:
+    from casr_cli.adaptive.estimate import InputQuality
+    from casr_cli.adaptive.schedule import blurred
+
     recs = [json.loads(line) for p in paths for line in open(p, encoding="utf-8")]
-    print(f"gate: sharpness < {sharp} and noise < {noise}; gain of T = 0.33 over T = -1 on the gated images")
+    print(f"gate: {bounds or 'the shipped bounds'}; gain of T = 0.33 over T = -1 on the gated images")
     for kind in ("bicubic", "realesrgan"):
         grp = [r for r in recs if r["kind"] == kind]
-        sel = [r for r in grp if r["sharp"] < sharp and r["noise"] < noise]
+        sel = [r for r in grp if blurred(InputQuality(None, None, r["noise"], r["sharp"], detail_ratio=r.get("detail")),
+                                         **bounds)]
         d = [r["0.33"][0] - r["-1"][0] for r in sel]
         n = [r["0.33"][1] - r["-1"][1] for r in sel]
         print(f"{kind:10s} gated {len(sel):3d} of {len(grp):3d}" + (
-            f"  PSNR-Y {np.mean(d):+.3f} dB (worst {min(d):+.2f})  NIQE {np.mean(n):+.2f}" if sel else ""))
+            f"  PSNR-Y {np.mean(d):+.3f} dB (worst {min(d):+.2f}, sum {sum(d):+.2f})  NIQE median"
+            f" {np.median(n):+.2f}" if sel else ""))
 
 
 def main() -> None:
@@ -76,13 +82,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
     ap.add_argument("--summary", nargs="+", help="records to summarise instead of measuring")
-    ap.add_argument("--sharp", type=float, default=None, help="summary: the gate's sharpness (default: the shipped)")
-    ap.add_argument("--noise", type=float, default=None, help="summary: the gate's noise (default: the shipped)")
+    ap.add_argument("--sharp", type=float, help="summary: the gate's sharpness bound (default: the shipped)")
+    ap.add_argument("--noise", type=float, help="summary: the gate's noise bound (default: the shipped)")
+    ap.add_argument("--detail", type=float, help="summary: the gate's detail-ratio bound (default: the shipped)")
     args = ap.parse_args()
     if args.summary:
-        from casr_cli.adaptive.schedule import BLUR_NOISE, BLUR_SHARPNESS
-
-        summary(args.summary, args.sharp or BLUR_SHARPNESS, args.noise or BLUR_NOISE)
+        names = {"sharp": "sharpness", "noise": "noise", "detail": "detail"}
+        summary(args.summary, {v: getattr(args, k) for k, v in names.items() if getattr(args, k) is not None})
     else:
         if not args.out:
             ap.error("--out is required when measuring")

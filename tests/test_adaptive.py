@@ -90,12 +90,25 @@ def test_soft_quiet_pictures_get_restoration_golden(jpeg, sigma, sharp, scale, w
     assert (adaptive.BLUR_SHARPNESS, adaptive.BLUR_NOISE, adaptive.BLURRED_T) == (0.58, 1.0, 0.33)
 
 
+@pytest.mark.parametrize("jpeg, sigma, sharp, ratio, want", [
+    (None, 2.0, 0.7, 0.85, 0.33),  # sharp-reading and noisy, but the finest band is gone: restored
+    (None, 2.0, 0.7, 0.9, -1.0),  # the bound itself: a clean photo's row
+    (None, 2.0, 0.7, None, -1.0),  # not measured (an older record): no gate
+    (80, 2.0, 0.7, 0.5, 0.2),  # a JPEG's row decides
+])
+def test_pictures_without_their_finest_band_get_restoration_golden(jpeg, sigma, sharp, ratio, want):
+    q = InputQuality(jpeg_quality=jpeg, jpeg_exact=None if jpeg is None else True, noise_sigma=sigma, sharpness=sharp,
+                     detail_ratio=ratio)
+    assert adaptive.first_step_detail(q, 4.0) == want
+    assert adaptive.BLUR_DETAIL == 0.9
+
+
 def test_choice_from_an_older_record():
     """A record written before jpeg_source / jpeg_phase existed reads with their defaults; a phase read
     from JSON comes back as a tuple."""
     c = adaptive.choose(_q(80, 2.5), (4.0,))
     d = c.as_dict()
-    old = dict(d, estimate={k: v for k, v in d["estimate"].items() if k not in ("jpeg_source", "jpeg_phase")})
+    old = dict(d, estimate={k: v for k, v in d["estimate"].items() if k not in ("jpeg_source", "jpeg_phase", "detail_ratio")})
     assert adaptive.choice_from_dict(old) == c
     found = InputQuality(75, False, 1.0, 0.7, jpeg_source="pixels", jpeg_phase=(5, 3))
     back = adaptive.choice_from_dict(json.loads(json.dumps(adaptive.choose(found, (4.0,)).as_dict())))

@@ -82,3 +82,44 @@ def test_large_picture_is_measured_on_windows():
     big = np.clip(np.rint(128 + rng.normal(0, 4, (1500, 1400))), 0, 255).astype(np.uint8)
     assert len(Q.windows(big)) * Q.WINDOW ** 2 <= Q.MAX_PIXELS
     assert Q.noise_sigma(big) == pytest.approx(4.0, rel=0.05)
+
+
+def test_gaussian_blur_is_scipys_with_its_defaults():
+    from scipy.ndimage import gaussian_filter
+
+    y = np.random.default_rng(3).random((37, 53)) * 255
+    for sigma in (0.7, 1.0, 2.0):
+        np.testing.assert_allclose(Q.gaussian_blur(y, sigma), gaussian_filter(y, sigma), atol=1e-9)
+
+
+@pytest.mark.parametrize("period, golden", [(8, 0.5985), (16, 0.3882), (32, 0.3465)])
+def test_detail_ratio_of_a_cosine_is_its_band_gains(period, golden):
+    """A cosine whose mirror images continue it (a half-pixel phase, a whole number of half periods
+    across): each band is the cosine times its blur gains, so the ratio is |1 - g1| / |g1 - g2| exactly."""
+    x = np.arange(64)
+    w = 2 * np.pi / period
+    y = np.tile(128 + 50 * np.cos(w * (x + 0.5)), (40, 1))
+
+    def gain(sigma):
+        r = int(4 * sigma + 0.5)
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+        return float((k * np.cos(w * np.arange(-r, r + 1))).sum() / k.sum())
+
+    g1, g2 = gain(1.0), gain(2.0)
+    assert Q.detail_ratio(y / 255) == pytest.approx(abs(1 - g1) / abs(g1 - g2), rel=1e-9)
+    assert Q.detail_ratio(y / 255) == pytest.approx(golden, abs=1e-4)
+
+
+def test_detail_ratio_tells_a_camera_photo_from_a_blurred_or_upscaled_one():
+    from scipy.ndimage import gaussian_filter
+    from skimage import data, transform
+
+    a = data.astronaut()
+    blurred = np.clip(gaussian_filter(a.astype(float), (1, 1, 0)), 0, 255).round().astype(np.uint8)
+    half = transform.resize(a, (256, 256), order=3, anti_aliasing=True)
+    upscaled = (np.clip(transform.resize(half, (512, 512), order=3), 0, 1) * 255).round().astype(np.uint8)
+    got = [Q.detail_ratio(x) for x in (a, (half * 255).round().astype(np.uint8), blurred, upscaled)]
+    assert got == pytest.approx([1.1481, 1.1940, 0.6157, 0.7449], abs=1e-3)
+    assert min(got[:2]) > 1.1 > 0.9 > max(got[2:])  # either side of schedule.BLUR_DETAIL
+    assert Q.detail_ratio(np.full((20, 20, 3), 77, np.uint8)) == 1.0  # flat: nothing to compare
+    assert Q.estimate(a).detail_ratio == pytest.approx(got[0], abs=1e-4)

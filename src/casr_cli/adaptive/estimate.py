@@ -1,6 +1,6 @@
 """How degraded an input is, measured before the first chain step (lite's adaptive detail).
 
-Four measurements, each a pure function over numpy arrays (no torch, no state):
+Six measurements, each a pure function over numpy arrays (no torch, no state):
 
 * :func:`jpeg_quality` -- the IJG quality (1..100) a JPEG's luminance quantisation table
   corresponds to (the tables Pillow exposes as ``im.quantization``): the table libjpeg,
@@ -23,6 +23,10 @@ Four measurements, each a pure function over numpy arrays (no torch, no state):
   (:mod:`casr_cli.adaptive.pixel_jpeg`); ``jpeg_source`` then says ``"pixels"``.
 * :func:`sharpness` -- 1 minus Crete-Roffet's blur metric (2007): how much of the image's
   neighbour differences a 9 px box blur removes (0: flat or very blurred, ~0.7 and up: sharp).
+* :func:`detail_ratio` -- the RMS of the luminance's finest band (the picture less a Gaussian
+  blur of sigma 1) over the next band's (that blur less one of sigma 2): a camera photo's finest
+  band carries its detail and grain (it reads 1.1 and up); a picture blurred, resized or denoised
+  before it came has lost its finest band first (it reads under 1).
 
 :func:`estimate` runs them on a picture (at most :data:`MAX_PIXELS` of it: a large
 picture is measured on evenly spread windows at its own resolution) and returns an
@@ -67,7 +71,8 @@ class InputQuality:
     :mod:`casr_cli.adaptive.double_jpeg`; None: not a JPEG, or not measured) and that save's
     ``jpeg_primary_quality`` (None unless double); ``jpeg_source``: where ``jpeg_quality`` comes from,
     ``"tables"`` (the file's) or ``"pixels"`` (a decoded JPEG found in a picture without tables,
-    :func:`pixel_jpeg`; its blocks start at ``jpeg_phase``, (row, column)); None: no JPEG."""
+    :func:`pixel_jpeg`; its blocks start at ``jpeg_phase``, (row, column)); None: no JPEG;
+    ``detail_ratio``: :func:`detail_ratio`."""
 
     jpeg_quality: int | None
     jpeg_exact: bool | None
@@ -77,6 +82,7 @@ class InputQuality:
     jpeg_primary_quality: int | None = None
     jpeg_source: str | None = None  # "tables", "pixels" or None (no JPEG known)
     jpeg_phase: tuple[int, int] | None = None  # "pixels": where the found JPEG's blocks start
+    detail_ratio: float | None = None  # None: not measured (a dry run; records written before it)
 
     @property
     def effective_jpeg_quality(self) -> int | None:
@@ -163,10 +169,19 @@ def _noise_responses(y: np.ndarray, flat_share: float) -> np.ndarray:
     return r.ravel()[np.argpartition(g, keep - 1)[:keep]]
 
 
+def luminance_windows(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> list[np.ndarray]:
+    """The luminance of each measured window (:func:`windows`) of a picture: what the pixel measurements read."""
+    return [luminance(w) for w in windows(np.asarray(pixels), max_pixels)]
+
+
 def noise_sigma(pixels: np.ndarray, flat_share: float = FLAT_SHARE, max_pixels: int = MAX_PIXELS) -> float:
     """White-noise std on the luminance, 8-bit levels (see the module docstring); 0 for a
     picture under 3 px a side."""
-    r = np.concatenate([_noise_responses(luminance(w), flat_share) for w in windows(np.asarray(pixels), max_pixels)])
+    return _noise_of(luminance_windows(pixels, max_pixels), flat_share)
+
+
+def _noise_of(ys: Sequence[np.ndarray], flat_share: float = FLAT_SHARE) -> float:
+    r = np.concatenate([_noise_responses(y, flat_share) for y in ys])
     if r.size == 0:
         return 0.0
     # median over the flattest pixels: the selection by gradient keeps the quieter half of
@@ -209,10 +224,49 @@ def _blur_along(y: np.ndarray, axis: int) -> float:
 
 def sharpness(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> float:
     """1 - Crete-Roffet blur (the larger of the two axes'), averaged over the windows."""
-    ws = [luminance(w) for w in windows(np.asarray(pixels), max_pixels) if min(w.shape[:2]) >= 2]
+    return _sharpness_of(luminance_windows(pixels, max_pixels))
+
+
+def _sharpness_of(ys: Sequence[np.ndarray]) -> float:
+    ws = [w for w in ys if min(w.shape) >= 2]
     if not ws:
         return 0.0
     return float(np.mean([1.0 - max(_blur_along(w, 0), _blur_along(w, 1)) for w in ws]))
+
+
+def gaussian_blur(y: np.ndarray, sigma: float) -> np.ndarray:
+    """A separable Gaussian blur of a 2-D array: taps out to ``int(4 sigma + 0.5)`` px, edges mirrored
+    (``d c b a | a b c d``), as scipy.ndimage.gaussian_filter does with its defaults."""
+    r = int(4.0 * sigma + 0.5)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    out = np.asarray(y, dtype=np.float64)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        p = np.pad(out, pad, mode="symmetric")
+        out = sum(w * np.take(p, np.arange(i, i + n), axis=axis) for i, w in enumerate(k))
+    return out
+
+
+def _band_energies(y: np.ndarray) -> tuple[float, float]:
+    """Sums of squares of the finest band (y - G1 y) and the next (G1 y - G2 y) of a luminance."""
+    g1, g2 = gaussian_blur(y, 1.0), gaussian_blur(y, 2.0)
+    return float(((y - g1) ** 2).sum()), float(((g1 - g2) ** 2).sum())
+
+
+def detail_ratio(pixels: np.ndarray, max_pixels: int = MAX_PIXELS) -> float:
+    """sqrt(energy of the finest luminance band / energy of the next) over the measured windows (see
+    the module docstring); 1.0 for a flat picture (nothing to compare)."""
+    return _detail_of(luminance_windows(pixels, max_pixels))
+
+
+def _detail_of(ys: Sequence[np.ndarray]) -> float:
+    fine, next_ = np.array([_band_energies(y) for y in ys]).sum(axis=0)
+    if next_ <= 1e-12:
+        return 1.0
+    return float(math.sqrt(fine / next_))
 
 
 def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQuality:
@@ -263,9 +317,11 @@ def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | Non
     found = pixel_jpeg(pixels) if jq is None else None
     if found is not None:
         jq = JpegQuality(found.quality, False)
+    ys = luminance_windows(pixels)  # read once by the three measurements of the luminance
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
-                        noise_sigma=round(noise_sigma(pixels), 3), sharpness=round(sharpness(pixels), 4),
+                        noise_sigma=round(_noise_of(ys), 3), sharpness=round(_sharpness_of(ys), 4),
                         jpeg_double=None if dj is None else dj.double,
                         jpeg_primary_quality=None if dj is None else dj.primary_quality,
                         jpeg_source=None if jq is None else ("pixels" if found is not None else "tables"),
-                        jpeg_phase=None if found is None else found.phase)
+                        jpeg_phase=None if found is None else found.phase,
+                        detail_ratio=round(_detail_of(ys), 4))

@@ -8,7 +8,8 @@ NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: 
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
 it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
-weights (-1), for clean inputs; a picture with no JPEG known that reads soft and quiet gets at least
+weights (-1), for clean inputs; a picture with no JPEG known that reads soft and quiet, or has lost its
+finest band, gets at least
 :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`.
 
 Pure functions over small dataclasses; no state.
@@ -55,11 +56,14 @@ FIRST_STEP: Table = {
 LATER_STEPS = 1.0
 
 #: a picture with no JPEG known (tables or pixels) that reads this soft (sharpness under BLUR_SHARPNESS) and
-#: this quiet (noise under BLUR_NOISE, where clean textured photos read 1-5 levels) was blurred, resized or
-#: denoised before it came (Real-ESRGAN-style degradations, a JPEG resized after its save): its first step
-#: gets at least BLURRED_T instead of the clean end the PNG row gives it (benchmarks/blur_gate.py, docs/lite.md)
+#: this quiet (noise under BLUR_NOISE, where clean textured photos read 1-5 levels), or whose finest band is
+#: this much weaker than the next (detail_ratio under BLUR_DETAIL, where camera photos read 1.1 and up), was
+#: blurred, resized or denoised before it came (Real-ESRGAN-style degradations, a JPEG resized after its
+#: save): its first step gets at least BLURRED_T instead of the clean end the PNG row gives it
+#: (benchmarks/blur_gate.py, docs/lite.md)
 BLUR_SHARPNESS = 0.58
 BLUR_NOISE = 1.0
+BLUR_DETAIL = 0.9
 BLURRED_T = 0.33
 
 
@@ -120,10 +124,15 @@ def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_
     return round(t, 3)
 
 
-def blurred(quality: InputQuality) -> bool:
-    """A picture with no JPEG known that reads soft and quiet (:data:`BLUR_SHARPNESS`, :data:`BLUR_NOISE`)."""
-    return (quality.jpeg_quality is None and quality.sharpness is not None and quality.noise_sigma is not None
-            and quality.sharpness < BLUR_SHARPNESS and quality.noise_sigma < BLUR_NOISE)
+def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: float = BLUR_NOISE,
+            detail: float = BLUR_DETAIL) -> bool:
+    """A picture with no JPEG known that reads soft and quiet (sharpness under ``sharpness``, noise under
+    ``noise``) or has lost its finest band (detail ratio under ``detail``); the bounds default to the shipped."""
+    if quality.jpeg_quality is not None:
+        return False
+    soft_quiet = (quality.sharpness is not None and quality.noise_sigma is not None
+                  and quality.sharpness < sharpness and quality.noise_sigma < noise)
+    return soft_quiet or (quality.detail_ratio is not None and quality.detail_ratio < detail)
 
 
 def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
@@ -145,7 +154,7 @@ def table_id() -> str:
     import hashlib
 
     table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS,
-             ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLURRED_T), "pixel-jpeg")
+             ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg")
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 
 

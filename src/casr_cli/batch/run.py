@@ -198,7 +198,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                 choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
                 rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
                            estimate_note="dry run: the JPEG quality from the file's tables only; noise, sharpness, "
-                                         "an earlier coarser JPEG save and a JPEG in a picture without tables are "
+                                         "the detail ratio, an earlier coarser JPEG save and a JPEG in a picture "
+                                         "without tables are "
                                          "measured on the pixels when it runs, which may change the first step's T")
             resident = resident_bytes()
             rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
