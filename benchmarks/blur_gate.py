@@ -8,6 +8,8 @@ estimate's sharpness, noise and detail ratio, for clean bicubic LR and Real-ESRG
     python benchmarks/blur_gate.py --skip 40 --limit 40 --out benchmarks/results/blur_gate_41-80_v0.2.0.jsonl
     python benchmarks/blur_gate.py --skip 80 --limit 20 --out benchmarks/results/blur_gate_81-100_v0.2.0.jsonl
     python benchmarks/blur_gate.py --summary benchmarks/results/blur_gate_*_v0.2.0.jsonl
+    python benchmarks/blur_gate.py --found --skip 0 --limit 100 --out benchmarks/results/blur_gate_found_v0.2.0.jsonl
+    python benchmarks/blur_gate.py --summary benchmarks/results/blur_gate_found_v0.2.0.jsonl
 """
 
 from __future__ import annotations
@@ -54,18 +56,60 @@ def measure(args) -> None:
                     out.flush()
 
 
+def measure_found(args) -> None:
+    """The LRs where a decoded JPEG is found in the pixels: the JPEG row's schedule (the adaptive one without
+    the gate) against T = 0.33, with the estimate's detail ratio and the found quality."""
+    from dataclasses import replace
+
+    import torch
+
+    import realphoto
+    from casr_cli.adaptive.estimate import detail_ratio, noise_sigma, pixel_jpeg, sharpness
+    from casr_cli.adaptive.schedule import schedule
+    from casr_cli.eval.metrics import psnr_y, shave_border
+    from casr_cli.eval.niqe import niqe
+    from casr_cli.eval.protocol import as_rgb8, center_crop
+    from casr_cli.io.reading import read_image
+    from casr_cli.upscaler import Upscaler
+
+    torch.set_num_threads(args.threads)
+    up = Upscaler.load("lite", device="cpu")
+    with open(args.out, "w", encoding="utf-8") as out:
+        for data in args.data:
+            paths = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[args.skip:args.skip + args.limit]
+            for p in paths:
+                img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
+                hr, lr, _ = realphoto.pair(img, args.scale, "realesrgan", p.stem)
+                found = pixel_jpeg(lr)
+                if found is None:
+                    continue
+                plan = up.plan(lr.shape[:2], width=hr.shape[1], height=hr.shape[0])
+                quality = replace(up.choose_detail(lr, plan).quality, detail_ratio=None)  # the row, ungated
+                row = schedule(quality, plan.factors)
+                rec = {"set": Path(data).name, "kind": "realesrgan", "image": p.stem, "jpeg": found.quality,
+                       "sharp": sharpness(lr), "noise": noise_sigma(lr), "detail": detail_ratio(lr), "first": row[0]}
+                for key, detail in (("row", row), ("0.33", (0.33,) * len(plan.factors))):
+                    sr = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], detail=detail)
+                    rec[key] = (psnr_y(sr, hr, shave_border(args.scale, sr.shape[:2])), niqe(sr))
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+
+
 def summary(paths: list[str], bounds: dict) -> None:
+    """Per kind, the images the gate takes and what T = 0.33 gains on them over the baseline: T = -1 (the
+    records of ``measure``) or the JPEG row's schedule (those of ``--found``, JPEGs found in the pixels)."""
     from casr_cli.adaptive.estimate import InputQuality
-    from casr_cli.adaptive.schedule import blurred
+    from casr_cli.adaptive.schedule import BLURRED_T, blurred
 
     recs = [json.loads(line) for p in paths for line in open(p, encoding="utf-8")]
-    print(f"gate: {bounds or 'the shipped bounds'}; gain of T = 0.33 over T = -1 on the gated images")
+    print(f"gate: {bounds or 'the shipped bounds'}; gain of T = 0.33 over the baseline on the gated images")
     for kind in ("bicubic", "realesrgan"):
         grp = [r for r in recs if r["kind"] == kind]
-        sel = [r for r in grp if blurred(InputQuality(None, None, r["noise"], r["sharp"], detail_ratio=r.get("detail")),
-                                         **bounds)]
-        d = [r["0.33"][0] - r["-1"][0] for r in sel]
-        n = [r["0.33"][1] - r["-1"][1] for r in sel]
+        sel = [r for r in grp if blurred(InputQuality(r.get("jpeg"), None, r["noise"], r["sharp"],
+                                                      detail_ratio=r.get("detail")), **bounds)
+               and r.get("first", -1.0) < BLURRED_T]
+        d = [r["0.33"][0] - r["-1" if "-1" in r else "row"][0] for r in sel]
+        n = [r["0.33"][1] - r["-1" if "-1" in r else "row"][1] for r in sel]
         print(f"{kind:10s} gated {len(sel):3d} of {len(grp):3d}" + (
             f"  PSNR-Y {np.mean(d):+.3f} dB (worst {min(d):+.2f}, sum {sum(d):+.2f})  NIQE median"
             f" {np.median(n):+.2f}" if sel else ""))
@@ -82,6 +126,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out")
     ap.add_argument("--summary", nargs="+", help="records to summarise instead of measuring")
+    ap.add_argument("--found", action="store_true",
+                    help="measure the LRs where a decoded JPEG is found instead: their JPEG row against T = 0.33")
     ap.add_argument("--sharp", type=float, help="summary: the gate's sharpness bound (default: the shipped)")
     ap.add_argument("--noise", type=float, help="summary: the gate's noise bound (default: the shipped)")
     ap.add_argument("--detail", type=float, help="summary: the gate's detail-ratio bound (default: the shipped)")
@@ -92,7 +138,7 @@ def main() -> None:
     else:
         if not args.out:
             ap.error("--out is required when measuring")
-        measure(args)
+        (measure_found if args.found else measure)(args)
 
 
 if __name__ == "__main__":

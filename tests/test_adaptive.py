@@ -80,7 +80,7 @@ def test_shipped_table_is_monotone():
     (None, 0.5, 0.58, 4.0, -1.0),  # the sharpness bound itself: not soft
     (None, 1.0, 0.5, 4.0, -1.0),  # the noise bound itself: not quiet
     (None, 0.5, None, 4.0, -1.0),  # not measured (a dry run): no gate
-    (90, 0.5, 0.5, 4.0, -0.5),  # a JPEG's row decides
+    (90, 0.5, 0.5, 4.0, -0.5),  # a JPEG: the soft-and-quiet test is for pictures with no JPEG known
     (None, 0.5, 0.5, 8.0, 0.33),  # x8's PNG row gives 0.1
     (None, 0.5, 0.5, 16.0, 0.7),  # x16's row is above the floor
 ])
@@ -94,7 +94,9 @@ def test_soft_quiet_pictures_get_restoration_golden(jpeg, sigma, sharp, scale, w
     (None, 2.0, 0.7, 0.85, 0.33),  # sharp-reading and noisy, but the finest band is gone: restored
     (None, 2.0, 0.7, 0.9, -1.0),  # the bound itself: a clean photo's row
     (None, 2.0, 0.7, None, -1.0),  # not measured (an older record): no gate
-    (80, 2.0, 0.7, 0.5, 0.2),  # a JPEG's row decides
+    (80, 2.0, 0.7, 0.5, 0.33),  # a JPEG too: its row gives 0.2
+    (90, 3.0, 0.7, 0.85, 0.33),  # its row gives -0.5
+    (90, 3.0, 0.7, 1.2, -0.5),  # a JPEG with its finest band: the row
 ])
 def test_pictures_without_their_finest_band_get_restoration_golden(jpeg, sigma, sharp, ratio, want):
     q = InputQuality(jpeg_quality=jpeg, jpeg_exact=None if jpeg is None else True, noise_sigma=sigma, sharpness=sharp,

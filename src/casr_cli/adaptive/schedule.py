@@ -8,8 +8,8 @@ NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: 
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
 it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
-weights (-1), for clean inputs; a picture with no JPEG known that reads soft and quiet, or has lost its
-finest band, gets at least
+weights (-1), for clean inputs; a picture that has lost its finest band, or has no JPEG known and reads
+soft and quiet, gets at least
 :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`.
 
 Pure functions over small dataclasses; no state.
@@ -55,11 +55,11 @@ FIRST_STEP: Table = {
 #: T of every chain step after the first
 LATER_STEPS = 1.0
 
-#: a picture with no JPEG known (tables or pixels) that reads this soft (sharpness under BLUR_SHARPNESS) and
-#: this quiet (noise under BLUR_NOISE, where clean textured photos read 1-5 levels), or whose finest band is
-#: this much weaker than the next (detail_ratio under BLUR_DETAIL, where camera photos read 1.1 and up), was
-#: blurred, resized or denoised before it came (Real-ESRGAN-style degradations, a JPEG resized after its
-#: save): its first step gets at least BLURRED_T instead of the clean end the PNG row gives it
+#: a picture whose finest band is this much weaker than the next (detail_ratio under BLUR_DETAIL, where camera
+#: photos read 1.1 and up, JPEGs of them too), or one with no JPEG known (tables or pixels) that reads this soft
+#: (sharpness under BLUR_SHARPNESS) and this quiet (noise under BLUR_NOISE, where clean textured photos read 1-5
+#: levels), was blurred, resized or denoised before it came (Real-ESRGAN-style degradations, a JPEG resized
+#: after its save): its first step gets at least BLURRED_T instead of the clean end or a light JPEG's row
 #: (benchmarks/blur_gate.py, docs/lite.md)
 BLUR_SHARPNESS = 0.58
 BLUR_NOISE = 1.0
@@ -126,13 +126,15 @@ def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_
 
 def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: float = BLUR_NOISE,
             detail: float = BLUR_DETAIL) -> bool:
-    """A picture with no JPEG known that reads soft and quiet (sharpness under ``sharpness``, noise under
-    ``noise``) or has lost its finest band (detail ratio under ``detail``); the bounds default to the shipped."""
+    """A picture that has lost its finest band (detail ratio under ``detail``; a JPEG too: JPEG's own loss
+    does not lower the ratio), or one with no JPEG known that reads soft and quiet (sharpness under
+    ``sharpness``, noise under ``noise``); the bounds default to the shipped."""
+    weak = quality.detail_ratio is not None and quality.detail_ratio < detail
     if quality.jpeg_quality is not None:
-        return False
+        return weak
     soft_quiet = (quality.sharpness is not None and quality.noise_sigma is not None
                   and quality.sharpness < sharpness and quality.noise_sigma < noise)
-    return soft_quiet or (quality.detail_ratio is not None and quality.detail_ratio < detail)
+    return soft_quiet or weak
 
 
 def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
