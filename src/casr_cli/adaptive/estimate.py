@@ -271,7 +271,7 @@ def _detail_of(ys: Sequence[np.ndarray]) -> float:
 
 def header_estimate(quantization: Mapping[int, Sequence[int]] | None) -> InputQuality:
     """What a file's header alone tells (``--dry-run``): its JPEG quality; the noise, the
-    sharpness and double compression, which need the pixels, are None (the mapping reads None
+    sharpness, the detail ratio and double compression, which need the pixels, are None (the mapping reads None
     noise as none, and the last save's quality as the one)."""
     jq = jpeg_quality_of(quantization)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
