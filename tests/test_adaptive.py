@@ -31,7 +31,11 @@ def test_interpolation_on_a_small_table():
     assert f(_q(10, 0.0), 4, TABLE) == 0.5  # below the lowest row: held
     assert f(_q(None, 0.0), 8, TABLE) == 0.0  # x8: halfway (log scale) from x4 (-1) to x16 (1)
     assert f(_q(None, 0.0), 2, TABLE) == -1.0 and f(_q(None, 0.0), 64, TABLE) == 1.0
-    assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0), TABLE, later=0.8) == (1.0, 0.8)
+    assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0), TABLE, two_steps={4.0: 0.8}) == (1.0, 0.8)
+    assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0, 4.0), TABLE, later=0.9) == (1.0, 0.9, 0.9)
+    two = {8.0: 1.0, 16.0: 0.7}  # a two-step chain's later T by its scale, log-scale between, held outside
+    assert [adaptive.later_detail((4.0, s / 4), 1.0, two) for s in (5, 8, 12, 16)] == [1.0, 1.0, 0.825, 0.7]
+    assert adaptive.later_detail((4.0, 4.0, 1.125), 0.95, two) == 0.95  # three steps: ``later``
     with pytest.raises(ValueError):
         adaptive.schedule(_q(), (), TABLE)
 
@@ -48,8 +52,9 @@ GOLDEN = [
     ((30, 1.0, (4.0,)), (0.33,)),
     ((None, 1.0, (4.0, 2.0)), (0.1, 1.0)),
     ((75, 3.0, (4.0, 2.0)), (0.33, 1.0)),
-    ((None, 1.0, (4.0, 3.0)), (0.451, 1.0)),  # x12: between the x8 and x16 rows, in log scale
-    ((None, 1.0, (4.0, 4.0)), (0.7, 1.0)),
+    ((None, 1.0, (4.0, 3.0)), (0.334, 0.825)),  # x12: between the x8 and x16 rows (and later Ts), in log scale
+    ((None, 1.0, (4.0, 4.0)), (0.5, 0.7)),
+    ((None, 1.0, (4.0, 3.0, 1.5)), (0.537, 1.0, 1.0)),  # x18: between x16 and x30; three steps keep 1
     ((75, 3.0, (4.0, 4.0, 1.875)), (0.7, 1.0, 1.0)),
 ]
 
@@ -82,7 +87,7 @@ def test_shipped_table_is_monotone():
     (None, 0.5, None, 4.0, -1.0),  # not measured (a dry run): no gate
     (90, 0.5, 0.5, 4.0, -0.5),  # a JPEG: the soft-and-quiet test is for pictures with no JPEG known
     (None, 0.5, 0.5, 8.0, 0.33),  # x8's PNG row gives 0.1
-    (None, 0.5, 0.5, 16.0, 0.7),  # x16's row is above the floor
+    (None, 0.5, 0.5, 16.0, 0.5),  # x16's row is above the floor
 ])
 def test_soft_quiet_pictures_get_restoration_golden(jpeg, sigma, sharp, scale, want):
     q = InputQuality(jpeg_quality=jpeg, jpeg_exact=None if jpeg is None else True, noise_sigma=sigma, sharpness=sharp)

@@ -10,7 +10,8 @@ across rows, a row's T is never below a higher quality's at the same sigma). Bet
 it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
 weights (-1), for clean inputs; a picture that has lost its finest band, or has no JPEG known and reads
 soft and quiet, gets at least
-:data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`.
+:data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`, in a chain of two
+steps :data:`LATER_TWO_STEPS` at its scale (:func:`later_detail`).
 
 Pure functions over small dataclasses; no state.
 """
@@ -46,14 +47,20 @@ FIRST_STEP: Table = {
         95: ((4.68, 0.1), (5.29, 0.2), (6.59, 0.2), (9.05, 0.33)),
         100: ((3.95, 0.1), (4.54, 0.1), (5.56, 0.2), (8.29, 0.33)),
     },
-    # x16 and x30 (benchmarks/adaptive_sweep.py --scales 16,30, Urban100 512 px crops): the
-    # lowest NIQE within 0.2 dB PSNR-Y of the fixed 0.33/1 was T = 0.7 at every measured quality
-    16.0: {30: ((0.0, 0.7),), 100: ((0.0, 0.7),)},
+    # x16 and x30 (benchmarks/adaptive_sweep.py --scales 16,30, Urban100 512 px crops), with LATER_STEPS: at x16
+    # 0.5/0.7 is the lowest NIQE at no less PSNR-Y than the fixed 0.33/1 in every measured condition; at x30 no
+    # schedule is, and 0.7/1 is the lowest NIQE within 0.2 dB
+    16.0: {30: ((0.0, 0.5),), 100: ((0.0, 0.5),)},
     30.0: {30: ((0.0, 0.7),), 100: ((0.0, 0.7),)},
 }
 
 #: T of every chain step after the first
 LATER_STEPS = 1.0
+#: ... in a chain of two steps, by its scale (interpolated in log scale, held outside): x16's two x4 steps take
+#: less generation on the second (with 0.5 first: NIQE -1.0 to -1.2 at +0.01 to +0.02 dB PSNR-Y over 0.33/1).
+#: Chains of three steps and more keep LATER_STEPS: at x30 and x18 any later T under 1 loses NIQE
+#: (docs/lite.md, "Long chains")
+LATER_TWO_STEPS: Mapping[float, float] = {8.0: 1.0, 16.0: 0.7}
 
 #: a picture whose finest band is this much weaker than the next (detail_ratio under BLUR_DETAIL, where camera
 #: photos read 1.1 and up, JPEGs of them too), or one with no JPEG known (tables or pixels) that reads this soft
@@ -104,21 +111,23 @@ def _row(rows: Mapping[int, tuple[tuple[float, float], ...]], quality: int, sigm
     return t_lo if hi == lo else t_lo + (t_hi - t_lo) * (q - lo) / (hi - lo)
 
 
+def _in_log_scale(points: Mapping[float, float], scale: float) -> float:
+    """The value at ``scale`` of ``points`` (scale -> value), linear in log scale between them, held outside."""
+    scales = sorted(points)
+    s = min(max(scale, scales[0]), scales[-1])
+    hi = next(v for v in scales if v >= s)
+    lo = max(v for v in scales if v <= s)
+    if hi == lo:
+        return points[lo]
+    return points[lo] + (points[hi] - points[lo]) * math.log(s / lo) / math.log(hi / lo)
+
+
 def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_STEP) -> float:
     """The first step's T for an input of ``quality`` upscaled ``scale`` times: the table's rows
     for the measured scales either side, interpolated in log scale."""
     jq = 100 if quality.jpeg_quality is None else quality.effective_jpeg_quality  # a double JPEG: the lower quality
     sigma = 0.0 if quality.noise_sigma is None else quality.noise_sigma  # not measured: read as none
-    scales = sorted(table)
-    s = min(max(scale, scales[0]), scales[-1])
-    hi = next(v for v in scales if v >= s)
-    lo = max(v for v in scales if v <= s)
-    t_lo = _row(table[lo], jq, sigma)
-    t = t_lo
-    if hi != lo:
-        t_hi = _row(table[hi], jq, sigma)
-        w = math.log(s / lo) / math.log(hi / lo)
-        t = t_lo + (t_hi - t_lo) * w
+    t = _in_log_scale({s: _row(rows, jq, sigma) for s, rows in table.items()}, scale)
     if blurred(quality):
         t = max(t, BLURRED_T)
     return round(t, 3)
@@ -137,13 +146,20 @@ def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: flo
     return soft_quiet or weak
 
 
+def later_detail(factors: Sequence[float], later: float = LATER_STEPS,
+                 two_steps: Mapping[float, float] = LATER_TWO_STEPS) -> float:
+    """T of every step after the first in a chain of ``factors``: ``two_steps`` at its scale for a chain of
+    two, ``later`` for a longer one."""
+    return round(_in_log_scale(two_steps, math.prod(factors)), 3) if len(factors) == 2 else later
+
+
 def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
-             later: float = LATER_STEPS) -> tuple[float, ...]:
+             later: float = LATER_STEPS, two_steps: Mapping[float, float] = LATER_TWO_STEPS) -> tuple[float, ...]:
     """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``."""
     if not factors:
         raise ValueError("a chain has at least one step")
     first = first_step_detail(quality, math.prod(factors), table)
-    return (first,) + (later,) * (len(factors) - 1)
+    return (first,) + (later_detail(factors, later, two_steps),) * (len(factors) - 1)
 
 
 def choose(quality: InputQuality, factors: Sequence[float]) -> DetailChoice:
@@ -155,7 +171,7 @@ def table_id() -> str:
     """A short hash of the tables (eval's cache keys change with them)."""
     import hashlib
 
-    table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS,
+    table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS, sorted(LATER_TWO_STEPS.items()),
              ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg")
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 

@@ -64,8 +64,8 @@ def upscale(
         "--detail", help="lite's detail control, -1..1: 0 the most faithful for degraded photos, 1 the most generated "
         "texture, below 0 toward the clean-input network (-1); one value for every chain step or one per step "
         "separated by / (the last repeats; values past the chain's steps are not used). Default auto: the first "
-        "step's T chosen per file from how degraded it is (its JPEG quality, its noise), 1 for the later steps, "
-        "which see casr's own clean output; --json and --dry-run report the estimate and the schedule (docs/lite.md).",
+        "step's T chosen per file from how degraded it is (its JPEG quality, its noise, its blur), 1 for the later "
+        "steps, which see casr's own clean output (0.7 for the second of a x16 chain); --json and --dry-run report the estimate and the schedule (docs/lite.md).",
         show_default=False)] = None,
     deblock: Annotated[str, typer.Option(
         "--deblock", metavar="auto|on|off",
