@@ -199,7 +199,7 @@ def test_cli_json_reports_the_estimate_and_schedule(tmp_path):
     with Image.open(src) as im:
         want = estimate(np.asarray(im.convert("RGB")), im.quantization)
     assert rec["detail_mode"] == "auto" and rec["estimate"] == want.as_dict()
-    assert rec["estimate"]["jpeg_quality"] == 50
+    assert rec["estimate"]["jpeg_quality"] == 50 and rec["estimate"]["detail_ratio"] == want.detail_ratio > 0
     assert rec["detail"] == list(adaptive.schedule(want, (4.0, 2.0)))
     r = _cli("upscale", src, "-s", 8, "-m", "lite", "-o", tmp_path / "o2.png", "--json", "--detail", "0.5/1")
     rec = json.loads(r.stdout)
@@ -213,7 +213,8 @@ def test_cli_dry_run_reads_the_tables_only(tmp_path):
     assert r.exit_code == 0 and rec["status"] == "dry-run"
     assert rec["estimate"]["jpeg_quality"] == 90 and rec["estimate"]["noise_sigma"] is None
     assert rec["detail"] == list(adaptive.schedule(header_estimate({0: _luma_table(src)}), (4.0,)))
-    assert "noise" in rec["estimate_note"]
+    assert "noise" in rec["estimate_note"] and "detail ratio" in rec["estimate_note"]
+    assert rec["estimate"]["detail_ratio"] is None
     Image.fromarray(_photo()).save(tmp_path / "in.png")
     r = _cli("upscale", tmp_path / "in.png", "-s", 4, "-m", "lite", "--dry-run")
     assert r.exit_code == 0 and "(auto: not a JPEG; noise not measured in a dry run)" in r.stdout
