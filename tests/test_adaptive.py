@@ -206,6 +206,20 @@ def test_cli_json_reports_the_estimate_and_schedule(tmp_path):
     assert r.exit_code == 0 and rec["detail"] == [0.5, 1.0] and "estimate" not in rec and "detail_mode" not in rec
 
 
+def test_cli_error_record_names_no_schedule_it_did_not_choose(tmp_path):
+    """A run that stops before the input is measured (its output exists) says no adaptive schedule; a fixed
+    --detail is known from the start and is said."""
+    src = tmp_path / "in.png"
+    Image.fromarray(_photo()).save(src)
+    (tmp_path / "o.png").write_bytes(b"taken")
+    r = _cli("upscale", src, "-s", 16, "-m", "lite", "-o", tmp_path / "o.png", "--json")
+    rec = json.loads(r.stdout)
+    assert r.exit_code != 0 and rec["status"] == "error" and "detail" not in rec and "estimate" not in rec
+    r = _cli("upscale", src, "-s", 16, "-m", "lite", "-o", tmp_path / "o.png", "--json", "--detail", "0.5/1")
+    rec = json.loads(r.stdout)
+    assert rec["status"] == "error" and rec["detail"] == [0.5, 1.0]
+
+
 def test_cli_dry_run_reads_the_tables_only(tmp_path):
     src = _jpeg_file(tmp_path / "in.jpg", _photo(), 90)
     r = _cli("upscale", src, "-s", 4, "-m", "lite", "--dry-run", "--json")
@@ -217,7 +231,7 @@ def test_cli_dry_run_reads_the_tables_only(tmp_path):
     assert rec["estimate"]["detail_ratio"] is None
     Image.fromarray(_photo()).save(tmp_path / "in.png")
     r = _cli("upscale", tmp_path / "in.png", "-s", 4, "-m", "lite", "--dry-run")
-    assert r.exit_code == 0 and "(auto: not a JPEG; noise not measured in a dry run)" in r.stdout
+    assert r.exit_code == 0 and "(auto: not a JPEG; noise and blur not measured in a dry run)" in r.stdout
 
 
 def _luma_table(path):

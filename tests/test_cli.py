@@ -251,7 +251,7 @@ def test_dry_run_names_lites_detail_per_step(imgs):
     from casr_cli.adaptive.estimate import header_estimate
 
     want = format_detail(schedule(header_estimate(None), (4.0, 2.0)))
-    assert f"chain 4 x 2, detail per step {want} (auto: not a JPEG; noise not measured in a dry run)," in r.stdout
+    assert f"chain 4 x 2, detail per step {want} (auto: not a JPEG; noise and blur not measured in a dry run)," in r.stdout
     r = run("upscale", imgs / "a.png", "-s", 8, "-m", "lite", "--detail", "0.33/1", "--dry-run")
     assert "chain 4 x 2, detail per step 0.33/1," in r.stdout
     assert "detail" not in json.loads(run("upscale", imgs / "a.png", "-s", 8, "--dry-run", "--json").stdout)

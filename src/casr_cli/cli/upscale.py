@@ -65,7 +65,7 @@ def upscale(
         "texture, below 0 toward the clean-input network (-1); one value for every chain step or one per step "
         "separated by / (the last repeats; values past the chain's steps are not used). Default auto: the first "
         "step's T chosen per file from how degraded it is (its JPEG quality, its noise, its blur), 1 for the later "
-        "steps, which see casr's own clean output (0.7 for the second of a x16 chain); --json and --dry-run report the estimate and the schedule (docs/lite.md).",
+        "steps, which see casr's own clean output (in a chain of two steps 1 at x8 falling to 0.7 at x16); --json and --dry-run report the estimate and the schedule (docs/lite.md).",
         show_default=False)] = None,
     deblock: Annotated[str, typer.Option(
         "--deblock", metavar="auto|on|off",
@@ -247,7 +247,7 @@ def _emitter(json_mode: bool, quiet: bool, out, ui=None):
             detail = f", detail per step {format_detail(rec['detail'])}" if rec.get("detail") else ""
             if rec.get("detail_mode") == "auto":
                 jq = rec["estimate"]["jpeg_quality"]
-                detail += f" (auto: {'JPEG quality ' + str(jq) if jq is not None else 'not a JPEG'}; noise not measured in a dry run)"
+                detail += f" (auto: {'JPEG quality ' + str(jq) if jq is not None else 'not a JPEG'}; noise and blur not measured in a dry run)"
             say(f"{rec['input']} -> {rec['output']}: {size}, chain {chain}{detail}, tiles per step [{tiles}], "
                 f"memory ~{rec['memory_bytes'] / 2**20:.0f} MiB")
         else:
