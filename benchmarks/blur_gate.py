@@ -24,36 +24,54 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def _lrs(args, kinds: tuple[str, ...]):
+    """({set, kind, image}, HR, LR) of the ``--skip`` / ``--limit`` PNGs of every ``--data`` folder, per kind
+    of LR (benchmarks/realphoto.py's ``pair``)."""
+    import realphoto
+    from casr_cli.eval.protocol import as_rgb8, center_crop
+    from casr_cli.io.reading import read_image
+
+    for data in args.data:
+        paths = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[args.skip:args.skip + args.limit]
+        for kind in kinds:
+            for p in paths:
+                img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
+                hr, lr, _ = realphoto.pair(img, args.scale, kind, p.stem)
+                yield {"set": Path(data).name, "kind": kind, "image": p.stem}, hr, lr
+
+
+def _features(lr: np.ndarray) -> dict:
+    """The estimate's measurements the gate reads."""
+    from casr_cli.adaptive.estimate import detail_ratio, noise_sigma, sharpness
+
+    return {"sharp": sharpness(lr), "noise": noise_sigma(lr), "detail": detail_ratio(lr)}
+
+
+def _scores(sr: np.ndarray, hr: np.ndarray, scale: float) -> tuple[float, float]:
+    from casr_cli.eval.metrics import psnr_y, shave_border
+    from casr_cli.eval.niqe import niqe
+
+    return psnr_y(sr, hr, shave_border(scale, sr.shape[:2])), niqe(sr)
+
+
 def measure(args) -> None:
     import torch
 
-    import realphoto
-    from casr_cli.adaptive.estimate import detail_ratio, noise_sigma, pixel_jpeg, sharpness
+    from casr_cli.adaptive.estimate import pixel_jpeg
     from casr_cli.cli._options import parse_detail
-    from casr_cli.eval.metrics import psnr_y, shave_border
-    from casr_cli.eval.niqe import niqe
-    from casr_cli.eval.protocol import as_rgb8, center_crop
-    from casr_cli.io.reading import read_image
     from casr_cli.upscaler import Upscaler
 
     torch.set_num_threads(args.threads)
     ups = {t: Upscaler.load("lite", device="cpu", detail=parse_detail(t)) for t in args.ts.split(",")}
     with open(args.out, "w", encoding="utf-8") as out:
-        for data in args.data:
-            paths = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[args.skip:args.skip + args.limit]
-            for kind in ("bicubic", "realesrgan"):
-                for p in paths:
-                    img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
-                    hr, lr, _ = realphoto.pair(img, args.scale, kind, p.stem)
-                    if pixel_jpeg(lr) is not None:
-                        continue
-                    rec = {"set": Path(data).name, "kind": kind, "image": p.stem, "sharp": sharpness(lr),
-                           "noise": noise_sigma(lr), "detail": detail_ratio(lr)}
-                    for t, up in ups.items():
-                        sr = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=None)
-                        rec[t] = (psnr_y(sr, hr, shave_border(args.scale, sr.shape[:2])), niqe(sr))
-                    out.write(json.dumps(rec) + "\n")
-                    out.flush()
+        for names, hr, lr in _lrs(args, ("bicubic", "realesrgan")):
+            if pixel_jpeg(lr) is not None:
+                continue
+            rec = {**names, **_features(lr)}
+            for t, up in ups.items():
+                rec[t] = _scores(up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=None), hr, args.scale)
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
 
 
 def measure_found(args) -> None:
@@ -63,36 +81,25 @@ def measure_found(args) -> None:
 
     import torch
 
-    import realphoto
-    from casr_cli.adaptive.estimate import detail_ratio, noise_sigma, pixel_jpeg, sharpness
+    from casr_cli.adaptive.estimate import pixel_jpeg
     from casr_cli.adaptive.schedule import schedule
-    from casr_cli.eval.metrics import psnr_y, shave_border
-    from casr_cli.eval.niqe import niqe
-    from casr_cli.eval.protocol import as_rgb8, center_crop
-    from casr_cli.io.reading import read_image
     from casr_cli.upscaler import Upscaler
 
     torch.set_num_threads(args.threads)
     up = Upscaler.load("lite", device="cpu")
     with open(args.out, "w", encoding="utf-8") as out:
-        for data in args.data:
-            paths = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[args.skip:args.skip + args.limit]
-            for p in paths:
-                img = center_crop(as_rgb8(read_image(p).pixels), args.crop)
-                hr, lr, _ = realphoto.pair(img, args.scale, "realesrgan", p.stem)
-                found = pixel_jpeg(lr)
-                if found is None:
-                    continue
-                plan = up.plan(lr.shape[:2], width=hr.shape[1], height=hr.shape[0])
-                quality = replace(up.choose_detail(lr, plan).quality, detail_ratio=None)  # the row, ungated
-                row = schedule(quality, plan.factors)
-                rec = {"set": Path(data).name, "kind": "realesrgan", "image": p.stem, "jpeg": found.quality,
-                       "sharp": sharpness(lr), "noise": noise_sigma(lr), "detail": detail_ratio(lr), "first": row[0]}
-                for key, detail in (("row", row), ("0.33", (0.33,) * len(plan.factors))):
-                    sr = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], detail=detail)
-                    rec[key] = (psnr_y(sr, hr, shave_border(args.scale, sr.shape[:2])), niqe(sr))
-                out.write(json.dumps(rec) + "\n")
-                out.flush()
+        for names, hr, lr in _lrs(args, ("realesrgan",)):
+            found = pixel_jpeg(lr)
+            if found is None:
+                continue
+            plan = up.plan(lr.shape[:2], width=hr.shape[1], height=hr.shape[0])
+            quality = replace(up.choose_detail(lr, plan).quality, detail_ratio=None)  # the row, ungated
+            row = schedule(quality, plan.factors)
+            rec = {**names, "jpeg": found.quality, **_features(lr), "first": row[0]}
+            for key, detail in (("row", row), ("0.33", (0.33,) * len(plan.factors))):
+                rec[key] = _scores(up.upscale(lr, width=hr.shape[1], height=hr.shape[0], detail=detail), hr, args.scale)
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
 
 
 def summary(paths: list[str], bounds: dict) -> None:
