@@ -185,8 +185,9 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         plan = upscaler.plan_size(in_size, s.size)  # the size was checked against the model when it was loaded
         rec.update(scale=round(plan.out_size[1] / in_size[1], 6), chain=list(plan.factors),
                    size=[plan.out_size[1], plan.out_size[0]])
-        details = upscaler.model.step_details(len(plan.factors))  # lite's detail T of every step
-        if details is not None and not upscaler.model.adaptive:  # adaptive: known once the input is measured
+        # lite's fixed detail T of every step; an adaptive one is known once the input is measured
+        details = None if upscaler.model.adaptive else upscaler.model.step_details(len(plan.factors))
+        if details is not None:
             rec["detail"] = details
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         notes = [w] if (w := upscaler.tile_warning()) else []
