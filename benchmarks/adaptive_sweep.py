@@ -9,7 +9,7 @@ block grid at (0, 0)), as reading the file tells it.  The input estimate
 input; every method's PSNR-Y (shave = ceil(scale)) and NIQE per output.
 
 Methods (``--methods``): a detail schedule ``T1/T2[/T3]`` (lite at that schedule, the last T
-repeating), ``lite-clean``, ``rR`` (the first step lite-clean's weights blended with lite's
+repeating), ``lite-clean``, ``rR`` (the first step lite's clean end, or ``--clean``'s weights, blended with lite's
 fidelity end, (1 - R) clean + R fidelity, through lite's colour anchor; later steps T = 1),
 ``auto`` (the adaptive default, told the JPEG's tables as a file tells it).  One JSON line per input.
 
@@ -57,19 +57,20 @@ def degrade(lr: np.ndarray, noise: float, q: int, seed: int) -> tuple[np.ndarray
         return np.asarray(im.convert("RGB")).copy(), dict(im.quantization)
 
 
-def restoration_model(r: float) -> Upscaler:
-    """lite with its first step's network (1 - r) lite-clean + r lite-real-fidelity, later steps T = 1."""
+def restoration_model(r: float, clean_end: Path | None = None) -> Upscaler:
+    """lite with its first step's network (1 - r) clean end + r lite-real-fidelity, later steps T = 1;
+    the clean end ``clean_end`` (default: lite's own)."""
     from casr_cli.backbone.lite import LiteBackbone, load_lite
-    from casr_cli.models.lite import ANCHOR_SIGMA, BACKBONE, REAL_FIDELITY, REAL_GENERATIVE, blend
+    from casr_cli.models.lite import ANCHOR_SIGMA, CLEAN_END, REAL_FIDELITY, REAL_GENERATIVE, blend
 
     up = Upscaler.load("lite", device="cpu", detail=(0.0, 1.0))
-    clean, fid, gen = (load_lite(p, "cpu") for p in (BACKBONE, REAL_FIDELITY, REAL_GENERATIVE))
+    clean, fid, gen = (load_lite(p, "cpu") for p in (clean_end or CLEAN_END, REAL_FIDELITY, REAL_GENERATIVE))
     first = blend(copy.deepcopy(clean), fid, r)
     up.model.backbone = LiteBackbone((first, gen), ANCHOR_SIGMA)
     return up
 
 
-def make_methods(names: list[str]) -> dict[str, Upscaler]:
+def make_methods(names: list[str], clean_end: Path | None = None) -> dict[str, Upscaler]:
     out = {}
     for m in names:
         if m == "lite-clean":
@@ -77,7 +78,7 @@ def make_methods(names: list[str]) -> dict[str, Upscaler]:
         elif m == "auto":
             out[m] = Upscaler.load("lite", device="cpu")
         elif m.startswith("r"):
-            out[m] = restoration_model(float(m[1:]))
+            out[m] = restoration_model(float(m[1:]), clean_end)
         else:
             out[m] = Upscaler.load("lite", device="cpu", detail=parse_detail(m))
     return out
@@ -95,10 +96,11 @@ def main() -> int:
     ap.add_argument("--methods", type=lambda s: s.split(","),
                     default="0/1,0.1/1,0.2/1,0.33/1,0.5/1,0.7/1,1/1,lite-clean,r0,r0.5".split(","))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clean", type=Path, help="rR: the clean end's weights (default: lite's own)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    methods = make_methods(args.methods)
+    methods = make_methods(args.methods, args.clean)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()

@@ -22,7 +22,7 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
     as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
-    anchor and lite-clean's weights for T < 0; ``cand@auto``: its adaptive detail) beside the
+    anchor and lite-clean's weights, or ``--clean``'s, for T < 0; ``cand@auto``: its adaptive detail) beside the
     shipped one; ``general``: realesr-general-x4v3 (Upscayl's default; ``--general``, converted
     the same way, run through spandrel), chained as x4plus is; ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (casr_cli/tools/rrdbnet.py, weights converted from
@@ -216,13 +216,14 @@ def make_methods(args) -> dict:
         elif m == "bicubic":
             methods[m] = Upscaler.load("bicubic", device="cpu")
         elif m.startswith("cand@"):
-            from casr_cli.models.lite import ANCHOR_SIGMA, BACKBONE, REAL_FIDELITY, REAL_GENERATIVE, build_lite
+            from casr_cli.models.lite import ANCHOR_SIGMA, CLEAN_END, REAL_FIDELITY, REAL_GENERATIVE, build_lite
             from casr_cli.engine.stages import StageSwitches
 
             switches = StageSwitches(sarm=False, detail=parse_detail(m.partition("@")[2], allow_auto=True))
             methods[m] = Upscaler(build_lite(torch.device("cpu"), switches, Path(args.fidelity or REAL_FIDELITY),
                                              generative=Path(args.generative or REAL_GENERATIVE),
-                                             name="candidate", anchor_sigma=ANCHOR_SIGMA, clean=BACKBONE))
+                                             name="candidate", anchor_sigma=ANCHOR_SIGMA,
+                                             clean=Path(args.clean or CLEAN_END)))
         else:
             name, _, t = m.partition("@")
             methods[m] = Upscaler.load(name, device="cpu", detail=parse_detail(t) if t else None)
@@ -299,6 +300,7 @@ def main() -> int:
                     help="general: realesr-general-x4v3 converted by casr_cli.tools.realesrgan_convert")
     ap.add_argument("--fidelity", help="cand@T: the candidate's fidelity end (default: lite's)")
     ap.add_argument("--generative", help="cand@T: the candidate's generative end (default: lite's)")
+    ap.add_argument("--clean", help="cand@T: the candidate's clean end, for T < 0 (default: lite's)")
     ap.add_argument("--cache", default="runs/realphoto_cache")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)

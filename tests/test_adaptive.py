@@ -43,11 +43,11 @@ def test_interpolation_on_a_small_table():
 # the shipped table, pinned: a changed row or constant goes red (docs/lite.md, "Adaptive detail")
 GOLDEN = [
     # (jpeg quality (None: not a JPEG), estimated sigma, chain) -> schedule
-    ((None, 1.0, (4.0,)), (-1.0,)),  # a clean PNG at x4: the clean end
-    ((None, 4.7, (4.0,)), (-0.45,)),  # between the row's points
-    ((None, 8.0, (4.0,)), (0.33,)),  # a noisy one
+    ((None, 1.0, (4.0,)), (-0.5,)),  # a clean PNG at x4: halfway to the clean end
+    ((None, 6.5, (4.0,)), (-0.157,)),  # between the row's points
+    ((None, 8.0, (4.0,)), (0.2,)),  # a noisy one
     ((90, 3.0, (4.0,)), (-0.5,)),
-    ((95, 5.0, (4.0,)), (-0.15,)),  # no lower than the PNG row at that sigma
+    ((95, 7.0, (4.0,)), (0.012,)),  # no lower than the PNG row at that sigma (the 95 row: -0.161)
     ((75, 3.0, (4.0,)), (0.33,)),  # the web photo: as before
     ((30, 1.0, (4.0,)), (0.33,)),
     ((None, 1.0, (4.0, 2.0)), (0.1, 1.0)),
@@ -81,10 +81,10 @@ def test_shipped_table_is_monotone():
 
 
 @pytest.mark.parametrize("jpeg, sigma, sharp, scale, want", [
-    (None, 0.5, 0.5, 4.0, 0.33),  # soft and quiet, no JPEG known: at least BLURRED_T, not the clean end (-1)
-    (None, 0.5, 0.58, 4.0, -1.0),  # the sharpness bound itself: not soft
-    (None, 1.0, 0.5, 4.0, -1.0),  # the noise bound itself: not quiet
-    (None, 0.5, None, 4.0, -1.0),  # not measured (a dry run): no gate
+    (None, 0.5, 0.5, 4.0, 0.33),  # soft and quiet, no JPEG known: at least BLURRED_T, not the PNG row (-0.5)
+    (None, 0.5, 0.58, 4.0, -0.5),  # the sharpness bound itself: not soft
+    (None, 1.0, 0.5, 4.0, -0.5),  # the noise bound itself: not quiet
+    (None, 0.5, None, 4.0, -0.5),  # not measured (a dry run): no gate
     (90, 0.5, 0.5, 4.0, -0.5),  # a JPEG: the soft-and-quiet test is for pictures with no JPEG known
     (None, 0.5, 0.5, 8.0, 0.33),  # x8's PNG row gives 0.1
     (None, 0.5, 0.5, 16.0, 0.5),  # x16's row is above the floor
@@ -97,8 +97,8 @@ def test_soft_quiet_pictures_get_restoration_golden(jpeg, sigma, sharp, scale, w
 
 @pytest.mark.parametrize("jpeg, sigma, sharp, ratio, want", [
     (None, 2.0, 0.7, 0.85, 0.33),  # sharp-reading and noisy, but the finest band is gone: restored
-    (None, 2.0, 0.7, 0.9, -1.0),  # the bound itself: a clean photo's row
-    (None, 2.0, 0.7, None, -1.0),  # not measured (an older record): no gate
+    (None, 2.0, 0.7, 0.9, -0.5),  # the bound itself: a clean photo's row
+    (None, 2.0, 0.7, None, -0.5),  # not measured (an older record): no gate
     (80, 2.0, 0.7, 0.5, 0.33),  # a JPEG too: its row gives 0.2
     (90, 3.0, 0.7, 0.85, 0.33),  # its row gives -0.5
     (90, 3.0, 0.7, 1.2, -0.5),  # a JPEG with its finest band: the row

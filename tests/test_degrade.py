@@ -180,6 +180,22 @@ def test_make_lr_mix_proportions(photo):
         assert float(degraded.float().mean()) == pytest.approx(p, abs=0.07)
 
 
+def test_make_lr_light_jpeg_share_is_a_single_save_of_the_clean_lr(photo):
+    from casr_cli.training.lite import make_lr
+
+    small = photo[:, :96, :96]
+    hr = torch.stack([small] * 60)
+    clean = dg.quantize(dg.resize(small, (24, 24), "bicubic"))
+    saves = {q: dg.jpeg(clean, q) for q in range(85, 91)}
+    lr = make_lr(hr, 4.0, 0.0, None, torch.Generator().manual_seed(1), light_jpeg_prob=0.5,
+                 light_jpeg_quality=(85, 90))
+    changed = (lr - clean).abs().flatten(1).amax(1) > 0
+    assert 0.3 < float(changed.float().mean()) < 0.7
+    for x in lr[changed]:  # each changed LR is exactly one of the allowed saves of the clean LR
+        assert any(torch.equal(x, s) for s in saves.values())
+    assert torch.equal(make_lr(hr[:4], 4.0, 0.0, None, torch.Generator().manual_seed(1)), clean.expand(4, -1, -1, -1))
+
+
 # ---------------------------------------------------------------- discriminator and GAN helpers
 
 

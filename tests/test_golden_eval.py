@@ -150,7 +150,7 @@ DRIFT_MD = {
                + DRIFT_TABLE.format("29.53", "0.9046", "7.76", "26.64", "0.7383")
                + "\nNIQE is n/a while an intermediate image is under 96 px on a side (one NIQE block).\n",
     "lite": "# casr eval: tiny\n\n1 images; methods as rows, scales as column groups.\n\n"
-            "| Method | x4 |  |\n|---|---|---|\n|  | PSNR↑ | NIQE↓ |\n| lite | 27.64 | 8.42 |\n\n"
+            "| Method | x4 |  |\n|---|---|---|\n|  | PSNR↑ | NIQE↓ |\n| lite | 27.46 | 8.68 |\n\n"
             "## Drift over cycles\n\n### a: lite (with SDAM), chain x2x2\n\n"
             + DRIFT_TABLE.format("28.35", "0.8851", "8.65", "24.31", "0.6639")
             + "\n### a: lite (without SDAM), chain x2x2\n\n"

@@ -7,11 +7,11 @@ chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md, "Adaptive detail"): th
 NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: not a JPEG), the T
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
-it is interpolated linearly, outside them held at the nearest. T below 0 blends toward lite-clean's
-weights (-1), for clean inputs; a picture that has lost its finest band, or has no JPEG known and reads
-soft and quiet, gets at least
-:data:`BLURRED_T` (:func:`blurred`). Later steps (casr's own output) get :data:`LATER_STEPS`, in a chain of two
-steps :data:`LATER_TWO_STEPS` at its scale (:func:`later_detail`).
+it is interpolated linearly, outside them held at the nearest. T below 0 blends toward the clean end
+(-1, ``lite-real-clean``), for clean inputs and light JPEGs; a picture that has lost its finest band, or has
+no JPEG known and reads soft and quiet, gets at least :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's
+own output) get :data:`LATER_STEPS`, in a chain of two steps :data:`LATER_TWO_STEPS` at its scale
+(:func:`later_detail`).
 
 Pure functions over small dataclasses; no state.
 """
@@ -28,24 +28,26 @@ from .estimate import InputQuality
 #: ((estimated noise sigma, first-step T), ...) sorted by sigma
 Table = Mapping[float, Mapping[int, tuple[tuple[float, float], ...]]]
 
+# rows 30-80: benchmarks/results/adaptive_sweep_{b100,urban100}_v0.2.0.jsonl; rows 90-100, where the clean end
+# (lite-real-clean) is chosen: adaptive_sweep_clean_end_v0.2.0.jsonl (docs/lite.md, "The table")
 FIRST_STEP: Table = {
     4.0: {
         30: ((0.99, 0.33), (1.0, 0.33), (1.01, 0.33), (1.02, 0.33)),
         50: ((1.36, 0.33), (1.37, 0.33), (1.38, 0.33), (1.69, 0.33)),
         70: ((1.94, 0.33), (2.1, 0.33), (2.17, 0.33), (2.85, 0.33)),
         80: ((2.69, 0.2), (2.7, 0.33), (3.29, 0.33), (4.63, 0.33)),
-        90: ((3.58, -0.5), (4.05, -0.5), (5.23, 0.33), (8.71, 0.33)),
-        95: ((3.89, -0.5), (4.77, -0.5), (5.94, 0.33), (8.0, 0.33)),
-        100: ((3.19, -1.0), (4.15, -1.0), (5.25, 0.1), (7.43, 0.33)),
+        90: ((3.58, -0.5), (4.1, -0.5), (5.33, -0.5), (8.77, 0.33)),
+        95: ((3.89, -0.5), (4.79, -0.5), (6.15, -0.5), (8.23, 0.33)),
+        100: ((3.19, -0.5), (4.2, -0.5), (5.48, -0.5), (7.56, 0.2)),
     },
     8.0: {
         30: ((1.51, 0.33), (1.52, 0.33), (1.53, 0.33), (1.56, 0.33)),
         50: ((2.22, 0.33), (2.44, 0.33), (2.45, 0.33), (2.97, 0.33)),
         70: ((2.91, 0.33), (2.92, 0.33), (3.09, 0.33), (4.36, 0.33)),
         80: ((3.79, 0.33), (3.85, 0.33), (4.0, 0.33), (6.26, 0.33)),
-        90: ((5.09, 0.2), (5.13, 0.33), (6.58, 0.33), (9.42, 0.33)),
-        95: ((4.68, 0.1), (5.29, 0.2), (6.59, 0.2), (9.05, 0.33)),
-        100: ((3.95, 0.1), (4.54, 0.1), (5.56, 0.2), (8.29, 0.33)),
+        90: ((5.07, 0.2), (5.13, 0.2), (6.93, 0.33), (9.5, 0.33)),
+        95: ((4.78, 0.1), (5.49, 0.2), (6.63, 0.2), (9.25, 0.33)),
+        100: ((4.17, 0.1), (4.82, 0.1), (5.88, 0.2), (8.49, 0.33)),
     },
     # x16 and x30 (benchmarks/adaptive_sweep.py --scales 16,30, Urban100 512 px crops), with LATER_STEPS: at x16
     # 0.5/0.7 is the lowest NIQE at no less PSNR-Y than the fixed 0.33/1 in every measured condition; at x30 no

@@ -62,7 +62,7 @@ def upscale(
         "lite SARM weights ship: measured no gain, docs/sarm.md).", show_default=False)] = None,
     detail: Annotated[str | None, typer.Option(
         "--detail", help="lite's detail control, -1..1: 0 the most faithful for degraded photos, 1 the most generated "
-        "texture, below 0 toward the clean-input network (-1); one value for every chain step or one per step "
+        "texture, below 0 toward the clean end (-1: for clean inputs and light JPEGs); one value for every chain step or one per step "
         "separated by / (the last repeats; values past the chain's steps are not used). Default auto: the first "
         "step's T chosen per file from how degraded it is (its JPEG quality, its noise, its blur), 1 for the later "
         "steps, which see casr's own clean output (in a chain of two steps 1 at x8 falling to 0.7 at x16); --json and --dry-run report the estimate and the schedule (docs/lite.md).",

@@ -10,7 +10,9 @@ Backbone: :class:`~casr_cli.backbone.lite.LiteSRNet`.  Two members:
                 control T (``--detail``) blends them, weights = (1 - T) fidelity + T generative
                 (ESRGAN's network interpolation), one T per chain step (a detail schedule:
                 the first step meets the photo's JPEG and noise, later steps casr's own clean
-                output, which takes more generated texture).
+                output, which takes more generated texture).  T below 0 blends the fidelity
+                end toward the clean end (``weights/lite-real-clean.safetensors``: lite-clean's
+                network fine-tuned with a share of light JPEGs, for camera files and PNGs).
 ``lite-clean``  the fidelity network for clean (bicubic) inputs and PSNR tables
                 (``weights/lite-backbone.safetensors``).
 
@@ -33,6 +35,9 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
 REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
 REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
+# lite's clean end (T = -1; T < 0 blends toward it): lite-backbone fine-tuned with half its clean samples saved
+# as light JPEGs (its model card), so a camera's JPEG 90-95 gets the clean end's detail without its codec ringing
+CLEAN_END = WEIGHTS / "lite-real-clean.safetensors"
 # The detail control's default schedule: T = 0.33 for the first chain step, 1 for every later
 # one (docs/lite.md: chosen on all 100 B100 web-photo crops, with a JPEG's block lines smoothed
 # before the later steps, casr_cli.engine.deblock, and by the clean-chain measurements).
@@ -45,7 +50,7 @@ SSN = WEIGHTS / "ssn-lite.safetensors"
 
 def shipped_or_file(value: str) -> Path | None:
     """A lite weights file named by path, or by the name of one the package ships
-    (``lite-real-gan``, ``lite-real-fidelity``, ``lite-backbone``); None when neither exists."""
+    (``lite-real-gan``, ``lite-real-fidelity``, ``lite-real-clean``, ``lite-backbone``); None when neither exists."""
     path, shipped = Path(value), WEIGHTS / f"{value}.safetensors"
     if path.is_file():
         return path
@@ -82,7 +87,8 @@ def detail_of(switches: StageSwitches, low: float = -1.0) -> tuple[float, ...]:
     for v in ts:
         if not low <= v <= 1.0:  # also false for nan
             raise UsageError(f"a detail T must be in [{low:g}, 1], got {v:g}",
-                             hint="below 0 blends toward lite-clean's weights (-1), for clean inputs" if low < 0 else None)
+                             hint="below 0 blends toward the clean end (-1), for clean inputs and light JPEGs"
+                             if low < 0 else None)
     return tuple(float(v) + 0.0 for v in ts)  # + 0.0: -0 is 0
 
 
@@ -137,7 +143,7 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
 @register("lite")
 def load(device: torch.device, switches: StageSwitches) -> CasrModel:
     return build_lite(device, switches, backbone=REAL_FIDELITY, generative=REAL_GENERATIVE, anchor_sigma=ANCHOR_SIGMA,
-                      clean=BACKBONE, adaptive_by_default=True)
+                      clean=CLEAN_END, adaptive_by_default=True)
 
 
 @register("lite-clean")

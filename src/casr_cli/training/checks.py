@@ -83,7 +83,8 @@ def check_config(cfg) -> None:
 
         if shipped_or_file(values["init_from"]) is None:
             raise UsageError("--set init_from: no such weights file", path=values["init_from"],
-                             hint="a .safetensors path, or a shipped name: lite-real-gan, lite-real-fidelity, lite-backbone")
+                             hint="a .safetensors path, or a shipped name: lite-real-gan, lite-real-fidelity, "
+                                  "lite-real-clean, lite-backbone")
     for name in ("widths", "inputs"):
         if name in values and not values[name]:
             raise UsageError(f"{option(name)} must not be empty")

@@ -11,8 +11,9 @@ network learns to take its own outputs as input (the drift the paper fights).
 
 Real photos: with probability ``degrade_prob`` a sample's LR is instead the HR crop
 after the high-order real-world degradations of ``casr_cli.training.degrade`` (blur, resize,
-noise, JPEG, twice); drift batches stay as they are (later chain steps see casr's own
-outputs, not a camera's).
+noise, JPEG, twice); with ``light_jpeg_prob`` a clean sample's LR is saved once as a light
+JPEG (a camera's file: the clean end learns not to sharpen the codec's ringing); drift batches
+stay as they are (later chain steps see casr's own outputs, not a camera's).
 
 Loss: L1 + ``perceptual_weight`` x L1 of EfficientNet-Lite0 features (stages 1-3) +
 ``structure_weight`` x L1 between the edge maps (squashed Sobel magnitude of luminance,
@@ -49,7 +50,7 @@ from ..eval.metrics import psnr_y_tensor
 from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure
-from .degrade import DegradationParams, degrade, quantize
+from .degrade import DegradationParams, degrade, jpeg, quantize
 from .common import (grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint, save_checkpoint, set_lr,
                      start_run)
 from .contract import Trainer, make_config
@@ -82,6 +83,8 @@ class TrainLiteConfig:
     drift_prob: float = 0.2
     degrade_prob: float = 0.0  # share of (non-drift) samples with real-world degradations
     jpeg_last_prob: float = 0.5  # of those, the share whose final JPEG comes after the final resize
+    light_jpeg_prob: float = 0.0  # of the other (clean) samples, the share whose LR is saved once as a light JPEG
+    light_jpeg_quality: tuple[int, int] = (80, 98)  # its quality, uniform in this range (both ends included)
     init_from: str = ""  # lite backbone safetensors to start a fresh run from (fine-tuning)
     teacher_dir: str = ""  # shards of a teacher's outputs (training/teacher.py): batches come from there
     teacher_margin: int = 8  # LR context around each shard's centre (the shards' ``margin``)
@@ -179,10 +182,12 @@ def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: flo
 
 def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunner | None,
             gen: torch.Generator, degrade_prob: float = 0.0,
-            params: DegradationParams = DegradationParams()) -> torch.Tensor:
+            params: DegradationParams = DegradationParams(), light_jpeg_prob: float = 0.0,
+            light_jpeg_quality: tuple[int, int] = (80, 98)) -> torch.Tensor:
     """The step input for HR crops: an earlier chain output for the whole batch
-    (``drift_prob``), else per sample the real-world degradation (``degrade_prob``) or
-    the clean bicubic LR."""
+    (``drift_prob``), else per sample the real-world degradation (``degrade_prob``), the
+    bicubic LR saved once as a JPEG of quality in ``light_jpeg_quality`` (``light_jpeg_prob``
+    of the rest: a camera's or phone's file) or the clean bicubic LR."""
     p = hr.shape[-1]
     n = max(8, round(p / scale))
     if step_fn is not None and torch.rand((), generator=gen) < drift_prob:
@@ -192,11 +197,13 @@ def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunn
         with torch.no_grad():
             return quantize(step_fn(small, (n, n)))
     lr = quantize(resize_bicubic(hr, (n, n)))
-    if degrade_prob > 0:
+    if degrade_prob > 0 or light_jpeg_prob > 0:
         rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
         for i in range(hr.shape[0]):
-            if rng.random() < degrade_prob:
+            if degrade_prob > 0 and rng.random() < degrade_prob:
                 lr[i] = degrade(hr[i], (n, n), rng, params)
+            elif light_jpeg_prob > 0 and rng.random() < light_jpeg_prob:
+                lr[i] = jpeg(lr[i], int(rng.integers(light_jpeg_quality[0], light_jpeg_quality[1] + 1)))
     return lr
 
 
@@ -320,7 +327,8 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
             net.eval()
             lr_img = make_lr(hr, scale, cfg.drift_prob,
                              step_fn if i > cfg.warmup_steps or cfg.init_from else None,
-                             gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob))
+                             gen, cfg.degrade_prob, DegradationParams(jpeg_last_prob=cfg.jpeg_last_prob),
+                             cfg.light_jpeg_prob, tuple(cfg.light_jpeg_quality))
             net.train()
             out = step_fn(lr_img, hr.shape[-2:])
             teacher_out = None
