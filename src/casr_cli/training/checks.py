@@ -34,7 +34,8 @@ RULES: dict[str, Rule] = {
     "rank_vae": _AT_LEAST_1, "rank_unet": _AT_LEAST_1, "sarm_channels": _AT_LEAST_1, "sarm_tile_tokens": _AT_LEAST_1,
     "sarm_heads": _AT_LEAST_1, "depth_size": (lambda v: v >= 14, "at least 14 (pixels)"), "gan_start": _AT_LEAST_0,
     "s_max": (lambda v: 1 < v <= 4, "more than 1 and at most 4"),
-    "p_x4": _UNIT, "drift_prob": _UNIT, "degrade_prob": _UNIT, "jpeg_last_prob": _UNIT, "disc_channels": _AT_LEAST_1,
+    "p_x4": _UNIT, "drift_prob": _UNIT, "degrade_prob": _UNIT, "jpeg_last_prob": _UNIT,
+    "light_jpeg_prob": _UNIT, "disc_channels": _AT_LEAST_1,
     "ema": (lambda v: 0 <= v < 1, "0 (off) or more and below 1"),
     "perceptual_weight": _AT_LEAST_0, "texture_weight": _AT_LEAST_0, "structure_weight": _AT_LEAST_0, "corr_weight": _AT_LEAST_0,
     "pos_weight": _AT_LEAST_0, "l1_weight": _AT_LEAST_0, "lpips_weight": _AT_LEAST_0, "gan_weight": _AT_LEAST_0,
@@ -73,6 +74,11 @@ def check_config(cfg) -> None:
         r = values["scale_range"]
         if len(r) != 2 or not (0 < r[0] <= r[1]) or not all(map(math.isfinite, r)):
             raise UsageError(f"--set scale_range must be two numbers 0 < lo <= hi, got {','.join(map(str, r))}")
+    if "light_jpeg_quality" in values:
+        q = values["light_jpeg_quality"]
+        if len(q) != 2 or not (1 <= q[0] <= q[1] <= 100):
+            raise UsageError(f"--set light_jpeg_quality must be two JPEG qualities 1 <= lo <= hi <= 100, "
+                             f"got {','.join(map(str, q))}", hint="e.g. --set light_jpeg_quality=80,98")
     if "corr_scale_min" in values and values["corr_scale_min"] > values["corr_scale_max"]:
         raise UsageError("--set corr_scale_min must not exceed corr_scale_max")
     if values.get("gan_weight", 0) > 0 and values.get("patch", 8) % 8:
