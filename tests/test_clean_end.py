@@ -3,26 +3,16 @@ light JPEGs, so a camera's JPEG 90 comes out closer to what its PNG gives."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from jpeg_setup import jpeg_image
 
 from casr_cli.engine.stages import StageSwitches
 from casr_cli.eval.metrics import psnr_y
 from casr_cli.eval.protocol import center_crop, make_pair
 from casr_cli.models import lite
 from casr_cli.upscaler import Upscaler
-
-
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB")).copy()
 
 
 def _at_minus_one(clean) -> Upscaler:
@@ -40,7 +30,7 @@ def _scores(up: Upscaler) -> tuple[float, float]:
     for name in ("astronaut", "coffee", "chelsea"):
         hr, lr = make_pair(center_crop(getattr(data, name)(), 256), 4.0)
         png.append(psnr_y(up.upscale(lr, scale=4), hr, 4))
-        j90.append(psnr_y(up.upscale(_jpeg(lr, 90), scale=4), hr, 4))
+        j90.append(psnr_y(up.upscale(np.asarray(jpeg_image(lr, 90).convert("RGB")), scale=4), hr, 4))
     return float(np.mean(png)), float(np.mean(j90))
 
 

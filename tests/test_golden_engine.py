@@ -8,11 +8,10 @@ grid and lattice numbers are this implementation's, recorded once on fixed input
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
+from jpeg_setup import jpeg_image
 from PIL import Image
 
 from casr_cli.engine import chain
@@ -158,11 +157,7 @@ def test_anchor_reach_golden():
 
 # ----------------------------------------------------------------------------- block grid, lattice
 def _jpeg(a: np.ndarray, q: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="JPEG", quality=q)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB")).copy()
+    return np.asarray(jpeg_image(a, q).convert("RGB")).copy()
 
 
 def grid_cases() -> dict:
