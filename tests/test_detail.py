@@ -211,3 +211,23 @@ def test_a_narrower_end_blends_with_a_wider_one():
     torch.testing.assert_close(half.head.weight[:8], 0.5 * (fid.head.weight + gen.head.weight[:8]))
     with pytest.raises(ValueError, match="cannot be narrowed"):
         with_width(gen, 8)
+
+
+def test_a_per_call_detail_is_checked_as_the_cli_checks_it():
+    """``upscale(detail=...)`` outside [-1, 1] (or nan, or empty) is a ValueError, not a broken picture; a
+    bare number is every step's T."""
+    up = Upscaler.load("lite", device="cpu")
+    img = (np.random.default_rng(5).random((16, 16, 3)) * 255).astype(np.uint8)
+    for bad in ((-1.5,), (-5.0,), (float("nan"),), (1.5,), ()):
+        with pytest.raises(ValueError, match="detail T must be in"):
+            up.upscale(img, scale=2, detail=bad)
+    np.testing.assert_array_equal(up.upscale(img, scale=2, detail=-1), up.upscale(img, scale=2, detail=(-1.0,)))
+
+
+def test_a_model_without_a_clean_end_refuses_a_negative_per_call_detail(ends):
+    fid, gen = ends
+    up = Upscaler(build_lite(torch.device("cpu"), StageSwitches(detail=0.5), backbone=fid, generative=gen, sarm=None))
+    img = (np.random.default_rng(6).random((12, 12, 3)) * 255).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        up.upscale(img, scale=2, detail=(-0.5,))
+    assert up.upscale(img, scale=2, detail=(0.0,)).shape == (24, 24, 3)

@@ -219,6 +219,9 @@ class LiteBackbone:
         blended from :attr:`ends` (a ValueError without them)."""
         if self.ends is None:
             raise ValueError("this backbone has no detail ends to blend")
+        low = -1.0 if self.ends.clean is not None else 0.0
+        if not schedule or not all(low <= t <= 1.0 for t in schedule):  # also false for nan
+            raise ValueError(f"a detail T must be in [{low:g}, 1], got {tuple(schedule)}")
         return LiteBackbone(self.ends.networks(tuple(schedule)), self.anchor_sigma, self.ends)
 
     def net_for(self, step: int) -> LiteSRNet:

@@ -196,12 +196,13 @@ class CasrModel:
     #: ``detail`` is what runs where nothing was measured
     adaptive: bool = False
 
-    def with_detail(self, schedule: Sequence[float]) -> CasrModel:
-        """This model running ``schedule`` (one T per chain step, the last repeating), built by
-        its backbone's ``with_detail``; a ValueError for a model without a detail control."""
+    def with_detail(self, schedule: Sequence[float] | float) -> CasrModel:
+        """This model running ``schedule`` (one T per chain step, the last repeating; a number: every
+        step), built by its backbone's ``with_detail``; a ValueError for a model without a detail control
+        or a T its backbone cannot blend."""
         if self.detail is None or not hasattr(self.backbone, "with_detail"):
             raise ValueError(f"model {self.name!r} has no detail control")
-        schedule = tuple(float(t) for t in schedule)
+        schedule = (float(schedule),) if isinstance(schedule, (int, float)) else tuple(float(t) for t in schedule)
         if schedule == self.detail:
             return self
         return replace(self, backbone=self.backbone.with_detail(schedule), detail=schedule)
