@@ -22,7 +22,7 @@ Methods (``--methods``)
     ``bicubic``, any casr model name, ``NAME@T`` (that model at detail T, or a schedule such
     as ``lite@0.3/1``: one T per chain step, the last repeating), ``cand@T``: a
     candidate lite (``--fidelity`` and ``--generative`` files, blended at T, with lite's colour
-    anchor and lite-clean's weights, or ``--clean``'s, for T < 0; ``cand@auto``: its adaptive detail) beside the
+    anchor and lite's clean end, or ``--clean``'s, for T < 0; ``cand@auto``: its adaptive detail) beside the
     shipped one; ``general``: realesr-general-x4v3 (Upscayl's default; ``--general``, converted
     the same way, run through spandrel), chained as x4plus is; ``realesrgan``:
     Real-ESRGAN x4plus in PyTorch (casr_cli/tools/rrdbnet.py, weights converted from

@@ -178,15 +178,19 @@ class DetailEnds:
                 object.__setattr__(self, name, with_fine_stage(with_width(n, channels), fine))
 
     def network(self, t: float) -> LiteSRNet:
-        """A new network at detail ``t`` (the ends are not changed)."""
+        """A new network at detail ``t`` (the ends are not changed); a ValueError for a T outside
+        [-1, 1] ([0, 1] without the clean end) or nan."""
+        low = -1.0 if self.clean is not None else 0.0
+        if not low <= t <= 1.0:  # also false for nan
+            raise ValueError(f"a detail T must be in [{low:g}, 1], got {t:g}")
         if t < 0:
-            if self.clean is None:
-                raise ValueError(f"detail {t:g} < 0 needs the clean end")
             return blend(copy.deepcopy(self.fidelity), self.clean, -t)
         return blend(copy.deepcopy(self.fidelity), self.generative, t)
 
     def networks(self, schedule: Sequence[float]) -> tuple[LiteSRNet, ...]:
         """One network per step of ``schedule``, one per distinct T, shared by the steps using it."""
+        if not schedule:
+            raise ValueError("a detail T must be in the schedule: it has none")
         made = {t: self.network(t) for t in dict.fromkeys(schedule)}
         return tuple(made[t] for t in schedule)
 
@@ -219,9 +223,6 @@ class LiteBackbone:
         blended from :attr:`ends` (a ValueError without them)."""
         if self.ends is None:
             raise ValueError("this backbone has no detail ends to blend")
-        low = -1.0 if self.ends.clean is not None else 0.0
-        if not schedule or not all(low <= t <= 1.0 for t in schedule):  # also false for nan
-            raise ValueError(f"a detail T must be in [{low:g}, 1], got {tuple(schedule)}")
         return LiteBackbone(self.ends.networks(tuple(schedule)), self.anchor_sigma, self.ends)
 
     def net_for(self, step: int) -> LiteSRNet:

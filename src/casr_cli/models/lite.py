@@ -35,8 +35,8 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BACKBONE = WEIGHTS / "lite-backbone.safetensors"
 REAL_FIDELITY = WEIGHTS / "lite-real-fidelity.safetensors"
 REAL_GENERATIVE = WEIGHTS / "lite-real-gan.safetensors"
-# lite's clean end (T = -1; T < 0 blends toward it): lite-backbone fine-tuned with half its clean samples saved
-# as light JPEGs (its model card), so a camera's JPEG 90-95 gets the clean end's detail without its codec ringing
+# lite's clean end (T = -1; T < 0 blends toward it): lite-backbone fine-tuned with half, then 70 %, of its clean
+# samples saved as light JPEGs (its model card), so a camera's JPEG 90-95 gets the clean end's detail without its codec ringing
 CLEAN_END = WEIGHTS / "lite-real-clean.safetensors"
 # The detail control's default schedule: T = 0.33 for the first chain step, 1 for every later
 # one (docs/lite.md: chosen on all 100 B100 web-photo crops, with a JPEG's block lines smoothed
