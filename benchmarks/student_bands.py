@@ -2,7 +2,7 @@
 
 Per end: the mean local energy of the two detail bands of ``training.texture.band_energy`` (fine, next),
 the texture loss to the teacher's outputs and the L1 to them, each end run on the whole shard region
-through SDAM and the colour anchor as in training and cut to its centre (``training.lite.region_centre``).
+through SDAM and the colour anchor as in training and cut to its centre (``training.validation.region_centre``).
 The first line gives the teacher's and the HR's band energies.  Hand-run, not a test.
 
     python benchmarks/student_bands.py --teacher-dir runs/teacher-x4plus lite-real-gan lite-real-fidelity STUDENT
@@ -33,7 +33,9 @@ def main() -> None:
 
     from casr_cli.backbone.lite import load_lite
     from casr_cli.models.lite import shipped_or_file
-    from casr_cli.training.lite import StepRunner, build, lite_config, region_centre
+    from casr_cli.training.lite import build, lite_config
+    from casr_cli.training.step_batch import StepRunner
+    from casr_cli.training.validation import region_centre
     from casr_cli.training.teacher import load_shards, split_shards
     from casr_cli.training.texture import band_energy, texture_loss
 

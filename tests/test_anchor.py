@@ -74,7 +74,7 @@ def test_training_step_runs_through_the_anchor():
     from casr_cli.sdam.ssn import SuperpixelNet
     from casr_cli.sdam.stage import SuperpixelAlignment
     from casr_cli.sdam.structure import EdgeStructure
-    from casr_cli.training.lite import StepRunner
+    from casr_cli.training.step_batch import StepRunner
 
     torch.manual_seed(0)
     net = LiteSRNet(channels=8, blocks=1)

@@ -168,7 +168,7 @@ def test_web_photo_is_fixed_by_seed(photo):
 
 @pytest.mark.slow
 def test_make_lr_mix_proportions(photo):
-    from casr_cli.training.lite import make_lr
+    from casr_cli.training.step_batch import make_lr
 
     small = photo[:, :48, :48]
     hr = torch.stack([small] * 200)
@@ -181,7 +181,7 @@ def test_make_lr_mix_proportions(photo):
 
 
 def test_make_lr_light_jpeg_share_is_a_single_save_of_the_clean_lr(photo):
-    from casr_cli.training.lite import make_lr
+    from casr_cli.training.step_batch import make_lr
 
     small = photo[:, :96, :96]
     hr = torch.stack([small] * 60)

@@ -113,7 +113,9 @@ def test_split_shards_holds_out_the_first_ones_unless_too_few():
 
 
 def test_student_reports_its_distance_to_the_teacher_on_held_out_shards(tmp_path, teacher_file, hr_dir):
-    from casr_cli.training.lite import StepRunner, build, validate_teacher
+    from casr_cli.training.lite import build
+    from casr_cli.training.step_batch import StepRunner
+    from casr_cli.training.validation import validate_teacher
 
     shards = td.generate(small_cfg(teacher_file, hr_dir, tmp_path / "sh"))
     cfg = lite_config("tiny", teacher_dir=str(shards), teacher_weight=1.0, perceptual_weight=0.0,

@@ -38,27 +38,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbone.anchor import anchor
 from ..backbone.lite import LiteSRNet, load_lite, save_lite
-from ..engine.resample import Geometry, resize_bicubic
 from ..errors import UsageError
-from ..eval.metrics import psnr_y_tensor
 from ..nn.weights_io import module_to
 from ..sdam.stage import SDAMSwitches, SuperpixelAlignment
 from ..sdam.structure import EdgeStructure
-from .degrade import DegradationParams, degrade, jpeg, quantize
-from .common import (grid_loss, lattice_pattern, load_images, random_crop, resume_checkpoint, save_checkpoint, set_lr,
+from .degrade import DegradationParams
+from .common import (grid_loss, lattice_pattern, load_images, resume_checkpoint, save_checkpoint, set_lr,
                      start_run)
 from .contract import Trainer, make_config
 from .gan import EMA, Adversary, adversarial_parts, unsharp
 from .grow import grow
 from .loop import RunState, run_steps
+from .perceptual import PerceptualLoss
+from .step_batch import StepRunner, get_batch, make_lr
 from .teacher import load_shards, split_shards, teacher_batch
 from .texture import texture_loss
+from .validation import region_centre, validate, validate_teacher
 
 CHECKPOINT_NAME = "lite_ckpt.pt"
 
@@ -144,114 +143,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def lite_config(preset: str = "default", **overrides: Any) -> TrainLiteConfig:
     return make_config(TrainLiteConfig, PRESETS, preset, overrides)
-
-
-class StepRunner:
-    """One chain step on a batch, exactly as the engine runs a tile: SDAM then the net, then
-    the colour anchor when ``anchor_sigma`` is set (``backbone/anchor.py``; linear, so it
-    trains through)."""
-
-    def __init__(self, net: LiteSRNet, sdam: SuperpixelAlignment, anchor_sigma: float = 0.0):
-        self.net, self.sdam, self.anchor_sigma = net, sdam, anchor_sigma
-
-    def maps(self, lr: torch.Tensor, out: tuple[int, int]) -> dict[str, torch.Tensor]:
-        h, w = lr.shape[-2:]
-        g = Geometry((h, w), out, (0, h, 0, w), (0, out[0], 0, out[1]))
-        with torch.no_grad():
-            m = self.sdam(lr, g)
-            m["bicubic"] = g.bicubic(lr)
-        return m
-
-    def __call__(self, lr: torch.Tensor, out: tuple[int, int]) -> torch.Tensor:
-        maps = self.maps(lr, out)
-        y = self.net(maps, out[0] / lr.shape[-2])
-        if self.anchor_sigma > 0:
-            y = anchor(y, maps["bicubic"], self.net.config.unshuffle, self.anchor_sigma)
-        return y
-
-
-def get_batch(images: list[torch.Tensor], patch: int, batch_size: int, p_x4: float,
-              gen: torch.Generator) -> tuple[torch.Tensor, float]:
-    """(B, 3, patch, patch) HR crops in [0, 1] and this batch's sub-scale (x4 with
-    probability ``p_x4``, else uniform in [1.25, 4])."""
-    out = [random_crop(images, patch, gen) for _ in range(batch_size)]
-    u = float(torch.rand((), generator=gen))
-    scale = 4.0 if u < p_x4 else 1.25 + 2.75 * float(torch.rand((), generator=gen))
-    return torch.stack(out), scale
-
-
-def make_lr(hr: torch.Tensor, scale: float, drift_prob: float, step_fn: StepRunner | None,
-            gen: torch.Generator, degrade_prob: float = 0.0,
-            params: DegradationParams = DegradationParams(), light_jpeg_prob: float = 0.0,
-            light_jpeg_quality: tuple[int, int] = (80, 98)) -> torch.Tensor:
-    """The step input for HR crops: an earlier chain output for the whole batch
-    (``drift_prob``), else per sample the real-world degradation (``degrade_prob``), the
-    bicubic LR saved once as a JPEG of quality in ``light_jpeg_quality`` (``light_jpeg_prob``
-    of the rest: a camera's or phone's file) or the clean bicubic LR."""
-    p = hr.shape[-1]
-    n = max(8, round(p / scale))
-    if step_fn is not None and torch.rand((), generator=gen) < drift_prob:
-        s2 = 1.5 + 2.5 * float(torch.rand((), generator=gen))
-        m = max(8, round(n / s2))
-        small = quantize(resize_bicubic(hr, (m, m)))
-        with torch.no_grad():
-            return quantize(step_fn(small, (n, n)))
-    lr = quantize(resize_bicubic(hr, (n, n)))
-    if degrade_prob > 0 or light_jpeg_prob > 0:
-        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
-        for i in range(hr.shape[0]):
-            if degrade_prob > 0 and rng.random() < degrade_prob:
-                lr[i] = degrade(hr[i], (n, n), rng, params)
-            elif light_jpeg_prob > 0 and rng.random() < light_jpeg_prob:
-                lr[i] = jpeg(lr[i], int(rng.integers(light_jpeg_quality[0], light_jpeg_quality[1] + 1)))
-    return lr
-
-
-class PerceptualLoss:
-    def __init__(self):
-        from ..encoders.efficientnet_lite import load_efficientnet_lite0
-
-        self.net = load_efficientnet_lite0(depth=3)
-
-    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        fa, fb = self.net(a), self.net(b)
-        return sum(F.l1_loss(x, y) for x, y in zip(fa, fb)) / len(fa)
-
-
-def validate(step_fn: StepRunner, images: list[torch.Tensor], scale: int = 4) -> dict[str, float]:
-    """PSNR-Y (shave = scale) of one x``scale`` step and of bicubic on the validation images."""
-    ours, bic = [], []
-    with torch.no_grad():
-        for img in images:
-            h, w = (img.shape[1] // scale) * scale, (img.shape[2] // scale) * scale
-            hr = img[None, :, :h, :w].float() / 255
-            lr = quantize(resize_bicubic(hr, (h // scale, w // scale)))
-            ours.append(psnr_y_tensor(quantize(step_fn(lr, (h, w))), hr, scale))
-            bic.append(psnr_y_tensor(quantize(resize_bicubic(lr, (h, w))), hr, scale))
-    return {"val_psnr": float(np.mean(ours)), "val_psnr_bicubic": float(np.mean(bic))}
-
-
-def region_centre(step_fn: StepRunner, lr: torch.Tensor, scale: float, offset: int,
-                  size: tuple[int, int]) -> torch.Tensor:
-    """The student's output of a whole shard region (context included) cut to its centre:
-    ``size`` px from ``offset`` (the ``teacher_batch`` offset, s x margin)."""
-    side = round(scale * lr.shape[-1])
-    return step_fn(lr, (side, side))[..., offset:offset + size[0], offset:offset + size[1]]
-
-
-def validate_teacher(step_fn: StepRunner, shards: list[dict[str, np.ndarray]], margin: int) -> dict[str, float]:
-    """Mean L1 of the student's centre to the teacher's and to the HR over every sample of the
-    held-out ``shards`` (no flips: the same numbers for the same weights)."""
-    to_t, to_hr = [], []
-    with torch.no_grad():
-        for shard in shards:
-            lr = torch.from_numpy(shard["lr"]).float() / 255
-            teacher, hr = (torch.from_numpy(shard[k]).float() / 255 for k in ("teacher", "hr"))
-            scale = float(shard["scale"])
-            out = region_centre(step_fn, lr, scale, round(scale * margin), hr.shape[-2:])
-            to_t.append(F.l1_loss(out, teacher).item())
-            to_hr.append(F.l1_loss(out, hr).item())
-    return {"val_teacher_l1": float(np.mean(to_t)), "val_hr_l1": float(np.mean(to_hr))}
 
 
 def build(cfg: TrainLiteConfig) -> tuple[LiteSRNet, SuperpixelAlignment]:

@@ -36,7 +36,7 @@ from ..sdam.structure import EdgeStructure
 from .degrade import quantize
 from .common import inner, join4, load_images, resume_checkpoint, save_checkpoint, set_lr, split4, start_run
 from .contract import Trainer, make_config
-from .lite import StepRunner, get_batch, make_lr
+from .step_batch import StepRunner, get_batch, make_lr
 from .loop import RunState, run_steps
 
 CHECKPOINT_NAME = "sarm_ckpt.pt"
@@ -181,7 +181,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
     structure = EdgeStructure(passes=0)
     perceptual = None
     if cfg.perceptual_weight > 0:
-        from .lite import PerceptualLoss
+        from .perceptual import PerceptualLoss
 
         perceptual = PerceptualLoss()
     side, m = 2 * (cfg.patch + cfg.context), cfg.context
