@@ -11,7 +11,9 @@ input; every method's PSNR-Y (shave = ceil(scale)) and NIQE per output.
 Methods (``--methods``): a detail schedule ``T1/T2[/T3]`` (lite at that schedule, the last T
 repeating), ``lite-clean``, ``rR`` (the first step lite's clean end, or ``--clean``'s weights, blended with lite's
 fidelity end, (1 - R) clean + R fidelity, through lite's colour anchor; later steps T = 1),
-``auto`` (the adaptive default, told the JPEG's tables as a file tells it).  One JSON line per input.
+``auto`` (the adaptive default, told the JPEG's tables as a file tells it).  Any method may end in
+``@AxBxC``: that chain of sub-scales instead of the planner's (``0.7/1/1@4x1.875x4``; its product must be
+the scale).  One JSON line per input.
 
     python benchmarks/adaptive_sweep.py --data ../shared/data/eval/b100 --limit 20 --scales 4,8 \\
         --out benchmarks/results/adaptive_sweep_b100.jsonl
@@ -70,17 +72,24 @@ def restoration_model(r: float, clean_end: Path | None = None) -> Upscaler:
     return up
 
 
+def split_chain(name: str) -> tuple[str, tuple[float, ...] | None]:
+    """``"0.7/1/1@4x1.875x4"`` -> ``("0.7/1/1", (4.0, 1.875, 4.0))``; no ``@``: the planner's chain (None)."""
+    base, _, chain = name.partition("@")
+    return base, tuple(float(c) for c in chain.split("x")) if chain else None
+
+
 def make_methods(names: list[str], clean_end: Path | None = None) -> dict[str, Upscaler]:
     out = {}
-    for m in names:
+    for name in names:
+        m = split_chain(name)[0]
         if m == "lite-clean":
-            out[m] = Upscaler.load("lite-clean", device="cpu")
+            out[name] = Upscaler.load("lite-clean", device="cpu")
         elif m == "auto":
-            out[m] = Upscaler.load("lite", device="cpu")
+            out[name] = Upscaler.load("lite", device="cpu")
         elif m.startswith("r"):
-            out[m] = restoration_model(float(m[1:]), clean_end)
+            out[name] = restoration_model(float(m[1:]), clean_end)
         else:
-            out[m] = Upscaler.load("lite", device="cpu", detail=parse_detail(m))
+            out[name] = Upscaler.load("lite", device="cpu", detail=parse_detail(m))
     return out
 
 
@@ -132,10 +141,14 @@ def main() -> int:
                             for m, up in methods.items():
                                 t0 = time.perf_counter()
                                 detail = None
-                                if m == "auto":  # told the JPEG's tables, as reading the file tells it
-                                    plan = up.plan(lr.shape[:2], width=hr.shape[1], height=hr.shape[0])
+                                base, chain = split_chain(m)
+                                size = {"chain": chain} if chain else {"width": hr.shape[1], "height": hr.shape[0]}
+                                if base == "auto":  # told the JPEG's tables, as reading the file tells it
+                                    plan = up.plan(lr.shape[:2], **size)
                                     detail = up.choose_detail(lr, plan, tables).schedule
-                                o = up.upscale(lr, width=hr.shape[1], height=hr.shape[0], block_grid=grid, detail=detail)
+                                o = up.upscale(lr, block_grid=grid, detail=detail, **size)
+                                if o.shape[:2] != hr.shape[:2]:
+                                    raise SystemExit(f"{m}: output {o.shape[:2]} is not the HR's {hr.shape[:2]}")
                                 secs = time.perf_counter() - t0
                                 rec["methods"][m] = {"psnr": round(psnr_y(o, hr, math.ceil(scale)), 4),
                                                      "niqe": round(niqe(o), 4), "s": round(secs, 4)}

@@ -4,6 +4,7 @@ reported (CLI --json / --dry-run, the Python API, eval)."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -32,10 +33,17 @@ def test_interpolation_on_a_small_table():
     assert f(_q(None, 0.0), 8, TABLE) == 0.0  # x8: halfway (log scale) from x4 (-1) to x16 (1)
     assert f(_q(None, 0.0), 2, TABLE) == -1.0 and f(_q(None, 0.0), 64, TABLE) == 1.0
     assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0), TABLE, two_steps={4.0: 0.8}) == (1.0, 0.8)
-    assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0, 4.0), TABLE, later=0.9) == (1.0, 0.9, 0.9)
+    long = {18.0: {100: ((0.0, -1.0),)}, 30.0: {100: ((0.0, 0.5),)}}  # three steps and more: this table
+    three = {18.0: (0.8, 0.9), 30.0: (0.6, 0.7)}
+    assert adaptive.schedule(_q(None, 0.0), (4.0, 4.0, 4.0), TABLE, later=0.9, three_steps=three,
+                             long_table=long) == (0.5, 0.6, 0.7)  # x64: held at x30's
+    assert adaptive.schedule(_q(None, 0.0), (3.0, 3.0, 2.0), TABLE, three_steps=three, long_table=long) == (-1.0, 0.8, 0.9)
+    assert adaptive.schedule(_q(None, 0.0), (2.0,) * 5, TABLE, later=0.9, long_table=long) == (0.5,) + (0.9,) * 4
     two = {8.0: 1.0, 16.0: 0.7}  # a two-step chain's later T by its scale, log-scale between, held outside
-    assert [adaptive.later_detail((4.0, s / 4), 1.0, two) for s in (5, 8, 12, 16)] == [1.0, 1.0, 0.825, 0.7]
-    assert adaptive.later_detail((4.0, 4.0, 1.125), 0.95, two) == 0.95  # three steps: ``later``
+    assert [adaptive.later_detail((4.0, s / 4), 1.0, two) for s in (5, 8, 12, 16)] == [(1.0,), (1.0,), (0.825,), (0.7,)]
+    # three steps: ``three_steps`` at the chain's scale, log scale between (x23.24: halfway from x18 to x30)
+    assert adaptive.later_detail((3.0, 3.0, math.sqrt(18 * 30) / 9), 0.95, two, three) == (0.7, 0.8)
+    assert adaptive.later_detail((2.0,) * 4, 0.95, two, three) == (0.95,) * 3  # four steps: ``later``
     with pytest.raises(ValueError):
         adaptive.schedule(_q(), (), TABLE)
 
@@ -54,8 +62,10 @@ GOLDEN = [
     ((75, 3.0, (4.0, 2.0)), (0.33, 1.0)),
     ((None, 1.0, (4.0, 3.0)), (0.334, 0.825)),  # x12: between the x8 and x16 rows (and later Ts), in log scale
     ((None, 1.0, (4.0, 4.0)), (0.5, 0.7)),
-    ((None, 1.0, (4.0, 3.0, 1.5)), (0.537, 1.0, 1.0)),  # x18: between x16 and x30; three steps keep 1
-    ((75, 3.0, (4.0, 4.0, 1.875)), (0.7, 1.0, 1.0)),
+    ((None, 1.0, (18 ** (1 / 3),) * 3), (-1.0, 0.85, 0.85)),  # x18, split evenly: the long chains' table
+    ((75, 3.0, (30 ** (1 / 3),) * 3), (-1.0, 0.85, 0.85)),  # x30: every quality gets the clean end first
+    ((30, 8.0, (4.0, 4.0, 4.0)), (-1.0, 1.0, 1.0)),  # x64
+    ((None, 1.0, (40 ** (1 / 3),) * 3), (-1.0, 0.942, 0.942)),  # x40: between x30 and x48, in log scale
 ]
 
 
@@ -70,14 +80,15 @@ def test_shipped_table_is_monotone():
     lower JPEG quality, at every measured scale and between them."""
     sigmas = np.linspace(0, 12, 49)
     qualities = [20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92, 95, 98, None]  # None: not a JPEG, the best
-    for scale in (2, 4, 6, 8, 12, 16, 30, 64):
-        grid = np.array([[adaptive.first_step_detail(_q(jq, s), scale) for s in sigmas] for jq in qualities])
-        assert (np.diff(grid, axis=1) >= -1e-9).all(), scale  # more noise: no lower T
-        assert (np.diff(grid, axis=0) <= 1e-9).all(), scale  # better quality: no higher T
-        assert grid.min() >= -1 and grid.max() <= 1
-    for rows in adaptive.FIRST_STEP.values():
-        for pts in rows.values():
-            assert [s for s, _ in pts] == sorted(s for s, _ in pts)
+    for table, scales in ((adaptive.FIRST_STEP, (2, 4, 6, 8, 12, 16)), (adaptive.FIRST_STEP_LONG, (17, 18, 24, 30, 64))):
+        for scale in scales:
+            grid = np.array([[adaptive.first_step_detail(_q(jq, s), scale, table) for s in sigmas] for jq in qualities])
+            assert (np.diff(grid, axis=1) >= -1e-9).all(), scale  # more noise: no lower T
+            assert (np.diff(grid, axis=0) <= 1e-9).all(), scale  # better quality: no higher T
+            assert grid.min() >= -1 and grid.max() <= 1
+        for rows in table.values():
+            for pts in rows.values():
+                assert [s for s, _ in pts] == sorted(s for s, _ in pts)
 
 
 @pytest.mark.parametrize("jpeg, sigma, sharp, scale, want", [

@@ -38,6 +38,38 @@ def test_planner_invariants(scale):
     assert len(got) == max(1, math.ceil(math.log(scale) / math.log(4) - 1e-9))
 
 
+EVEN = {  # even_from=3 (lite's adaptive default): chains of three steps and more are split evenly
+    8: (4.0, 2.0),  # two steps: the rule above
+    16: (4.0, 4.0),
+    18: (18 ** (1 / 3),) * 3,
+    30: (30 ** (1 / 3),) * 3,
+    64: (4.0, 4.0, 4.0),
+    100: (100 ** 0.25,) * 4,
+}
+
+
+@pytest.mark.parametrize("scale,expected", EVEN.items())
+def test_planner_splits_long_chains_evenly(scale, expected):
+    got = plan_chain(scale, even_from=3)
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert math.prod(got) == pytest.approx(scale, rel=1e-12)  # the last factor is the exact remainder
+    assert plan_chain(scale, even_from=None) == plan_chain(scale)  # None: the front-first rule
+    assert plan_chain(scale, even_from=5) == plan_chain(scale)  # shorter chains than even_from: unchanged
+
+
+def test_the_adaptive_default_plans_long_chains_evenly():
+    """lite's adaptive default splits x30 evenly; an explicit detail schedule keeps the planner's chain, and
+    --chain wins over both (the plan for a 17 px input, sizes rounded from the input)."""
+    from casr_cli import Upscaler
+
+    auto, fixed = Upscaler.load("lite"), Upscaler.load("lite", detail=(0.33, 1.0))
+    p = auto.plan((17, 17), scale=30)
+    assert p.factors == pytest.approx((30 ** (1 / 3),) * 3) and p.sizes == ((17, 17), (53, 53), (164, 164), (510, 510))
+    assert fixed.plan((17, 17), scale=30).factors == pytest.approx((4.0, 4.0, 1.875))
+    assert auto.plan((17, 17), scale=16).factors == (4.0, 4.0)
+    assert auto.plan((17, 17), chain=(4.0, 4.0, 1.875)).factors == (4.0, 4.0, 1.875)
+
+
 @pytest.mark.parametrize("bad", [1, 0.5, 0, -3, float("nan"), float("inf")])
 def test_bad_scales(bad):
     with pytest.raises(UsageError):

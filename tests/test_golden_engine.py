@@ -20,7 +20,8 @@ from casr_cli.eval.artefacts import block_grid_score, lattice_share
 
 
 # ----------------------------------------------------------------------------- the planner
-# lite (s_max 4, min_step 1.5): in size (h, w) = (100, 77) -> factors and the size after every step
+# lite with a fixed detail schedule (s_max 4, min_step 1.5): in size (h, w) = (100, 77) -> factors and the size
+# after every step
 LITE_PLANS = {
     2: ((2.0,), ((100, 77), (200, 154))),
     4: ((4.0,), ((100, 77), (400, 308))),
@@ -32,6 +33,15 @@ LITE_PLANS = {
     4.5: ((3.0, 1.5), ((100, 77), (300, 231), (450, 346))),
     17: ((4.0, 2.0, 2.125), ((100, 77), (400, 308), (800, 616), (1700, 1309))),  # 4 x 4 x 1.0625: last < 1.5
     5.5: ((3.0, 11 / 6), ((100, 77), (300, 231), (550, 424))),  # 4 x 1.375: last < 1.5
+}
+# lite's adaptive default (even_from 3): a chain of three steps is split evenly, s ** (1/3) each; two steps as above
+EVEN_PLANS = {
+    8: ((4.0, 2.0), ((100, 77), (400, 308), (800, 616))),
+    16: ((4.0, 4.0), ((100, 77), (400, 308), (1600, 1232))),
+    17: ((17 ** (1 / 3),) * 3, ((100, 77), (257, 198), (661, 509), (1700, 1309))),
+    18: ((18 ** (1 / 3),) * 3, ((100, 77), (262, 202), (687, 529), (1800, 1386))),
+    30: ((30 ** (1 / 3),) * 3, ((100, 77), (311, 239), (965, 743), (3000, 2310))),
+    64: ((4.0, 4.0, 4.0), ((100, 77), (400, 308), (1600, 1232), (6400, 4928))),
 }
 # fixed-scale models of native factor N: remainder first, then N, N, ...
 FIXED_PLANS = {
@@ -52,6 +62,13 @@ FIXED_PLANS = {
 def lite():
     from casr_cli.upscaler import Upscaler
 
+    return Upscaler.load("lite", device="cpu", detail=(0.33, 1.0))
+
+
+@pytest.fixture(scope="module")
+def lite_auto():
+    from casr_cli.upscaler import Upscaler
+
     return Upscaler.load("lite", device="cpu")
 
 
@@ -60,7 +77,15 @@ def test_lite_plan_golden(lite, scale):
     factors, sizes = LITE_PLANS[scale]
     p = lite.plan((100, 77), scale=scale)
     assert p.factors == pytest.approx(factors, rel=1e-12) and p.sizes == sizes
-    assert lite.model.s_max == 4.0 and lite.model.fixed_scale is None
+    assert lite.model.s_max == 4.0 and lite.model.fixed_scale is None and lite.model.even_from is None
+
+
+@pytest.mark.parametrize("scale", sorted(EVEN_PLANS))
+def test_lite_adaptive_plan_golden(lite_auto, scale):
+    factors, sizes = EVEN_PLANS[scale]
+    p = lite_auto.plan((100, 77), scale=scale)
+    assert p.factors == pytest.approx(factors, rel=1e-12) and p.sizes == sizes
+    assert lite_auto.model.even_from == 3
 
 
 def test_lite_plan_width_and_describe(lite):

@@ -7,11 +7,12 @@ chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md, "Adaptive detail"): th
 NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: not a JPEG), the T
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
-it is interpolated linearly, outside them held at the nearest. T below 0 blends toward the clean end
+it is interpolated linearly, outside them held at the nearest. A chain of three steps and more (which
+lite's adaptive default splits evenly) takes its first T from :data:`FIRST_STEP_LONG`. T below 0 blends toward the clean end
 (-1, ``lite-real-clean``), for clean inputs and light JPEGs; a picture that has lost its finest band, or has
 no JPEG known and reads soft and quiet, gets at least :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's
-own output) get :data:`LATER_STEPS`, in a chain of two steps :data:`LATER_TWO_STEPS` at its scale
-(:func:`later_detail`).
+own output) get :data:`LATER_STEPS`, in a chain of two steps :data:`LATER_TWO_STEPS` and of three
+:data:`LATER_THREE_STEPS` at its scale (:func:`later_detail`).
 
 Pure functions over small dataclasses; no state.
 """
@@ -49,20 +50,31 @@ FIRST_STEP: Table = {
         95: ((4.78, 0.1), (5.49, 0.2), (6.63, 0.2), (9.25, 0.33)),
         100: ((4.17, 0.1), (4.82, 0.1), (5.88, 0.2), (8.49, 0.33)),
     },
-    # x16 and x30 (benchmarks/adaptive_sweep.py --scales 16,30, Urban100 512 px crops), with LATER_STEPS: at x16
-    # 0.5/0.7 is the lowest NIQE at no less PSNR-Y than the fixed 0.33/1 in every measured condition; at x30 no
-    # schedule is, and 0.7/1 is the lowest NIQE within 0.2 dB
+    # x16 (benchmarks/adaptive_sweep.py --scales 16, Urban100 512 px crops), with LATER_TWO_STEPS: 0.5/0.7 is the
+    # lowest NIQE at no less PSNR-Y than the fixed 0.33/1 in every measured condition
     16.0: {30: ((0.0, 0.5),), 100: ((0.0, 0.5),)},
-    30.0: {30: ((0.0, 0.7),), 100: ((0.0, 0.7),)},
+}
+
+#: the first step's T in a chain of three steps and more (x > 16, split evenly: models/lite.py EVEN_FROM), as
+#: FIRST_STEP, with LATER_THREE_STEPS after it: the clean end, for every JPEG quality 30-100 and noise 0-10 measured
+#: (benchmarks/adaptive_sweep.py --scales 18 / 30, Urban100 512 px crops, and 48 / 64, 768 px; docs/lite.md,
+#: "Long chains")
+FIRST_STEP_LONG: Table = {
+    18.0: {100: ((0.0, -1.0),)},
+    30.0: {100: ((0.0, -1.0),)},
 }
 
 #: T of every chain step after the first
 LATER_STEPS = 1.0
 #: ... in a chain of two steps, by its scale (interpolated in log scale, held outside): x16's two x4 steps take
 #: less generation on the second (with 0.5 first: NIQE -1.0 to -1.2 at +0.01 to +0.02 dB PSNR-Y over 0.33/1).
-#: Chains of three steps and more keep LATER_STEPS: at x30 and x18 any later T under 1 loses NIQE
-#: (docs/lite.md, "Long chains")
+#: Chains of four steps and more (x > 64, not measured) keep LATER_STEPS
 LATER_TWO_STEPS: Mapping[float, float] = {8.0: 1.0, 16.0: 0.7}
+#: ... in a chain of three steps (x16 to x64, which lite's adaptive default splits evenly: models/lite.py EVEN_FROM),
+#: by its scale: (T of the second step, T of the third). With the clean end first, the lowest NIQE measured at no
+#: less PSNR-Y than the fixed 0.33/1 on the planner's chain: 0.85 / 0.85 at x18 and x30, 1 / 1 at x48 and x64
+LATER_THREE_STEPS: Mapping[float, tuple[float, float]] = {18.0: (0.85, 0.85), 30.0: (0.85, 0.85), 48.0: (1.0, 1.0),
+                                                          64.0: (1.0, 1.0)}
 
 #: a picture whose finest band is this much weaker than the next (detail_ratio under BLUR_DETAIL, where camera
 #: photos read 1.1 and up, JPEGs of them too), or one with no JPEG known (tables or pixels) that reads this soft
@@ -148,20 +160,34 @@ def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: flo
     return soft_quiet or weak
 
 
+def _log_point(points: Mapping[float, float], scale: float) -> float:
+    return round(_in_log_scale(points, scale), 3)
+
+
 def later_detail(factors: Sequence[float], later: float = LATER_STEPS,
-                 two_steps: Mapping[float, float] = LATER_TWO_STEPS) -> float:
-    """T of every step after the first in a chain of ``factors``: ``two_steps`` at its scale for a chain of
-    two, ``later`` for a longer one."""
-    return round(_in_log_scale(two_steps, math.prod(factors)), 3) if len(factors) == 2 else later
+                 two_steps: Mapping[float, float] = LATER_TWO_STEPS,
+                 three_steps: Mapping[float, tuple[float, float]] = LATER_THREE_STEPS) -> tuple[float, ...]:
+    """T of each step after the first in a chain of ``factors``: ``two_steps`` at its scale for a chain of
+    two, ``three_steps`` (the second's and the third's T) at its scale for a chain of three, ``later`` for a
+    longer one."""
+    scale, n = math.prod(factors), len(factors)
+    if n == 2:
+        return (_log_point(two_steps, scale),)
+    if n == 3:
+        return tuple(_log_point({s: ts[i] for s, ts in three_steps.items()}, scale) for i in range(2))
+    return (later,) * (n - 1)
 
 
 def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIRST_STEP,
-             later: float = LATER_STEPS, two_steps: Mapping[float, float] = LATER_TWO_STEPS) -> tuple[float, ...]:
-    """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``."""
+             later: float = LATER_STEPS, two_steps: Mapping[float, float] = LATER_TWO_STEPS,
+             three_steps: Mapping[float, tuple[float, float]] = LATER_THREE_STEPS,
+             long_table: Table = FIRST_STEP_LONG) -> tuple[float, ...]:
+    """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``: the first
+    from ``table``, or ``long_table`` for a chain of three steps and more."""
     if not factors:
         raise ValueError("a chain has at least one step")
-    first = first_step_detail(quality, math.prod(factors), table)
-    return (first,) + (later_detail(factors, later, two_steps),) * (len(factors) - 1)
+    first = first_step_detail(quality, math.prod(factors), table if len(factors) < 3 else long_table)
+    return (first,) + later_detail(factors, later, two_steps, three_steps)
 
 
 def choose(quality: InputQuality, factors: Sequence[float]) -> DetailChoice:
@@ -174,6 +200,7 @@ def table_id() -> str:
     import hashlib
 
     table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS, sorted(LATER_TWO_STEPS.items()),
+             sorted((k, sorted(v.items())) for k, v in FIRST_STEP_LONG.items()), sorted(LATER_THREE_STEPS.items()),
              ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg")
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 

@@ -9,6 +9,11 @@ Rule (pure, deterministic):
    costs a whole pass over the largest image for almost no gain.  When no integer
    fits, the remaining scale is split into equal factors.
 3. The last step takes the exact remainder, so the product is s.
+4. ``even_from`` (a model's choice, data on :class:`~casr_cli.engine.stages.CasrModel`): a
+   chain of at least that many steps is split into K equal factors s**(1/K) instead
+   (:func:`plan_even`): lite's adaptive default plans x30 as 3.107 x 3.107 x 3.107, where
+   4 x 4 x 1.875's last step, a small resize of the largest image, smooths the texture the
+   x4 steps made (docs/lite.md, "Long chains").
 
 This gives the paper's chain 18 -> 4 x 3 x 1.5, and 8 -> 4 x 2, 12 -> 4 x 3,
 30 -> 4 x 4 x 1.875.  Image sizes are rounded per step from the *input* size
@@ -69,12 +74,25 @@ def min_steps(scale: float, s_max: float = 4.0) -> int:
     return max(1, math.ceil(math.log(scale) / math.log(s_max) - EPS))
 
 
-def plan_chain(scale: float, s_max: float = 4.0, min_step: float = 1.5) -> tuple[float, ...]:
-    """Split ``scale`` into the fewest sub-scales <= ``s_max`` (see module docstring)."""
+def plan_even(scale: float, steps: int) -> tuple[float, ...]:
+    """``scale`` as ``steps`` equal sub-scales (the last the exact remainder, so the product is ``scale``)."""
+    scale = check_scale(scale)
+    if steps < 1:
+        raise UsageError(f"a chain has at least one step, got {steps}")
+    f = scale ** (1.0 / steps)
+    return (f,) * (steps - 1) + (scale / f ** (steps - 1),)
+
+
+def plan_chain(scale: float, s_max: float = 4.0, min_step: float = 1.5,
+               even_from: int | None = None) -> tuple[float, ...]:
+    """Split ``scale`` into the fewest sub-scales <= ``s_max`` (see module docstring);
+    ``even_from``: a chain of at least that many steps is split evenly (rule 4)."""
     scale = check_scale(scale)
     if s_max <= 1:
         raise UsageError(f"s_max must be > 1, got {s_max}")
     k = min_steps(scale, s_max)
+    if even_from is not None and k >= even_from:
+        return plan_even(scale, k)
     factors: list[float] = []
     rest = scale
     for left in range(k - 1, 0, -1):  # steps still to come after this one
@@ -169,12 +187,13 @@ def step_sizes(in_size: tuple[int, int], factors: tuple[float, ...], out_size: t
 
 
 def plan(in_size: tuple[int, int], out_size: tuple[int, int], scale: float, *, s_max: float = 4.0,
-         chain: tuple[float, ...] | None = None, fixed: int | None = None) -> ChainPlan:
+         chain: tuple[float, ...] | None = None, fixed: int | None = None, even_from: int | None = None) -> ChainPlan:
     """Full plan: factors plus exact per-step sizes ending at ``out_size`` (``fixed``: the
-    native factor of a fixed-scale model, see :func:`plan_fixed`); ``chain``: the user's
-    sub-scales, checked (:func:`validate_chain`) where they were asked for."""
+    native factor of a fixed-scale model, see :func:`plan_fixed`; ``even_from``: see
+    :func:`plan_chain`); ``chain``: the user's sub-scales, checked (:func:`validate_chain`)
+    where they were asked for."""
     if chain:
         factors = tuple(float(c) for c in chain)
     else:
-        factors = plan_fixed(scale, fixed) if fixed else plan_chain(scale, s_max)
+        factors = plan_fixed(scale, fixed) if fixed else plan_chain(scale, s_max, even_from=even_from)
     return ChainPlan(factors, step_sizes(in_size, factors, out_size))

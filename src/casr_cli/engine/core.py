@@ -67,7 +67,7 @@ class Engine:
         if chain and scale is None:  # sized by width/height: the chain must give this image's scale
             chain_mod.validate_chain(chain, s, self.model.s_max)
         return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain,
-                              fixed=self.model.fixed_scale)
+                              fixed=self.model.fixed_scale, even_from=self.model.even_from)
 
     def step_notes(self, plan: chain_mod.ChainPlan) -> list[str]:
         """What each step does (``--dry-run``): a fixed-scale model's resized steps are named."""

@@ -195,6 +195,8 @@ class CasrModel:
     #: the detail schedule is chosen per input (lite's adaptive default, casr_cli.adaptive);
     #: ``detail`` is what runs where nothing was measured
     adaptive: bool = False
+    #: the planner splits a chain of at least this many steps evenly (chain.plan_chain's rule 4); None: never
+    even_from: int | None = None
 
     def with_detail(self, schedule: Sequence[float] | float) -> CasrModel:
         """This model running ``schedule`` (one T per chain step, the last repeating; a number: every

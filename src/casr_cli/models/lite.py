@@ -45,6 +45,9 @@ DEFAULT_DETAIL = (0.33, 1.0)
 # ``detail="auto"`` (the default of ``lite``): the schedule is chosen per input from how degraded
 # it is (casr_cli.adaptive: its estimate and schedule); DEFAULT_DETAIL is what runs where nothing was measured.
 AUTO = "auto"
+# The adaptive default splits a chain of three steps and more (x > 16) evenly (engine/chain.py, rule 4): x30 as
+# 3.107 x 3.107 x 3.107, not 4 x 4 x 1.875 (docs/lite.md, "Long chains"); an explicit --detail keeps the planner's chain
+EVEN_FROM = 3
 SSN = WEIGHTS / "ssn-lite.safetensors"
 
 
@@ -136,7 +139,7 @@ def build_lite(device: torch.device, switches: StageSwitches, backbone: Path = B
     adaptive = generative is not None and (switches.detail == AUTO or (switches.detail is None and adaptive_by_default))
     what = "fidelity" if t is None else "adaptive detail" if adaptive else f"detail {format_detail(t)}"
     return CasrModel(name=name, backbone=LiteBackbone(nets, anchor_sigma, ends), sdam=sdam, sarm=refiner, s_max=4.0,
-                     device=device, tile=TILE, detail=t, adaptive=adaptive,
+                     device=device, tile=TILE, detail=t, adaptive=adaptive, even_from=EVEN_FROM if adaptive else None,
                      description=f"CASR-Lite ({what}): SSN superpixels + edge structure, CPU backbone")
 
 
