@@ -45,6 +45,7 @@ EVEN = {  # even_from=3 (lite's adaptive default): chains of three steps and mor
     30: (30 ** (1 / 3),) * 3,
     64: (4.0, 4.0, 4.0),
     100: (100 ** 0.25,) * 4,
+    256: (4.0, 4.0, 4.0, 4.0),
 }
 
 
@@ -68,6 +69,29 @@ def test_the_adaptive_default_plans_long_chains_evenly():
     assert fixed.plan((17, 17), scale=30).factors == pytest.approx((4.0, 4.0, 1.875))
     assert auto.plan((17, 17), scale=16).factors == (4.0, 4.0)
     assert auto.plan((17, 17), chain=(4.0, 4.0, 1.875)).factors == (4.0, 4.0, 1.875)
+    assert auto.plan((17, 17), scale=30, fixed_detail=True).factors == pytest.approx((4.0, 4.0, 1.875))
+
+
+def test_integer_roots_are_exact():
+    """64 ** (1/3) is 3.9999999999999996 in floating point; the planner says 4 x 4 x 4 (and --json prints 4.0)."""
+    assert plan_chain(64, even_from=3) == (4.0, 4.0, 4.0)
+    assert plan_chain(256, even_from=3) == (4.0,) * 4
+    assert plan_chain(27, even_from=3) == (3.0, 3.0, 3.0)
+
+
+def test_a_per_call_detail_runs_the_planners_chain():
+    """``upscale(..., detail=...)`` on the adaptive default runs what ``Upscaler.load(name, detail=...)`` and
+    ``casr upscale --detail`` run: the planner's chain at that schedule, not the adaptive default's even split."""
+    import numpy as np
+
+    from casr_cli import Upscaler
+
+    img = (np.random.default_rng(3).random((8, 8, 3)) * 255).astype(np.uint8)
+    per_call = Upscaler.load("lite").upscale(img, scale=18, detail=(0.33, 1.0))
+    built = Upscaler.load("lite", detail=(0.33, 1.0)).upscale(img, scale=18)
+    even = Upscaler.load("lite").upscale(img, scale=18, chain=(18 ** (1 / 3),) * 3, detail=(0.33, 1.0))
+    assert per_call.shape == (144, 144, 3) and np.array_equal(per_call, built)
+    assert np.abs(per_call.astype(int) - even.astype(int)).max() > 10  # the chain matters: an even split differs
 
 
 @pytest.mark.parametrize("bad", [1, 0.5, 0, -3, float("nan"), float("inf")])

@@ -62,14 +62,16 @@ class Upscaler(Engine):
         return cls(model, options)
 
     def plan(self, in_size: tuple[int, int], size: SizeRequest | None = None, *, scale: float | None = None,
-             width: int | None = None, height: int | None = None, chain: tuple[float, ...] | None = None) -> ChainPlan:
+             width: int | None = None, height: int | None = None, chain: tuple[float, ...] | None = None,
+             fixed_detail: bool = False) -> ChainPlan:
         """The chain for an image of ``in_size`` (height, width): ``size``, or one made of
         ``scale``/``width``/``height``/``chain`` (:class:`~casr_cli.engine.settings.SizeRequest`),
-        checked against this model."""
+        checked against this model; ``fixed_detail``: for a run given its own detail schedule (the
+        planner's chain, as ``--detail`` gets, not the adaptive default's even split)."""
         if size is None:
             size = SizeRequest(scale=scale, width=width, height=height, chain=chain)
         size.check_steps(self.model.s_max)
-        return self.plan_size(in_size, size)
+        return self.plan_size(in_size, size, fixed_detail=fixed_detail)
 
     def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None, block_grid=None,
                       transposed: bool = False):
@@ -120,7 +122,8 @@ class Upscaler(Engine):
         JPEG's quantisation tables also tell lite's adaptive detail its quality, and its
         pixels on its block grid whether it was saved before at a lower one (:meth:`choose_detail`;
         an array is measured on its pixels alone).  ``detail``: this call's
-        detail schedule (one T per chain step), instead of the adaptive one or the model's.
+        detail schedule (one T per chain step), instead of the adaptive one or the model's; the chain is
+        then the planner's, as for ``Upscaler.load(name, detail=...)`` and ``casr upscale --detail``.
         Errors speak the API's terms (``scale=``, ``width=``, ``max_pixels=``)."""
         from .io.reading import JPEG_FORMATS, TURNED, _orientation, jpeg_tables
         from .io.pixels import pil_block_grid, to_pixels
@@ -134,7 +137,8 @@ class Upscaler(Engine):
             block_grid = file_grid
         arr, restore = to_pixels(image)
         try:
-            plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain)
+            plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain,
+                             fixed_detail=detail is not None)
         except CasrError as e:
             raise e.in_api_terms() from e.__cause__
         if detail is None:

@@ -80,6 +80,8 @@ def plan_even(scale: float, steps: int) -> tuple[float, ...]:
     if steps < 1:
         raise UsageError(f"a chain has at least one step, got {steps}")
     f = scale ** (1.0 / steps)
+    if abs(f - round(f)) < EPS * f:  # 64 ** (1/3) is 3.9999999999999996 in floating point: x64 is 4 x 4 x 4
+        f = float(round(f))
     return (f,) * (steps - 1) + (scale / f ** (steps - 1),)
 
 

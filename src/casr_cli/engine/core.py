@@ -51,10 +51,12 @@ class Engine:
         return type(self)(self.model, replace(self.options, **changes))
 
     # -- planning -------------------------------------------------------------------
-    def plan_size(self, in_size: tuple[int, int], size) -> chain_mod.ChainPlan:
+    def plan_size(self, in_size: tuple[int, int], size, *, fixed_detail: bool = False) -> chain_mod.ChainPlan:
         """The chain for an image of ``in_size`` and ``size`` (a
         :class:`casr_cli.engine.settings.SizeRequest`, checked against this model where it was
-        made): refused when the output would pass ``max_pixels``."""
+        made): refused when the output would pass ``max_pixels``.  ``fixed_detail``: the run takes
+        a detail schedule of its caller's instead of the adaptive one, so the chain is the planner's
+        as for a model built with that schedule (no even split: ``CasrModel.even_from``)."""
         scale, chain, width, height = size.scale, size.chain, size.width, size.height
         if chain and scale is None and width is None and height is None:
             scale = math.prod(chain)
@@ -67,7 +69,7 @@ class Engine:
         if chain and scale is None:  # sized by width/height: the chain must give this image's scale
             chain_mod.validate_chain(chain, s, self.model.s_max)
         return chain_mod.plan(in_size, out_size, s, s_max=self.model.s_max, chain=chain,
-                              fixed=self.model.fixed_scale, even_from=self.model.even_from)
+                              fixed=self.model.fixed_scale, even_from=None if fixed_detail else self.model.even_from)
 
     def step_notes(self, plan: chain_mod.ChainPlan) -> list[str]:
         """What each step does (``--dry-run``): a fixed-scale model's resized steps are named."""
