@@ -146,6 +146,7 @@ def main() -> int:
                                 if base == "auto":  # told the JPEG's tables, as reading the file tells it
                                     plan = up.plan(lr.shape[:2], **size)
                                     detail = up.choose_detail(lr, plan, tables).schedule
+                                    size = {**size, "chain": plan.factors}  # the chain it was chosen on
                                 o = up.upscale(lr, block_grid=grid, detail=detail, **size)
                                 if o.shape[:2] != hr.shape[:2]:
                                     raise SystemExit(f"{m}: output {o.shape[:2]} is not the HR's {hr.shape[:2]}")

@@ -97,7 +97,8 @@ def measure_found(args) -> None:
             row = schedule(quality, plan.factors)
             rec = {**names, "jpeg": found.quality, **_features(lr), "first": row[0]}
             for key, detail in (("row", row), ("0.33", (0.33,) * len(plan.factors))):
-                rec[key] = _scores(up.upscale(lr, width=hr.shape[1], height=hr.shape[0], detail=detail), hr, args.scale)
+                rec[key] = _scores(up.upscale(lr, width=hr.shape[1], height=hr.shape[0], chain=plan.factors, detail=detail),
+                                   hr, args.scale)
             out.write(json.dumps(rec) + "\n")
             out.flush()
 

@@ -245,7 +245,8 @@ def run_one(method, name: str, lr: np.ndarray, size: tuple[int, int], key: str,
         detail, chose = choice.schedule, choice.as_dict()
         if block_grid is None:
             block_grid = method.found_grid(choice)
-    out = method.upscale(lr, width=size[1], height=size[0], block_grid=block_grid, detail=detail)
+    # the chain the schedule was chosen on (a schedule given per call otherwise runs the planner's chain)
+    out = method.upscale(lr, width=size[1], height=size[0], chain=plan.factors, block_grid=block_grid, detail=detail)
     return out, time.perf_counter() - t0, chose
 
 

@@ -274,3 +274,34 @@ def test_eval_rows_and_cache_keys(monkeypatch):
     # the adaptive rows' cached outputs go stale with the table; the fixed ones stay
     assert [b != a for b, a in zip(before, after)] == [True, False, True, False]
     assert jpeg_quality_of(web_jpeg_tables()).quality == 75  # the web LR is read as the JPEG 75 it is
+
+
+def test_cli_long_chains_split_evenly_unless_a_detail_is_given(tmp_path):
+    """x30 under the adaptive default: the even chain at -1/0.85/0.85 in --dry-run --json and a real run's
+    --json (and the output's size); a numeric --detail keeps the planner's 4 x 4 x 1.875; a --width that needs
+    three steps is split evenly too."""
+    src = tmp_path / "in.png"
+    Image.fromarray(np.ascontiguousarray(_photo()[:12, :10])).save(src)
+    e = 30 ** (1 / 3)
+    r = _cli("upscale", src, "-s", 30, "--dry-run", "--json")
+    rec = json.loads(r.stdout)
+    assert r.exit_code == 0 and rec["chain"] == pytest.approx([e] * 3) and rec["detail"] == [-1.0, 0.85, 0.85]
+    r = _cli("upscale", src, "-s", 30, "-o", tmp_path / "o.png", "--json")
+    rec = json.loads(r.stdout)
+    assert r.exit_code == 0 and rec["chain"] == pytest.approx([e] * 3) and rec["detail"] == [-1.0, 0.85, 0.85]
+    assert Image.open(tmp_path / "o.png").size == (300, 360)
+    r = _cli("upscale", src, "-s", 30, "--detail", "0.33/1", "--dry-run", "--json")
+    rec = json.loads(r.stdout)
+    assert rec["chain"] == pytest.approx([4.0, 4.0, 1.875]) and rec["detail"] == [0.33, 1.0, 1.0]
+    r = _cli("upscale", src, "--width", 200, "--dry-run", "--json")  # x20
+    rec = json.loads(r.stdout)
+    assert rec["chain"] == pytest.approx([20 ** (1 / 3)] * 3) and rec["detail"][1:] == [0.85, 0.85]
+
+
+def test_short_user_chains_of_three_steps_keep_the_short_rows():
+    """A user's three steps to x16 or less (``--chain 2,2,2``) take FIRST_STEP and LATER_STEPS, as before the
+    long chains' rows: only above x16 does a chain of three steps take FIRST_STEP_LONG and LATER_THREE_STEPS."""
+    png = _q(None, 1.0)
+    assert adaptive.schedule(png, (2.0, 2.0, 2.0)) == (adaptive.schedule(png, (4.0, 2.0))[0], 1.0, 1.0)
+    assert adaptive.schedule(png, (4.0, 2.0, 2.0)) == (0.5, 1.0, 1.0)  # x16: x16's first-step row
+    assert adaptive.schedule(png, (2.0, 2.0, 4.25)) == (-1.0, 0.85, 0.85)  # x17

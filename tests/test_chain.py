@@ -72,6 +72,13 @@ def test_the_adaptive_default_plans_long_chains_evenly():
     assert auto.plan((17, 17), scale=30, fixed_detail=True).factors == pytest.approx((4.0, 4.0, 1.875))
 
 
+def test_a_fixed_scale_model_keeps_its_plan_with_even_from():
+    """A fixed-scale model's plan (remainder first, then N) wins over ``even_from``; a user's chain over both."""
+    assert plan((10, 10), (300, 300), 30, fixed=4, even_from=3).factors == (1.875, 4.0, 4.0)
+    assert plan((10, 10), (300, 300), 30, even_from=3).factors == pytest.approx((30 ** (1 / 3),) * 3)
+    assert plan((10, 10), (300, 300), 30, chain=(4.0, 4.0, 1.875), even_from=3).factors == (4.0, 4.0, 1.875)
+
+
 def test_integer_roots_are_exact():
     """64 ** (1/3) is 3.9999999999999996 in floating point; the planner says 4 x 4 x 4 (and --json prints 4.0)."""
     assert plan_chain(64, even_from=3) == (4.0, 4.0, 4.0)

@@ -82,7 +82,9 @@ class Upscaler(Engine):
         picture that is no JPEG; ``block_grid`` (a :class:`~casr_cli.engine.deblock.BlockGrid`;
         None: at (0, 0)) and ``transposed`` (EXIF-turned by 90 degrees): where the JPEG's blocks lie in
         ``pixels``, for the double-compression check; ``quality``: an
-        :class:`~casr_cli.adaptive.estimate.InputQuality` already measured (then ``pixels`` is not looked at)."""
+        :class:`~casr_cli.adaptive.estimate.InputQuality` already measured (then ``pixels`` is not looked at).
+        To run the schedule on ``plan``, give :meth:`upscale` its chain too (``chain=plan.factors``): a per-call
+        ``detail`` otherwise runs the planner's chain, as ``--detail`` does."""
         if not self.model.adaptive:
             return None
         from .adaptive.estimate import estimate

@@ -7,9 +7,10 @@ chosen by ``benchmarks/adaptive_table.py`` (docs/lite.md, "Adaptive detail"): th
 NIQE among those within 0.2 dB PSNR-Y of the best, a row per JPEG quality (100: not a JPEG), the T
 as a function of the estimated noise, made non-decreasing toward more degraded inputs (along a row;
 across rows, a row's T is never below a higher quality's at the same sigma). Between rows and points
-it is interpolated linearly, outside them held at the nearest. A chain of three steps and more (which
-lite's adaptive default splits evenly) takes its first T from :data:`FIRST_STEP_LONG`. T below 0 blends toward the clean end
-(-1, ``lite-real-clean``), for clean inputs and light JPEGs; a picture that has lost its finest band, or has
+it is interpolated linearly, outside them held at the nearest. A chain of three steps and more above x16
+(which lite's adaptive default splits evenly) takes its first T from :data:`FIRST_STEP_LONG`. T below 0
+blends toward the clean end (-1, ``lite-real-clean``): in short chains for clean inputs and light JPEGs, in
+long ones for every input (their later steps restore and draw); a picture that has lost its finest band, or has
 no JPEG known and reads soft and quiet, gets at least :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's
 own output) get :data:`LATER_STEPS`, in a chain of two steps :data:`LATER_TWO_STEPS` and of three
 :data:`LATER_THREE_STEPS` at its scale (:func:`later_detail`).
@@ -55,10 +56,16 @@ FIRST_STEP: Table = {
     16.0: {30: ((0.0, 0.5),), 100: ((0.0, 0.5),)},
 }
 
-#: the first step's T in a chain of three steps and more (x > 16, split evenly: models/lite.py EVEN_FROM), as
-#: FIRST_STEP, with LATER_THREE_STEPS after it: the clean end, for every JPEG quality 30-100 and noise 0-10 measured
-#: (benchmarks/adaptive_sweep.py --scales 18 / 30, Urban100 512 px crops, and 48 / 64, 768 px; docs/lite.md,
-#: "Long chains")
+#: FIRST_STEP's scales: a chain of three steps and more to this scale (a user's --chain 2,2,2) takes FIRST_STEP and
+#: LATER_STEPS; above it (where the planner needs three steps, split evenly: models/lite.py EVEN_FROM)
+#: FIRST_STEP_LONG and LATER_THREE_STEPS
+SHORT_UP_TO = 16.0
+
+#: the first step's T in a chain of three steps and more above x16, as FIRST_STEP, with LATER_THREE_STEPS after it:
+#: the clean end. Chosen on clean, JPEG 90 and JPEG 75 inputs at x18 and x30 (benchmarks/adaptive_sweep.py, Urban100
+#: 512 px crops; x48 / x64 on 768 px); JPEG 30-50 and noise 10 keep it too (held out at x30: -0.09 to +0.02 dB PSNR-Y,
+#: NIQE -0.79 to -1.19 against the fixed 0.33/1; at x30 from JPEG 30 a first T of 0.33 measured 0.1 NIQE lower at
+#: equal PSNR-Y, not taken: one row); docs/lite.md, "Long chains, three steps"
 FIRST_STEP_LONG: Table = {
     18.0: {100: ((0.0, -1.0),)},
     30.0: {100: ((0.0, -1.0),)},
@@ -70,9 +77,10 @@ LATER_STEPS = 1.0
 #: less generation on the second (with 0.5 first: NIQE -1.0 to -1.2 at +0.01 to +0.02 dB PSNR-Y over 0.33/1).
 #: Chains of four steps and more (x > 64, not measured) keep LATER_STEPS
 LATER_TWO_STEPS: Mapping[float, float] = {8.0: 1.0, 16.0: 0.7}
-#: ... in a chain of three steps (x16 to x64, which lite's adaptive default splits evenly: models/lite.py EVEN_FROM),
-#: by its scale: (T of the second step, T of the third). With the clean end first, the lowest NIQE measured at no
-#: less PSNR-Y than the fixed 0.33/1 on the planner's chain: 0.85 / 0.85 at x18 and x30, 1 / 1 at x48 and x64
+#: ... in a chain of three steps above x16 (to x64; lite's adaptive default splits it evenly: models/lite.py
+#: EVEN_FROM), by its scale: (T of the second step, T of the third). With the clean end first, the lowest NIQE
+#: measured at no less PSNR-Y than the fixed 0.33/1 on the planner's chain from clean and JPEG 90 inputs (JPEG 75:
+#: -0.01 dB): 0.85 / 0.85 at x18 and x30; 1 / 1 at x48 and x64 (x64 measured from PNG and JPEG 75 only)
 LATER_THREE_STEPS: Mapping[float, tuple[float, float]] = {18.0: (0.85, 0.85), 30.0: (0.85, 0.85), 48.0: (1.0, 1.0),
                                                           64.0: (1.0, 1.0)}
 
@@ -168,12 +176,12 @@ def later_detail(factors: Sequence[float], later: float = LATER_STEPS,
                  two_steps: Mapping[float, float] = LATER_TWO_STEPS,
                  three_steps: Mapping[float, tuple[float, float]] = LATER_THREE_STEPS) -> tuple[float, ...]:
     """T of each step after the first in a chain of ``factors``: ``two_steps`` at its scale for a chain of
-    two, ``three_steps`` (the second's and the third's T) at its scale for a chain of three, ``later`` for a
-    longer one."""
+    two, ``three_steps`` (the second's and the third's T) at its scale for a chain of three above x16
+    (:data:`SHORT_UP_TO`), ``later`` for any other (a user's three steps to x16 or less, four steps and more)."""
     scale, n = math.prod(factors), len(factors)
     if n == 2:
         return (_log_point(two_steps, scale),)
-    if n == 3:
+    if n == 3 and scale > SHORT_UP_TO:
         return tuple(_log_point({s: ts[i] for s, ts in three_steps.items()}, scale) for i in range(2))
     return (later,) * (n - 1)
 
@@ -183,10 +191,11 @@ def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIR
              three_steps: Mapping[float, tuple[float, float]] = LATER_THREE_STEPS,
              long_table: Table = FIRST_STEP_LONG) -> tuple[float, ...]:
     """One T per chain step of ``factors`` (the plan's sub-scales) for an input of ``quality``: the first
-    from ``table``, or ``long_table`` for a chain of three steps and more."""
+    from ``table``, or ``long_table`` for a chain of three steps and more above x16 (:data:`SHORT_UP_TO`)."""
     if not factors:
         raise ValueError("a chain has at least one step")
-    first = first_step_detail(quality, math.prod(factors), table if len(factors) < 3 else long_table)
+    long = len(factors) >= 3 and math.prod(factors) > SHORT_UP_TO
+    first = first_step_detail(quality, math.prod(factors), long_table if long else table)
     return (first,) + later_detail(factors, later, two_steps, three_steps)
 
 
@@ -201,6 +210,7 @@ def table_id() -> str:
 
     table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS, sorted(LATER_TWO_STEPS.items()),
              sorted((k, sorted(v.items())) for k, v in FIRST_STEP_LONG.items()), sorted(LATER_THREE_STEPS.items()),
+             SHORT_UP_TO,
              ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg")
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
 

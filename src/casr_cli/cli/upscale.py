@@ -67,8 +67,8 @@ def upscale(
         "step's T chosen per file from how degraded it is (its JPEG quality, its noise, its blur), 1 for the later "
         "steps, which see casr's own clean output (in a chain of two steps 1 at x8 falling to 0.7 at x16); above x16 "
         "auto splits the chain into equal steps and runs the clean end first, then 0.85 (x18-x30) to 1 (x48 and up). "
-        "An explicit --detail keeps the planner's chain (x30: 4 x 4 x 1.875): to repeat an auto run with its "
-        "schedule, give its --chain too. --json and --dry-run report the estimate, the chain and the schedule "
+        "A numeric --detail keeps the planner's chain (x30: 4 x 4 x 1.875): to repeat an auto run with its "
+        "schedule, give its --chain too, as --json prints it (full precision). --json and --dry-run report the estimate, the chain and the schedule "
         "(docs/lite.md).",
         show_default=False)] = None,
     deblock: Annotated[str, typer.Option(

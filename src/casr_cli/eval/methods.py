@@ -48,10 +48,12 @@ class Method:
     def key(self) -> str:
         """Cache key: readable label plus a hash of what determines the output."""
         what = {"model": self.model, "switches": dataclasses.asdict(self.switches)}
-        if self.model == "lite" and self.switches.detail in (None, "auto"):  # adaptive: its table decides the output
+        if self.model == "lite" and self.switches.detail in (None, "auto"):  # adaptive: its table and chains decide
             from ..adaptive.schedule import table_id
+            from ..models.lite import EVEN_FROM
 
             what["adaptive"] = table_id()
+            what["even_from"] = EVEN_FROM
         ident = json.dumps(what, sort_keys=True)
         slug = re.sub(r"[^0-9a-zA-Z_.-]+", "_", self.label).strip("_")
         return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:8]}"
