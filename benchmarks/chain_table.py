@@ -6,6 +6,8 @@ method with the range over the conditions, sorted by the worst NIQE gain, a ``*`
 PSNR-Y and at least ``--niqe`` lower NIQE in every condition.
 
     python benchmarks/chain_table.py benchmarks/results/adaptive_even_heldout_x30_v0.2.0.jsonl --base 0.33/1
+
+``--methods=M1,M2`` with ``=`` when a method begins with ``-`` (``--methods=-1/0.85/0.85@...``).
 """
 
 from __future__ import annotations
