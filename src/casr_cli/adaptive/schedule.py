@@ -56,10 +56,10 @@ FIRST_STEP: Table = {
     16.0: {30: ((0.0, 0.5),), 100: ((0.0, 0.5),)},
 }
 
-#: FIRST_STEP's scales: a chain of three steps and more to this scale (a user's --chain 2,2,2) takes FIRST_STEP and
-#: LATER_STEPS; above it (where the planner needs three steps, split evenly: models/lite.py EVEN_FROM)
-#: FIRST_STEP_LONG and LATER_THREE_STEPS
-SHORT_UP_TO = 16.0
+#: FIRST_STEP's largest scale: a chain of three steps and more to this scale (a user's --chain 2,2,2) takes FIRST_STEP
+#: and LATER_STEPS; above it (where the planner needs three steps, split evenly: models/lite.py EVEN_FROM)
+#: FIRST_STEP_LONG and LATER_THREE_STEPS (:func:`long_chain`)
+SHORT_UP_TO = max(FIRST_STEP)
 
 #: the first step's T in a chain of three steps and more above x16, as FIRST_STEP, with LATER_THREE_STEPS after it:
 #: the clean end. Chosen on clean, JPEG 90 and JPEG 75 inputs at x18 and x30 (benchmarks/adaptive_sweep.py, Urban100
@@ -168,6 +168,11 @@ def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: flo
     return soft_quiet or weak
 
 
+def long_chain(factors: Sequence[float]) -> bool:
+    """A chain of three steps and more above :data:`SHORT_UP_TO`: the long chains' rows schedule it."""
+    return len(factors) >= 3 and math.prod(factors) > SHORT_UP_TO
+
+
 def _log_point(points: Mapping[float, float], scale: float) -> float:
     return round(_in_log_scale(points, scale), 3)
 
@@ -181,7 +186,7 @@ def later_detail(factors: Sequence[float], later: float = LATER_STEPS,
     scale, n = math.prod(factors), len(factors)
     if n == 2:
         return (_log_point(two_steps, scale),)
-    if n == 3 and scale > SHORT_UP_TO:
+    if n == 3 and long_chain(factors):
         return tuple(_log_point({s: ts[i] for s, ts in three_steps.items()}, scale) for i in range(2))
     return (later,) * (n - 1)
 
@@ -194,8 +199,7 @@ def schedule(quality: InputQuality, factors: Sequence[float], table: Table = FIR
     from ``table``, or ``long_table`` for a chain of three steps and more above x16 (:data:`SHORT_UP_TO`)."""
     if not factors:
         raise ValueError("a chain has at least one step")
-    long = len(factors) >= 3 and math.prod(factors) > SHORT_UP_TO
-    first = first_step_detail(quality, math.prod(factors), long_table if long else table)
+    first = first_step_detail(quality, math.prod(factors), long_table if long_chain(factors) else table)
     return (first,) + later_detail(factors, later, two_steps, three_steps)
 
 
