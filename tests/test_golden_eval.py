@@ -531,7 +531,9 @@ def test_report_files_golden(tmp_path):
 # upscale_to on the web LR of coffee[0:192, 0:160] at x8 (two chain steps, so the block lines are
 # smoothed before the second): PSNR-Y against the HR crop with the JPEG's grid and tables, without
 # the grid, and without the tables (adaptive detail then reads only the pixels)
-UPSCALE_TO_PSNR = {"grid+tables": 26.01299292050106, "tables": 26.10126669241152, "grid": 26.082455298990656}
+# "grid": the web LR without its tables reads as degraded to the learned estimator (adaptive.degradation_net), so
+# its first step gets the web JPEG's T, as with the tables: the same picture as "grid+tables"
+UPSCALE_TO_PSNR = {"grid+tables": 26.01299292050106, "tables": 26.10126669241152, "grid": 26.01299292050106}
 
 
 def test_upscale_to_deblocks_reads_the_tables_and_hits_the_size():

@@ -110,20 +110,22 @@ def test_help_states_the_defaults():
     import importlib
 
     cli_train = importlib.import_module("casr_cli.cli.train")  # the package's `train` is the command function
-    from casr_cli.training import lite, sarm, ssn, turbo
+    from casr_cli.training import degradation, lite, sarm, ssn, turbo
 
-    cfgs = {"ssn": ssn.TrainSSNConfig(), "lite": lite.TrainLiteConfig(), "sarm": sarm.TrainSARMConfig(),
+    cfgs = {"ssn": ssn.TrainSSNConfig(), "degradation": degradation.TrainDegradationConfig(),
+            "lite": lite.TrainLiteConfig(), "sarm": sarm.TrainSARMConfig(),
             "turbo": turbo.TrainTurboConfig()}
     for name, cfg in cfgs.items():
         assert cfg.out_dir == cli_train.DEFAULT_OUT[name] and cfg.steps == cli_train.DEFAULT_STEPS[name]
         if name != "turbo":
             assert cfg.data_dirs == cli_train.DEFAULT_DATA
-    assert all(p["steps"] == 2 for p in (ssn.PRESETS["tiny"], lite.PRESETS["tiny"], sarm.PRESETS["tiny"],
+    assert all(p["steps"] == 2 for p in (ssn.PRESETS["tiny"], degradation.PRESETS["tiny"],
+                                        lite.PRESETS["tiny"], sarm.PRESETS["tiny"],
                                         turbo.PRESETS["tiny"]))
     text = " ".join(runner.invoke(app, ["train", "--help"], terminal_width=200).output.split())
     for piece in ("../shared/data/train/t91 and ../shared/data/train/bsd200, relative to the working directory",
-                  "runs/ssn, runs/lite (stage 1), runs/sarm (stage 2) or runs/turbo",
-                  "ssn 4000, stage 1 30000, stage 2 3000, turbo 10000; tiny preset 2"):
+                  "runs/ssn, runs/degradation, runs/lite (stage 1), runs/sarm (stage 2) or runs/turbo",
+                  "ssn 4000, degradation 6000, stage 1 30000, stage 2 3000, turbo 10000; tiny preset 2"):
         assert piece in text, piece
     assert "``" not in text  # no raw RST
 

@@ -1,6 +1,6 @@
 """How degraded an input is, measured before the first chain step (lite's adaptive detail).
 
-Six measurements, each a pure function over numpy arrays (no torch, no state):
+Six measurements, each a pure function over numpy arrays (no torch, no state), and a learned one:
 
 * :func:`jpeg_quality` -- the IJG quality (1..100) a JPEG's luminance quantisation table
   corresponds to (the tables Pillow exposes as ``im.quantization``): the table libjpeg,
@@ -27,6 +27,10 @@ Six measurements, each a pure function over numpy arrays (no torch, no state):
   blur of sigma 1) over the next band's (that blur less one of sigma 2): a camera photo's finest
   band carries its detail and grain (it reads 1.1 and up); a picture blurred, resized or denoised
   before it came has lost its finest band first (it reads under 1).
+* ``degraded`` -- for a picture with no JPEG known, the probability a small network trained on the
+  degradation pipeline gives that it was blurred, resized, noised and JPEG'd before it came (Real-ESRGAN's
+  second-order degradations, whose last resize hides their JPEG):
+  :func:`casr_cli.adaptive.degradation_net.degraded_probability` (torch, the shipped weights).
 
 :func:`estimate` runs them on a picture (at most :data:`MAX_PIXELS` of it: a large
 picture is measured on evenly spread windows at its own resolution) and returns an
@@ -42,11 +46,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .ijg import IJG_TABLES
+from .windows import windows  # noqa: F401  (the measurements' windows; re-exported)
 
 
 #: At most this many pixels are measured (windows of :data:`WINDOW` px spread over a larger picture)
-MAX_PIXELS = 1 << 20
-WINDOW = 256
+from .windows import MAX_PIXELS, WINDOW  # noqa: E402,F401
 #: Share of pixels (least gradient first) the noise estimate looks at: edges are left out
 FLAT_SHARE = 0.5
 #: Immerkaer's mask; its response to white noise of std 1 has std 6 (sqrt of 36, the sum of squares)
@@ -72,7 +76,8 @@ class InputQuality:
     ``jpeg_primary_quality`` (None unless double); ``jpeg_source``: where ``jpeg_quality`` comes from,
     ``"tables"`` (the file's) or ``"pixels"`` (a decoded JPEG found in a picture without tables,
     :func:`pixel_jpeg`; its blocks start at ``jpeg_phase``, (row, column)); None: no JPEG;
-    ``detail_ratio``: :func:`detail_ratio`."""
+    ``detail_ratio``: :func:`detail_ratio`; ``degraded``: the learned estimator's probability that a picture with
+    no JPEG known was degraded before it came (:mod:`casr_cli.adaptive.degradation_net`)."""
 
     jpeg_quality: int | None
     jpeg_exact: bool | None
@@ -83,6 +88,7 @@ class InputQuality:
     jpeg_source: str | None = None  # "tables", "pixels" or None (no JPEG known)
     jpeg_phase: tuple[int, int] | None = None  # "pixels": where the found JPEG's blocks start
     detail_ratio: float | None = None  # None: not measured (a dry run; records written before it)
+    degraded: float | None = None  # None: not measured (a JPEG known, a dry run, under 8 px, records before it)
 
     @property
     def effective_jpeg_quality(self) -> int | None:
@@ -130,20 +136,6 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     c = a[:, :, :3] if a.shape[2] >= 3 else a[:, :, :1]
     y = c[:, :, 0].astype(np.float64) if c.shape[2] == 1 else c.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     return y * scale
-
-
-def windows(y: np.ndarray, max_pixels: int = MAX_PIXELS, side: int = WINDOW, align: int = 1) -> list[np.ndarray]:
-    """``y`` (H, W[, C]) itself when it has at most ``max_pixels``, else evenly spread ``side`` px
-    windows of it, as many as fit in ``max_pixels``, each starting at a multiple of ``align`` px."""
-    h, w = y.shape[:2]
-    if h * w <= max_pixels:
-        return [y]
-    n = max(1, max_pixels // (side * side))
-    ny = max(1, min(h // side, round(math.sqrt(n * h / w))))
-    nx = max(1, min(w // side, n // ny))
-    ys = np.linspace(0, max(0, h - side), ny).round().astype(int) // align * align
-    xs = np.linspace(0, max(0, w - side), nx).round().astype(int) // align * align
-    return [y[a:a + side, b:b + side] for a in ys for b in xs]
 
 
 def _conv3(y: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -311,17 +303,23 @@ def estimate(pixels: np.ndarray, quantization: Mapping[int, Sequence[int]] | Non
     """The :class:`InputQuality` of a picture; ``quantization``: its JPEG's tables (Pillow's
     ``im.quantization``), None for any other input (its pixels are then searched for a decoded JPEG,
     :func:`pixel_jpeg`); ``phase`` and ``transposed``: where its JPEG blocks lie in ``pixels``
-    (:func:`double_jpeg`)."""
+    (:func:`double_jpeg`); ``degraded`` only where no JPEG is known (tables or pixels)."""
     jq = jpeg_quality_of(quantization)
     dj = None if jq is None else double_jpeg(pixels, quantization[0], phase, transposed)
     found = pixel_jpeg(pixels) if jq is None else None
     if found is not None:
         jq = JpegQuality(found.quality, False)
     ys = luminance_windows(pixels)  # read once by the three measurements of the luminance
+    degraded = None
+    if jq is None:
+        from .degradation_net import degraded_probability
+
+        p = degraded_probability(pixels)
+        degraded = None if p is None else round(p, 4)
     return InputQuality(jpeg_quality=None if jq is None else jq.quality, jpeg_exact=None if jq is None else jq.exact,
                         noise_sigma=round(_noise_of(ys), 3), sharpness=round(_sharpness_of(ys), 4),
                         jpeg_double=None if dj is None else dj.double,
                         jpeg_primary_quality=None if dj is None else dj.primary_quality,
                         jpeg_source=None if jq is None else ("pixels" if found is not None else "tables"),
                         jpeg_phase=None if found is None else found.phase,
-                        detail_ratio=round(_detail_of(ys), 4))
+                        detail_ratio=round(_detail_of(ys), 4), degraded=degraded)

@@ -11,7 +11,8 @@ it is interpolated linearly, outside them held at the nearest. A chain of three 
 (which lite's adaptive default splits evenly) takes its first T from :data:`FIRST_STEP_LONG`. T below 0
 blends toward the clean end (-1, ``lite-real-clean``): in short chains for clean inputs and light JPEGs, in
 long ones for every input (their later steps restore and draw); a picture that has lost its finest band, or has
-no JPEG known and reads soft and quiet, gets at least :data:`BLURRED_T` (:func:`blurred`). Later steps (casr's
+no JPEG known and reads soft and quiet or that the learned estimator reads as degraded, gets at least
+:data:`BLURRED_T` (:func:`blurred`). Later steps (casr's
 own output) get :data:`LATER_STEPS`, in a chain of two steps :data:`LATER_TWO_STEPS` and of three
 :data:`LATER_THREE_STEPS` at its scale (:func:`later_detail`).
 
@@ -94,6 +95,10 @@ BLUR_SHARPNESS = 0.58
 BLUR_NOISE = 1.0
 BLUR_DETAIL = 0.9
 BLURRED_T = 0.33
+#: ... and so was a picture with no JPEG known that the learned estimator reads as degraded with at least this
+#: probability (InputQuality.degraded, casr_cli.adaptive.degradation_net): Real-ESRGAN-style degradations whose
+#: last resize hid their JPEG and kept a finest band (benchmarks/degradation_gate.py, docs/lite.md)
+DEGRADED_P = 0.5
 
 
 @dataclass(frozen=True)
@@ -156,16 +161,18 @@ def first_step_detail(quality: InputQuality, scale: float, table: Table = FIRST_
 
 
 def blurred(quality: InputQuality, sharpness: float = BLUR_SHARPNESS, noise: float = BLUR_NOISE,
-            detail: float = BLUR_DETAIL) -> bool:
+            detail: float = BLUR_DETAIL, degraded: float = DEGRADED_P) -> bool:
     """A picture that has lost its finest band (detail ratio under ``detail``; a JPEG too: JPEG's own loss
     does not lower the ratio), or one with no JPEG known that reads soft and quiet (sharpness under
-    ``sharpness``, noise under ``noise``); the bounds default to the shipped."""
+    ``sharpness``, noise under ``noise``) or that the learned estimator reads as degraded (probability at
+    least ``degraded``); the bounds default to the shipped."""
     weak = quality.detail_ratio is not None and quality.detail_ratio < detail
     if quality.jpeg_quality is not None:
         return weak
     soft_quiet = (quality.sharpness is not None and quality.noise_sigma is not None
                   and quality.sharpness < sharpness and quality.noise_sigma < noise)
-    return soft_quiet or weak
+    learned = quality.degraded is not None and quality.degraded >= degraded
+    return soft_quiet or weak or learned
 
 
 def long_chain(factors: Sequence[float]) -> bool:
@@ -215,8 +222,18 @@ def table_id() -> str:
     table = (sorted((k, sorted(v.items())) for k, v in FIRST_STEP.items()), LATER_STEPS, sorted(LATER_TWO_STEPS.items()),
              sorted((k, sorted(v.items())) for k, v in FIRST_STEP_LONG.items()), sorted(LATER_THREE_STEPS.items()),
              SHORT_UP_TO,
-             ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg")
+             ("blur", BLUR_SHARPNESS, BLUR_NOISE, BLUR_DETAIL, BLURRED_T), "pixel-jpeg",
+             ("degraded", DEGRADED_P, _weights_digest()))
     return hashlib.sha1(repr(table).encode()).hexdigest()[:10]
+
+
+def _weights_digest() -> str:
+    """The shipped degradation estimator's sha1 prefix (its outputs are part of the schedule)."""
+    import hashlib
+
+    from .degradation_net import DEFAULT_WEIGHTS
+
+    return hashlib.sha1(DEFAULT_WEIGHTS.read_bytes()).hexdigest()[:10] if DEFAULT_WEIGHTS.exists() else "none"
 
 
 def choice_from_dict(d: Mapping) -> DetailChoice:

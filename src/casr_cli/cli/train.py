@@ -1,4 +1,4 @@
-"""``casr train``: stage 1 (backbone), stage 2 (SARM), or a component (the SSN)."""
+"""``casr train``: stage 1 (backbone), stage 2 (SARM), or a component (the SSN, the degradation estimator)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ from ._options import QuietOpt
 
 EXIT_INTERRUPTED = 130
 #: (--model, --component or --stage) -> the trainer that runs it (training/contract.py)
-TRAINER_OF = {("lite", "ssn"): "ssn", ("lite", 1): "lite", ("lite", 2): "sarm", ("turbo", 1): "turbo",
+TRAINER_OF = {("lite", "ssn"): "ssn", ("lite", "degradation"): "degradation", ("lite", 1): "lite",
+              ("lite", 2): "sarm", ("turbo", 1): "turbo",
               ("turbo", 2): "turbo"}
 #: the config defaults the help states (tests check them against the dataclasses)
 DEFAULT_DATA = ("../shared/data/train/t91", "../shared/data/train/bsd200")
-DEFAULT_OUT = {"ssn": "runs/ssn", "lite": "runs/lite", "sarm": "runs/sarm", "turbo": "runs/turbo"}
-DEFAULT_STEPS = {"ssn": 4000, "lite": 30000, "sarm": 3000, "turbo": 10000}
+DEFAULT_OUT = {"ssn": "runs/ssn", "degradation": "runs/degradation", "lite": "runs/lite", "sarm": "runs/sarm",
+               "turbo": "runs/turbo"}
+DEFAULT_STEPS = {"ssn": 4000, "degradation": 6000, "lite": 30000, "sarm": 3000, "turbo": 10000}
+#: what --component trains
+COMPONENTS = ("ssn", "degradation")
 
 
 def _json_safe(v):
@@ -48,26 +52,26 @@ def _text(v) -> str:
 
 def train(
     stage: Annotated[Optional[int], typer.Option("--stage", help="1: the backbone; 2: SARM (backbone frozen).")] = None,
-    component: Annotated[Optional[str], typer.Option("--component", help="Train a component instead: ssn.")] = None,
+    component: Annotated[Optional[str], typer.Option("--component", help="Train a component instead: ssn (SDAM's superpixels) or degradation (the adaptive detail's estimator).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model family: lite (CPU) or turbo (GPU; accelerate launch -m casr_cli train ...).")] = "lite",
     data: Annotated[Optional[list[str]], typer.Option("--data", help="Folder of HR training images, searched recursively (repeatable). Default: ../shared/data/train/t91 and ../shared/data/train/bsd200, relative to the working directory; turbo: procedural images.", show_default=False)] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Checkpoints and the run's files; an existing checkpoint there is resumed. Default: runs/ssn, runs/lite (stage 1), runs/sarm (stage 2) or runs/turbo.", show_default=False)] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Checkpoints and the run's files; an existing checkpoint there is resumed. Default: runs/ssn, runs/degradation, runs/lite (stage 1), runs/sarm (stage 2) or runs/turbo.", show_default=False)] = None,
     preset: Annotated[str, typer.Option("--preset", help="default, or tiny (a seconds-long smoke run with a tiny model).")] = "default",
     max_minutes: Annotated[float, typer.Option("--max-minutes", help="Stop (with a checkpoint) after this long; 0 = no limit.")] = 0.0,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Total optimisation steps. Default: ssn 4000, stage 1 30000, stage 2 3000, turbo 10000; tiny preset 2.", show_default=False)] = None,
-    export: Annotated[Optional[str], typer.Option("--export", help="Write the shippable safetensors here when done (lite: ssn, stage 1, stage 2).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Total optimisation steps. Default: ssn 4000, degradation 6000, stage 1 30000, stage 2 3000, turbo 10000; tiny preset 2.", show_default=False)] = None,
+    export: Annotated[Optional[str], typer.Option("--export", help="Write the shippable safetensors here when done (lite: ssn, degradation, stage 1, stage 2).")] = None,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="Any config field: --set lr=5e-4 (repeatable; a bad key lists them all).")] = None,
     json_mode: Annotated[bool, typer.Option("--json", help="One JSON object per log line.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train lite on the CPU: --component ssn, --stage 1 (backbone) or --stage 2 (SARM).
+    """Train lite on the CPU: --component ssn or degradation, --stage 1 (backbone) or --stage 2 (SARM).
 
     A run resumes from the checkpoint in --out-dir (--set resume=false starts afresh);
     Ctrl-C stops after the current step and saves a checkpoint to resume from."""
     if (stage is None) == (component is None):
-        raise UsageError("give exactly one of --stage 1|2 or --component ssn")
-    if component is not None and component != "ssn":
-        raise UsageError(f"unknown component {component!r}", hint="components: ssn")
+        raise UsageError("give exactly one of --stage 1|2 or --component ssn|degradation")
+    if component is not None and component not in COMPONENTS:
+        raise UsageError(f"unknown component {component!r}", hint=f"components: {', '.join(COMPONENTS)}")
     if stage is not None and stage not in (1, 2):
         raise UsageError(f"--stage must be 1 or 2, got {stage}")
     if model not in ("lite", "turbo"):

@@ -19,7 +19,8 @@ from typing import Any, Callable
 from ..errors import UsageError
 
 #: trainer name -> the module that defines its ``TRAINER``
-TRAINERS = {"ssn": "casr_cli.training.ssn", "lite": "casr_cli.training.lite", "sarm": "casr_cli.training.sarm",
+TRAINERS = {"ssn": "casr_cli.training.ssn", "degradation": "casr_cli.training.degradation",
+            "lite": "casr_cli.training.lite", "sarm": "casr_cli.training.sarm",
             "turbo": "casr_cli.training.turbo"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
