@@ -46,11 +46,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .ijg import IJG_TABLES
-from .windows import windows  # noqa: F401  (the measurements' windows; re-exported)
+from .windows import MAX_PIXELS, WINDOW, windows  # noqa: F401  (where the measurements read; re-exported)
 
 
-#: At most this many pixels are measured (windows of :data:`WINDOW` px spread over a larger picture)
-from .windows import MAX_PIXELS, WINDOW  # noqa: E402,F401
 #: Share of pixels (least gradient first) the noise estimate looks at: edges are left out
 FLAT_SHARE = 0.5
 #: Immerkaer's mask; its response to white noise of std 1 has std 6 (sqrt of 36, the sum of squares)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+#: At most this many pixels are measured (windows of :data:`WINDOW` px spread over a larger picture)
 MAX_PIXELS = 1 << 20
 WINDOW = 256
 

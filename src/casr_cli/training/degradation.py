@@ -29,9 +29,10 @@ import torch.nn.functional as F
 
 from ..adaptive.degradation_net import DegradationNet, save_degradation_net
 from ..errors import TrainingError
-from .common import load_images, resume_checkpoint, save_checkpoint, set_lr, start_run
+from ..nn.weights_io import config_dict
+from .common import load_images, save_checkpoint, set_lr, start_run
 from .contract import Trainer, make_config
-from .loop import RunState, run_steps
+from .loop import RunState, resume_run, run_steps
 
 CHECKPOINT_NAME = "degradation_ckpt.pt"
 EXAMPLES_NAME = "examples.npz"
@@ -190,20 +191,11 @@ def train_degradation(config: TrainDegradationConfig, progress: Callable[[dict[s
     cfg = config
     ckpt_path, gen = start_run(cfg, CHECKPOINT_NAME)
     model = build_model(cfg)
-    model_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(model.config).items()
-                    if not k.startswith("_")}
+    model_config = config_dict(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = RunState()
     if cfg.resume and ckpt_path.exists():
-        ckpt = resume_checkpoint(ckpt_path, None, progress)
-        if ckpt["model_config"] != model_config:
-            raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
-                                f"({ckpt['model_config']})", path=ckpt_path,
-                                hint="use another --out-dir, or --set resume=false to start afresh")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        run = RunState.resumed(ckpt)
-        gen.set_state(ckpt["rng"])
+        run = resume_run(ckpt_path, model_config, model, opt, gen, progress)
     data = examples(cfg, Path(cfg.out_dir) / EXAMPLES_NAME)
     scores: dict[str, float] = {}
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .common import Checkpoints, get_lr, stop_requested
+from ..errors import TrainingError
+from .common import Checkpoints, get_lr, resume_checkpoint, stop_requested
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -42,6 +43,21 @@ class RunState:
     def saved(self) -> dict[str, Any]:
         """The loop's part of a checkpoint."""
         return {"step": self.step, "elapsed_s": self.elapsed(), "history": self.history}
+
+
+def resume_run(ckpt_path: Path, model_config: dict[str, Any], model, opt, gen, progress: Progress | None) -> RunState:
+    """Resume a run from the checkpoint at ``ckpt_path`` (one that stores ``model_config``, ``model``, ``optimizer``,
+    ``rng`` and the loop's part): the weights, the optimiser and the data generator loaded, the :class:`RunState`
+    returned; a checkpoint made with another model config is a :class:`TrainingError`."""
+    ckpt = resume_checkpoint(ckpt_path, None, progress)
+    if ckpt["model_config"] != model_config:
+        raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
+                            f"({ckpt['model_config']})", path=ckpt_path,
+                            hint="use another --out-dir, or --set resume=false to start afresh")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    gen.set_state(ckpt["rng"])
+    return RunState.resumed(ckpt)
 
 
 def due(step: int, every: int, last: int) -> bool:

@@ -27,10 +27,9 @@ import torch.nn.functional as F
 
 from ..sdam.ssn import SuperpixelNet, save_ssn
 from ..sdam.superpixel import pool_cells, unpool_cells
-from ..errors import TrainingError
 from .common import get_lr, load_images, resume_checkpoint, save_checkpoint, set_lr, start_run  # noqa: F401
 from .contract import Trainer, make_config
-from .loop import RunState, run_steps
+from .loop import RunState, resume_run, run_steps
 
 CHECKPOINT_NAME = "ssn_ckpt.pt"
 
@@ -167,15 +166,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
     opt = _optimizer(model, cfg)
     run = RunState()
     if cfg.resume and ckpt_path.exists():
-        ckpt = resume_checkpoint(ckpt_path, None, progress)
-        if ckpt["model_config"] != model_config:
-            raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
-                                f"({ckpt['model_config']})", path=ckpt_path,
-                                hint="use another --out-dir, or --set resume=false to start afresh")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        run = RunState.resumed(ckpt)
-        gen.set_state(ckpt["rng"])
+        run = resume_run(ckpt_path, model_config, model, opt, gen, progress)
     images = load_images(cfg.data_dirs, cfg.crop)
 
     def save() -> Path:
