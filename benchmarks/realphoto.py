@@ -66,9 +66,10 @@ from casr_cli.eval.brisque import brisque, model_status
 from casr_cli.eval.niqe import niqe
 from casr_cli.eval.piqe import piqe
 from casr_cli.eval.protocol import as_rgb8, bicubic_resize_u8, center_crop, make_pair, web_jpeg_tables
+from casr_cli.io.colour import LUMA as LUMA_WEIGHTS
 from casr_cli.io.reading import read_image
 
-LUMA = np.array([0.299, 0.587, 0.114])
+LUMA = np.array(LUMA_WEIGHTS)
 
 
 # name -> (dataset folder under --eval-root, or "skimage", image, centre row, centre column) of a 256 px region

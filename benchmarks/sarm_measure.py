@@ -37,6 +37,7 @@ from casr_cli.engine.resample import resize_bicubic
 from casr_cli.sarm.loss import corr_loss
 from casr_cli.engine.stages import StageSwitches
 from casr_cli.engine.tiling import TileSpec, tile_grid
+from casr_cli.io.colour import LUMA
 
 
 def to_t(a: np.ndarray) -> torch.Tensor:
@@ -44,7 +45,7 @@ def to_t(a: np.ndarray) -> torch.Tensor:
 
 
 def seam_score(img: np.ndarray, spec: TileSpec) -> float:
-    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    y = img.astype(np.float64) @ np.array(LUMA)
     g = tile_grid(y.shape, spec)
     gy, gx = np.abs(np.diff(y, axis=0)), np.abs(np.diff(y, axis=1))
     rows = sorted({b - 1 for _, b in g.rows.spans[:-1]} | {a - 1 for a, _ in g.rows.spans[1:]})

@@ -116,3 +116,17 @@ def test_every_module_imports_on_its_own():
             "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_luma_weights_are_one_constant():
+    """BT.601's weights are written once (io/colour.py; prose may name them); the studio-range Y is the same
+    weights times 219."""
+    from casr_cli.io.colour import LUMA, Y_STUDIO
+
+    assert LUMA == (0.299, 0.587, 0.114) and sum(LUMA) == pytest.approx(1.0)
+    assert Y_STUDIO == pytest.approx(tuple(219 * w for w in LUMA), abs=1e-9)
+    weights = set(LUMA) | set(Y_STUDIO)
+    written = sorted(str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
+                     if any(isinstance(n, ast.Constant) and n.value in weights and isinstance(n.value, float)
+                            for n in ast.walk(ast.parse(p.read_text()))))
+    assert written == ["io/colour.py"]

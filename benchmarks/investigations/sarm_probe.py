@@ -25,6 +25,7 @@ import torch
 
 from casr_cli.upscaler import EngineOptions, Upscaler
 from casr_cli.eval.artefacts import lattice_share
+from casr_cli.io.colour import LUMA
 from casr_cli.models.lite import BACKBONE, SSN, build_lite
 from casr_cli.engine.resample import resize_bicubic
 from casr_cli.sarm.loss import corr_loss
@@ -83,7 +84,7 @@ def residual(args, feat, lite) -> None:
         b = Upscaler(lite, opts).upscale(lr, scale=args.scale).astype(np.float64)
         r, err = a - b, hr.astype(np.float64) - b
         cos = float((r * err).sum() / (np.linalg.norm(r) * np.linalg.norm(err) + 1e-12))
-        share = lattice_share(r @ np.array([0.299, 0.587, 0.114]))
+        share = lattice_share(r @ np.array(LUMA))
         print(f"{name}: mean {np.round(r.mean((0, 1)), 3).tolist()}  mean|r| {np.abs(r).mean():.3f}  "
               f"cos(r, HR - out) {cos:+.4f}  period-4 lattice share {share:.3f} (no period: {16 / r[..., 0].size:.1e})",
               flush=True)

@@ -45,6 +45,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..io.colour import LUMA
 from .ijg import IJG_TABLES
 from .windows import MAX_PIXELS, WINDOW, windows  # noqa: F401  (where the measurements read; re-exported)
 
@@ -132,7 +133,7 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (H, W[, C]) with C in 1..4, got shape {a.shape}")
     scale = 255.0 / 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype.kind == "f" else 1.0
     c = a[:, :, :3] if a.shape[2] >= 3 else a[:, :, :1]
-    y = c[:, :, 0].astype(np.float64) if c.shape[2] == 1 else c.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    y = c[:, :, 0].astype(np.float64) if c.shape[2] == 1 else c.astype(np.float64) @ np.array(LUMA)
     return y * scale
 
 

@@ -169,8 +169,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
     run an image whose output is at most :data:`SMALL_WORK_PIXELS` on one torch thread."""
     from ..engine.canvas import MemoryStore
     from ..io.atomic import check_writable, remove_stale_temporaries
-    from ..io.reading import probe, probe_layout, read_image
-    from ..io.writing import write_image
+    from ..io.reading import probe, read_image
 
     s = settings
     rec = new_record(job, model_name)
@@ -192,25 +191,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         check_output(job, all_inputs, s.overwrite or s.dry_run)
         notes = [w] if (w := upscaler.tile_warning()) else []
         if s.dry_run:
-            if upscaler.model.adaptive:  # from the header: the JPEG's tables; the pixels are not read
-                from ..io.reading import read_jpeg_tables
-                from ..adaptive.estimate import header_estimate
-
-                choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
-                rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
-                           estimate_note="dry run: the JPEG quality from the file's tables only; noise, sharpness, "
-                                         "the detail ratio, an earlier coarser JPEG save and a JPEG in a picture "
-                                         "without tables are "
-                                         "measured on the pixels when it runs, which may change the first step's T")
-            resident = resident_bytes()
-            rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
-                       memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),
-                       memory_resident_bytes=resident)
-            if not job.to_stdout and job.output.exists() and not s.overwrite:
-                notes.append("output exists: the run would stop on it without --overwrite or --skip-existing")
-            if notes:
-                rec["warnings"] = notes
-            return rec
+            return _dry_run(rec, job, upscaler, plan, notes, s.overwrite)
         if not job.to_stdout:  # before any pixel is computed: the output can be written, no dead run's leftovers
             check_writable(job.output)
             remove_stale_temporaries(job.output)
@@ -234,19 +215,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             result = runner.run(MemoryStore.wrap(pic.pixels), plan, progress=progress, block_grid=grid,
                                 detail=None if choice is None else choice.schedule)
         try:
-            kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level,
-                      meta=pic.meta.with_dpi(s.dpi))
-            if job.to_stdout:
-                from ..io.stdio import write_image_to
-
-                warnings = write_image_to(stdout, result, fmt=s.fmt, tmp_dir=tmp_dir, **kw)
-            else:
-                try:
-                    warnings = write_image(job.output, result, fmt=s.fmt, **kw)
-                except OSError as e:  # the disk filled up, the folder went away ...: named by the output
-                    from ..errors import OutputWriteError
-
-                    raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=job.output) from e
+            warnings = _write(job, result, pic, s, stdout, tmp_dir)
         finally:
             result.close()
         warnings = [*notes, *warnings]
@@ -266,3 +235,48 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})")
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
+
+
+def _dry_run(rec: dict[str, Any], job: Job, upscaler, plan, notes: list[str], overwrite: bool) -> dict[str, Any]:
+    """``rec`` completed as a dry run's: the schedule from the file's header (an adaptive model reads the JPEG's
+    tables, not the pixels), tiles, steps, the memory estimate, and what would stop the run."""
+    from ..io.reading import probe_layout
+
+    if upscaler.model.adaptive:
+        from ..adaptive.estimate import header_estimate
+        from ..io.reading import read_jpeg_tables
+
+        choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
+        rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
+                   estimate_note="dry run: the JPEG quality from the file's tables only; noise, sharpness, "
+                                 "the detail ratio, an earlier coarser JPEG save, a JPEG in a picture "
+                                 "without tables and the learned degradation estimate are "
+                                 "measured on the pixels when it runs, which may change the first step's T")
+    resident = resident_bytes()
+    rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
+               memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),
+               memory_resident_bytes=resident)
+    if not job.to_stdout and job.output.exists() and not overwrite:
+        notes = [*notes, "output exists: the run would stop on it without --overwrite or --skip-existing"]
+    if notes:
+        rec["warnings"] = notes
+    return rec
+
+
+def _write(job: Job, result, pic, s: JobSettings, stdout: BinaryIO | None, tmp_dir: str | None) -> list[str]:
+    """Write ``result`` to the job's output file or to ``stdout``, with the input's ICC profile, EXIF and
+    metadata; returns the writer's warnings.  A failed write names the output."""
+    kw = dict(icc=pic.icc, exif=pic.exif, quality=s.quality, compress_level=s.compress_level,
+              meta=pic.meta.with_dpi(s.dpi))
+    if job.to_stdout:
+        from ..io.stdio import write_image_to
+
+        return write_image_to(stdout, result, fmt=s.fmt, tmp_dir=tmp_dir, **kw)
+    from ..io.writing import write_image
+
+    try:
+        return write_image(job.output, result, fmt=s.fmt, **kw)
+    except OSError as e:  # the disk filled up, the folder went away ...: named by the output
+        from ..errors import OutputWriteError
+
+        raise OutputWriteError(f"cannot write the output: {e.strerror or e}", path=job.output) from e

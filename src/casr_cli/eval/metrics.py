@@ -22,7 +22,9 @@ import math
 import numpy as np
 from scipy.ndimage import correlate1d
 
-_Y = np.array([65.481, 128.553, 24.966])
+from ..io.colour import Y_STUDIO
+
+_Y = np.array(Y_STUDIO)
 
 
 def to_y(img: np.ndarray) -> np.ndarray:

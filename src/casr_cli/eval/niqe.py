@@ -31,11 +31,13 @@ import numpy as np
 from scipy.ndimage import convolve
 from scipy.special import gamma
 
+from ..io.colour import LUMA, Y_STUDIO
+
 BLOCK = 96
 _GAM = np.arange(0.2, 10.001, 0.001)
 _R_GAM = gamma(2.0 / _GAM) ** 2 / (gamma(1.0 / _GAM) * gamma(3.0 / _GAM))
-_GRAY = np.array([0.299, 0.587, 0.114])
-_YCBCR = np.array([65.481, 128.553, 24.966]) / 255.0
+_GRAY = np.array(LUMA)
+_YCBCR = np.array(Y_STUDIO) / 255.0
 
 
 @lru_cache(maxsize=1)

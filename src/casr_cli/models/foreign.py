@@ -36,13 +36,13 @@ import torch.nn.functional as F
 
 from ..engine.stages import CasrModel, StageSwitches
 from ..engine.tiling import TileSpec
+from ..io.colour import LUMA
 from .model_file import ModelFileInfo, describe, load_descriptor
 
 CONTEXT_TOL = 0.1 / 255  # a crop's centre must match the whole probe this closely
 CONTEXT_SAFETY = 1.5  # measured margin x this: a real photo reaches further than the probe
 PROBE = 96  # probe side in input pixels
 CORE = 8
-LUMA = (0.299, 0.587, 0.114)
 
 
 def compute_dtype(device: torch.device, supports_half: bool, supports_bf16: bool) -> torch.dtype:

@@ -20,11 +20,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-_LUMA = (0.299, 0.587, 0.114)
+from ..io.colour import LUMA
+
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x * w).sum(dim=1, keepdim=True)
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..engine.resample import resize_bicubic
+from ..io.colour import LUMA
 
 KERNEL_KINDS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 
@@ -130,7 +131,7 @@ def gaussian_noise(img: torch.Tensor, rng: np.random.Generator, sigma: float, gr
 def poisson_noise(img: torch.Tensor, rng: np.random.Generator, scale: float, gray: bool) -> torch.Tensor:
     """Shot noise: Poisson counts at the image's number of levels (2^ceil(log2(levels))),
     the difference scaled by ``scale``; ``gray``: computed on luminance, the same in every channel."""
-    src = (0.299 * img[0:1] + 0.587 * img[1:2] + 0.114 * img[2:3]) if gray else img
+    src = (LUMA[0] * img[0:1] + LUMA[1] * img[1:2] + LUMA[2] * img[2:3]) if gray else img
     x = (src.clamp(0, 1) * 255).round().cpu().numpy() / 255
     levels = 2 ** math.ceil(math.log2(max(2, len(np.unique(x)))))
     noisy = rng.poisson(x * levels).astype(np.float32) / levels

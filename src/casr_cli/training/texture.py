@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LUMA = (0.299, 0.587, 0.114)
+from ..io.colour import LUMA
+
 SIGMAS = (1.0, 2.0)
 
 
