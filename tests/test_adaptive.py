@@ -239,9 +239,11 @@ def test_cli_dry_run_reads_the_tables_only(tmp_path):
     assert rec["estimate"]["jpeg_quality"] == 90 and rec["estimate"]["noise_sigma"] is None
     assert rec["detail"] == list(adaptive.schedule(header_estimate({0: _luma_table(src)}), (4.0,)))
     assert "noise" in rec["estimate_note"] and "detail ratio" in rec["estimate_note"]
-    assert "learned degradation estimate" in rec["estimate_note"] and rec["estimate"]["degraded"] is None
+    assert "learned degradation estimate" not in rec["estimate_note"] and rec["estimate"]["degraded"] is None
     assert rec["estimate"]["detail_ratio"] is None
     Image.fromarray(_photo()).save(tmp_path / "in.png")
+    rec = json.loads(_cli("upscale", tmp_path / "in.png", "-s", 4, "-m", "lite", "--dry-run", "--json").stdout)
+    assert "learned degradation estimate" in rec["estimate_note"] and rec["estimate"]["degraded"] is None
     r = _cli("upscale", tmp_path / "in.png", "-s", 4, "-m", "lite", "--dry-run")
     assert r.exit_code == 0 and "(auto: not a JPEG; noise and blur not measured in a dry run)" in r.stdout
 

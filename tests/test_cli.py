@@ -148,7 +148,8 @@ def test_main_one_line_error_and_debug(tmp_path):
     assert lines[0] == f"casr: error: no such file or directory ({tmp_path / 'missing.png'})"
     assert "Traceback" not in r.stderr
     r = _cli("upscale", tmp_path / "missing.png", "-s", 2, env={**os.environ, "CASR_DEBUG": "1"})
-    assert "Traceback" in r.stderr and r.returncode != 0
+    assert "Traceback" in r.stderr and r.returncode == 2  # the same status a script sees without it
+    assert r.stderr.strip().splitlines()[-1] == lines[0]
 
 
 @pytest.mark.slow
@@ -188,8 +189,9 @@ def test_per_file_errors_are_one_line_each(imgs, tmp_path):
     src.write_bytes((imgs / "a.png").read_bytes())
     r = run("upscale", src, "-s", 2, "-o", src, "--overwrite")
     assert r.exit_code == 1
-    errors = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("casr: error: ") and errors[0].endswith(f"({src})")
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("casr: error: ") and lines[0].endswith(f"({src})")
+    assert lines[1:] == ["casr: hint: choose another -o or --suffix"]  # its own line, as a usage error's
 
 
 def test_rerun_on_a_folder_leaves_its_own_outputs_alone(imgs):

@@ -8,7 +8,7 @@ import torch
 
 from casr_cli.backbone.lite import LiteSRNet, save_lite
 from casr_cli.upscaler import Upscaler
-from casr_cli.errors import UsageError
+from casr_cli.errors import CasrError, DetailError, UsageError
 from casr_cli.models import load_model
 from casr_cli.cli._options import parse_detail
 from casr_cli.models.lite import DEFAULT_DETAIL, SSN, blend, build_lite, detail_of, format_detail
@@ -219,8 +219,13 @@ def test_a_per_call_detail_is_checked_as_the_cli_checks_it():
     up = Upscaler.load("lite", device="cpu")
     img = (np.random.default_rng(5).random((16, 16, 3)) * 255).astype(np.uint8)
     for bad in ((-1.5,), (-5.0,), (float("nan"),), (1.5,), ()):
-        with pytest.raises(ValueError, match="detail T must be in"):
+        with pytest.raises(DetailError, match="detail T must be in") as e:  # a CasrError, and a ValueError
             up.upscale(img, scale=2, detail=bad)
+        assert isinstance(e.value, ValueError) and isinstance(e.value, CasrError)
+    with pytest.raises(DetailError, match="a number or a tuple of numbers"):
+        up.upscale(img, scale=2, detail=("soft",))
+    with pytest.raises(DetailError, match="has no detail control"):
+        Upscaler.load("bicubic", device="cpu").upscale(img, scale=2, detail=0.5)
     np.testing.assert_array_equal(up.upscale(img, scale=2, detail=-1), up.upscale(img, scale=2, detail=(-1.0,)))
 
 

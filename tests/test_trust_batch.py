@@ -269,3 +269,76 @@ def test_the_exit_status_table_is_one_for_every_entry_point(tmp_path, pics):
     dist_bad = subprocess.run([sys.executable, "-m", "casr_cli.batch.distributed", "upscale", str(pics / "a.png"),
                                "-s", "0.5", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == dist_bad.returncode == 2
+
+
+def test_a_missing_input_is_its_own_error_and_the_rest_go_on(pics, tmp_path, capsys):
+    out = tmp_path / "out"
+    r = run("upscale", pics / "a.png", tmp_path / "gone.png", str(tmp_path / "nomatch*.png"), "-s", 2, "-o", out,
+            "--json")
+    assert r.exit_code == 1, r.output
+    recs = {rec["input"]: rec for rec in records(r)}
+    assert recs[str(tmp_path / "gone.png")] == {
+        "input": str(tmp_path / "gone.png"), "output": None, "model": "bicubic", "scale": None, "chain": None,
+        "size": None, "seconds": 0.0, "status": "error", "error": f"no such file or directory ({tmp_path / 'gone.png'})"}
+    assert recs[str(tmp_path / "nomatch*.png")]["error"].startswith("no file matches the pattern (")
+    assert recs[str(pics / "a.png")]["status"] == "ok" and (out / "a_x2.png").exists()
+    # nothing found at all: a usage error before any work, as before
+    r = run("upscale", tmp_path / "gone.png", str(tmp_path / "nomatch*.png"), "-s", 2)
+    assert usage_message(r, capsys) == f"casr: error: no such file or directory ({tmp_path / 'gone.png'})\n"
+
+
+@pytest.mark.slow
+def test_debug_shows_each_failure_traceback_and_keeps_the_batch_and_exit_status(pics, tmp_path):
+    (pics / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 20)
+    out = tmp_path / "out"
+    env = {**ENV, "CASR_DEBUG": "1"}
+    r = _proc("upscale", pics / "bad.png", pics / "a.png", "-s", 2, "-o", out, "-m", "bicubic", env=env)
+    assert r.returncode == 1 and (out / "a_x2.png").exists()
+    assert "Traceback" in r.stderr and "ImageReadError" in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("casr: error: ") and last.endswith(f"({pics / 'bad.png'})")
+    r = _proc("upscale", pics / "bad.png", "-s", 2, "-o", out, "-m", "bicubic", "--json", env=env)
+    assert r.returncode == 1 and "ImageReadError" in json.loads(r.stdout)["traceback"]
+    r = _proc("upscale", pics / "bad.png", "-s", 2, "-o", out, "-m", "bicubic", "--json", env={**ENV, "CASR_DEBUG": ""})
+    assert r.returncode == 1 and "traceback" not in json.loads(r.stdout)
+
+
+def test_a_dangling_link_in_a_folder_is_reported_not_dropped(pics, tmp_path):
+    os.symlink(tmp_path / "gone.png", pics / "link.png")
+    os.symlink(tmp_path / "gone.txt", pics / "link.txt")
+    out = tmp_path / "out"
+    for arg in (pics, str(pics / "*")):
+        r = run("upscale", arg, "-s", 2, "-o", out, "--json", "--overwrite")
+        assert r.exit_code == 1, r.output
+        recs = records(r)
+        link = next(rec for rec in recs if rec.get("input") == str(pics / "link.png"))
+        assert link["status"] == "error"
+        assert link["error"] == f"a link to a file that is not there ({tmp_path / 'gone.png'}) ({pics / 'link.png'})"
+        assert str(pics / "link.txt") in next(rec for rec in recs if "skipped" in rec)["files"]
+        assert {rec["input"] for rec in recs if rec.get("status") == "ok"} == {str(pics / "a.png"), str(pics / "b.jpg")}
+
+
+def test_a_bmp_output_beside_its_input_is_not_upscaled_again_under_another_o(pics, tmp_path):
+    Image.open(pics / "a.png").save(pics / "c.bmp")
+    assert run("upscale", pics, "-s", 2).exit_code == 0
+    assert (pics / "c_x2.bmp").exists()  # BMP holds no mark: only its name says whose output it is
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 0, r.output
+    left_out = next(rec for rec in records(r) if "skipped" in rec and "status" not in rec)
+    assert str(pics / "c_x2.bmp") in left_out["files"]
+    assert not (tmp_path / "out" / "c_x2_x2.bmp").exists() and (tmp_path / "out" / "c_x2.bmp").exists()
+    r = run("upscale", pics, "-s", 2, "-o", tmp_path / "all", "--include-outputs")
+    assert r.exit_code == 0 and (tmp_path / "all" / "c_x2_x2.bmp").exists()
+
+
+def test_two_inputs_for_one_output_are_both_named(tmp_path, photo, capsys):
+    for d in ("c1", "c2"):
+        (tmp_path / d).mkdir()
+        Image.fromarray(photo).save(tmp_path / d / "a.png")
+    r = run("upscale", tmp_path / "c1" / "a.png", tmp_path / "c2" / "a.png", "-s", 2, "-o", tmp_path / "o")
+    msg = usage_message(r, capsys).splitlines()
+    assert msg[0] == (f"casr: error: {tmp_path / 'c1' / 'a.png'} and {tmp_path / 'c2' / 'a.png'} would write the "
+                      f"same output file ({tmp_path / 'o' / 'a_x2.png'})")
+    assert msg[1].startswith("casr: hint: run them separately, or name them by a glob")
+    r = run("upscale", str(tmp_path / "c?" / "a.png"), "-s", 2, "-o", tmp_path / "o")  # what the hint says
+    assert r.exit_code == 0 and (tmp_path / "o" / "c1" / "a_x2.png").exists() and (tmp_path / "o" / "c2" / "a_x2.png").exists()

@@ -168,6 +168,7 @@ def test_an_error_and_a_warning_on_a_terminal_read_as_lines(tmp_path, photo):
     assert normalise(screen(raw)) == [
         "a.png -> out/a_x2.jpg (256x192, chain 2, T s)",
         "casr: error: not an image, or a format casr cannot read (bad.png)",
+        "casr: hint: casr reads PNG, JPEG, WebP, TIFF, BMP or GIF",
         "c.png -> out/c_x2.jpg (256x192, chain 2, T s)",
         "casr: warning: JPEG has no alpha channel: alpha dropped (use PNG, WebP or TIFF to keep it) (out/c_x2.jpg)",
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 from .engine.chain import ChainPlan, plan_chain
-from .errors import (CasrError, ImageDtypeError, ImageReadError, ImageShapeError, ImageTooLargeError, ImageTypeError,
+from .errors import (CasrError, DetailError, ImageDtypeError, ImageReadError, ImageShapeError, ImageTooLargeError, ImageTypeError,
                      ImageValueError, InvalidImageError, ModelFileError, ModelNotFoundError, OutputExistsError, OutputWriteError,
                      TrainingError, UsageError)
 
@@ -21,8 +21,8 @@ from .errors import (CasrError, ImageDtypeError, ImageReadError, ImageShapeError
 HUB_ERRORS = ("WeightsError", "WeightsManifestError", "UnknownGroupError", "WeightsMissingError",
               "WeightsChecksumError", "WeightsDownloadError")
 
-__all__ = ["CasrError", "UsageError", "ImageReadError", "ImageTooLargeError", "OutputExistsError", "OutputWriteError",
-           "ModelNotFoundError",
+__all__ = ["CasrError", "UsageError", "DetailError", "ImageReadError", "ImageTooLargeError", "OutputExistsError",
+           "OutputWriteError", "ModelNotFoundError",
            "ModelFileError", "TrainingError", "InvalidImageError", "ImageTypeError", "ImageDtypeError",
            "ImageShapeError", "ImageValueError", *HUB_ERRORS, "ChainPlan", "Upscaler", "is_casr_output", "plan_chain",
            "__version__"]

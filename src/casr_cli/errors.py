@@ -53,6 +53,12 @@ class UsageError(CasrError):
     """Bad options: a scale <= 1, an invalid chain, conflicting flags."""
 
 
+class DetailError(UsageError, ValueError):
+    """A detail T or schedule the model cannot run: outside its range, nan, empty, not numbers, or a model
+    without a detail control (``--detail``, ``Upscaler.load(detail=)`` and ``upscale(detail=)`` alike).
+    A ValueError too, for code that caught one before this class existed."""
+
+
 class ImageReadError(CasrError):
     """A file that cannot be read as an image (corrupt, truncated, empty, not an image)."""
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.stages import at_step
+from ..errors import DetailError
 from ..nn.config_module import ConfigModule, register_to_config
 from ..nn.weights_io import load_model, module_to, save_model
 from .anchor import anchor, reach
@@ -178,11 +179,11 @@ class DetailEnds:
                 object.__setattr__(self, name, with_fine_stage(with_width(n, channels), fine))
 
     def network(self, t: float) -> LiteSRNet:
-        """A new network at detail ``t`` (the ends are not changed); a ValueError for a T outside
-        [-1, 1] ([0, 1] without the clean end) or nan."""
+        """A new network at detail ``t`` (the ends are not changed); a :class:`~casr_cli.errors.DetailError` (a
+        ValueError) for a T outside [-1, 1] ([0, 1] without the clean end) or nan."""
         low = -1.0 if self.clean is not None else 0.0
         if not low <= t <= 1.0:  # also false for nan
-            raise ValueError(f"a detail T must be in [{low:g}, 1], got {t:g}")
+            raise DetailError(f"a detail T must be in [{low:g}, 1], got {t:g}")
         if t < 0:
             return blend(copy.deepcopy(self.fidelity), self.clean, -t)
         return blend(copy.deepcopy(self.fidelity), self.generative, t)
@@ -190,7 +191,7 @@ class DetailEnds:
     def networks(self, schedule: Sequence[float]) -> tuple[LiteSRNet, ...]:
         """One network per step of ``schedule``, one per distinct T, shared by the steps using it."""
         if not schedule:
-            raise ValueError("a detail T must be in the schedule: it has none")
+            raise DetailError("a detail T must be in the schedule: it has none")
         made = {t: self.network(t) for t in dict.fromkeys(schedule)}
         return tuple(made[t] for t in schedule)
 
@@ -220,9 +221,9 @@ class LiteBackbone:
 
     def with_detail(self, schedule: Sequence[float]) -> LiteBackbone:
         """The same backbone running ``schedule`` (one T per chain step, the last repeating),
-        blended from :attr:`ends` (a ValueError without them)."""
+        blended from :attr:`ends` (a DetailError, a ValueError, without them)."""
         if self.ends is None:
-            raise ValueError("this backbone has no detail ends to blend")
+            raise DetailError("this backbone has no detail ends to blend")
         return LiteBackbone(self.ends.networks(tuple(schedule)), self.anchor_sigma, self.ends)
 
     def net_for(self, step: int) -> LiteSRNet:

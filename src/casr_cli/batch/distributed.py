@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ..errors import CasrError
 from .records import OUTPUTS_REASON
 from .records import clean
-from .run import JobSettings, plan_batch, upscale_job
+from .run import JobSettings, missing_record, plan_batch, upscale_job
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -131,13 +131,20 @@ def run_upscale(**options) -> int:
 
     def show(rec: dict[str, Any]) -> None:
         if rec["status"] == "error":
+            if rec.get("traceback"):  # CASR_DEBUG=1
+                sys.stderr.write(rec["traceback"])
             sys.stderr.write(f"[{rank}] casr: error: {rec['error']}\n")
         elif not quiet:
             took = f", {rec['seconds']} s" if rec["seconds"] is not None else ""
             sys.stdout.write(f"[{rank}] {rec['input']} -> {rec['output']} ({rec['status']}{took})\n")
             sys.stdout.flush()
 
-    records = upscale_shard(mine, upscaler, job_settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
+    records = []
+    if state.is_main_process:  # named but not there: reported once, by rank 0, and the rest go on
+        for item, what in batch.missing:
+            records.append(missing_record(item, what, model_name))
+            show(records[-1])
+    records += upscale_shard(mine, upscaler, job_settings, all_inputs=all_inputs, model_name=model_name, on_record=show)
     for r in records:
         r["rank"] = rank
     failed = sum(r["status"] == "error" for r in records)

@@ -42,6 +42,7 @@ class Scan:
     stdin: bool = False  # "-" was given (and read into ``files``' only entry)
     outputs: tuple[Path, ...] = ()  # files of folders and globs that casr wrote (io.metadata), left out
     named: frozenset[str] = frozenset()  # real paths of the files given by name (never left out)
+    missing: tuple[tuple[str, str], ...] = ()  # (argument, what is wrong): a path that is not there, a glob with no match
 
 
 def readable_name(path: Path) -> bool:
@@ -72,13 +73,15 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
     (its mark, :func:`~casr_cli.io.reading.is_casr_output`) in ``outputs`` unless
     ``include_outputs``: never dropped silently.  A file given by name is always tried (it
     is read by its content).  ``-`` stands for standard input, already spooled to
-    ``stdin``.  Unknown paths raise."""
+    ``stdin``.  A path that is not there and a glob that matches no file are ``missing``: each gets
+    an error record and the rest go on; when nothing else is found, the first of them raises."""
     from ..io.reading import is_casr_output
 
     found: list[tuple[Path, Path]] = []
     skipped: list[Path] = []
     outputs: list[Path] = []
     named: set[str] = set()
+    missing: list[tuple[str, str, UsageError]] = []
 
     def pick(files, root: Path) -> None:
         for f in files:
@@ -99,17 +102,21 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
         p = Path(item)
         if p.is_dir():
             it = p.rglob("*") if recursive else p.glob("*")
-            pick(sorted(f for f in it if f.is_file() and not f.name.startswith(".")), p)
+            # a link whose target is gone is picked too: its job reports it (never dropped silently)
+            pick(sorted(f for f in it if (f.is_file() or f.is_symlink() and not f.exists())
+                        and not f.name.startswith(".")), p)
         elif p.exists():
             found.append((p, Path(p.name)))
             named.add(os.path.realpath(p))
         elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True) if Path(m).is_file())
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True)
+                             if Path(m).is_file() or Path(m).is_symlink() and not Path(m).exists())
             if not matches:
-                raise UsageError(f"no file matches {item!r}")
+                missing.append((item, "no file matches the pattern", UsageError(f"no file matches {item!r}")))
+                continue
             pick(matches, glob_root(item))
         else:
-            raise UsageError("no such file or directory", path=item)
+            missing.append((item, "no such file or directory", UsageError("no such file or directory", path=item)))
     seen, unique = set(), []
     for f, rel in found:
         key = os.path.realpath(f)
@@ -118,11 +125,14 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
             unique.append((f, rel))
     skipped = sorted({os.path.realpath(f): f for f in skipped}.values())
     outputs = sorted({os.path.realpath(f): f for f in outputs if os.path.realpath(f) not in seen}.values())
+    if not unique and missing:
+        raise missing[0][2]
     if not unique:
         more = f"; {len(skipped)} file(s) skipped, not {READABLE}" if skipped else ""
         more += f"; {len(outputs)} casr output(s) skipped (--include-outputs upscales them)" if outputs else ""
         raise UsageError(f"no input images found{more}", hint=f"give files, directories or globs of {READABLE} images")
-    return Scan(unique, skipped, outputs=tuple(outputs), named=frozenset(named))
+    return Scan(unique, skipped, outputs=tuple(outputs), named=frozenset(named),
+                missing=tuple((item, what) for item, what, _ in missing))
 
 
 SUFFIX_FIELDS = ("scale", "model", "width", "height")
@@ -161,13 +171,20 @@ def many_inputs(items: list[str]) -> bool:
     return len(items) > 1 or any(Path(i).is_dir() or (not Path(i).exists() and glob.has_magic(i)) for i in items)
 
 
+def output_extension(f: Path, fmt: str | None) -> str:
+    """An output's extension: ``fmt``'s, else the input's when casr writes that format, else ``.png`` (a GIF
+    input: a PNG output)."""
+    if fmt:
+        return EXTENSION[output_format(None, fmt)]
+    return f.suffix if f.suffix.lower() in WRITE_EXTENSIONS else ".png"
+
+
 def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str | Callable[[Path], str],
               fmt: str | None, output_is_dir: bool = False) -> list[Job]:
     """Output path of every input.  ``output`` is a file for one input, else (or with
     ``output_is_dir``) a directory (created; sub-folders mirror the inputs').  No ``output``:
     next to each input.  ``suffix``: one for all, or a function of the input file.  The
     extension: ``fmt``'s, else the input's when casr writes that format, else ``.png``."""
-    ext = EXTENSION[output_format(None, fmt)] if fmt else None
     out_dir = None
     single_file = None
     if output == STDIO:
@@ -198,7 +215,7 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
             output_format(o, fmt)  # validates the extension early
     jobs = []
     for f, rel in inputs:
-        e = ext or (f.suffix if f.suffix.lower() in WRITE_EXTENSIONS else ".png")  # a GIF input: a PNG output
+        e = output_extension(f, fmt)
         sfx = suffix(f) if callable(suffix) else suffix
         if single_file is not None:
             out = single_file
@@ -207,9 +224,15 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
         else:
             out = f.with_name(f"{f.stem}{sfx}{e}")
         jobs.append(Job(f, out, rel))
-    outs = [os.path.abspath(j.output) for j in jobs]
-    if len(set(outs)) != len(outs):
-        raise UsageError("several inputs would write the same output file", hint="use -o DIR or a --suffix")
+    first: dict[str, Job] = {}
+    for j in jobs:
+        other = first.setdefault(os.path.abspath(j.output), j)
+        if other is not j:
+            hint = ("run them separately, or name them by a glob from a folder above both (with -o DIR the outputs "
+                    "mirror the folders below the glob's fixed part)" if out_dir is not None else
+                    "leave out --format (each output keeps its input's extension), or run them separately")
+            raise UsageError(f"{other.input} and {j.input} would write the same output file", path=j.output,
+                             hint=hint)
     return jobs
 
 

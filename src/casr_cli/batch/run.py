@@ -1,7 +1,8 @@
 """One file through the engine: the per-file pipeline that ``casr upscale`` and
 ``casr_cli.batch.distributed`` share (plan, output checks, read, run, atomic write), returning
 the ``--json`` record.  A failure on one file is recorded, never raised, so a batch goes on
-(``CASR_DEBUG=1`` re-raises model and disk failures with their traceback)."""
+(``CASR_DEBUG=1`` adds the failure's traceback to its record, ``"traceback"``, which the command line
+prints before the error line)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any, BinaryIO
 
 from ..errors import CasrError, UsageError
 from ..engine.settings import SizeRequest
-from .job import DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, plan_jobs, scan_inputs, suffix_fields
+from .job import (DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, output_extension, plan_jobs,
+                  scan_inputs, suffix_fields)
 
 
 DEBLOCK_MODES = ("auto", "on", "off")
@@ -86,6 +88,7 @@ class Batch:
     all_inputs: set[str]  # real paths of all inputs: an output may never replace one
     skipped: list[Path]  # files of folders and globs not in a format casr reads (reported once)
     outputs: list[Path] = field(default_factory=list)  # files of folders and globs casr wrote, left out (reported once)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (argument, what is wrong): one error record each
 
 
 def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, recursive: bool, suffix: str,
@@ -109,6 +112,8 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     # would otherwise make a_x2_x2.png, then a_x2_x2_x2.png, ...  It is reported with casr's
     # marked outputs.  A file given by name is always upscaled (or its job reports why not).
     made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs if not j.to_stdout}
+    if not scan.stdin:  # ... or its output beside it, as a run without -o names it (a BMP under another -o)
+        made_by = {**beside_outputs(scan.files, _suffix_for(suffix, s, model_name), s.fmt), **made_by}
 
     def output_of_another(j: Job) -> bool:
         src = os.path.realpath(j.input)
@@ -117,7 +122,18 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     again = [j.input for j in jobs if not j.to_stdout and output_of_another(j)]
     jobs = [j for j in jobs if j.to_stdout or not output_of_another(j)]
     outputs = sorted([*scan.outputs, *again], key=str)
-    return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped, outputs)
+    return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped, outputs, list(scan.missing))
+
+
+def beside_outputs(files: list[tuple[Path, Path]], suffix, fmt: str | None) -> dict[str, str]:
+    """Real path of the output each of ``files`` gets next to itself (no ``-o``; with ``fmt``, or keeping its
+    format) -> the input's real path: where an earlier run of this command without ``-o`` wrote."""
+    out = {}
+    for f, _ in files:
+        sfx = suffix(f) if callable(suffix) else suffix
+        for e in {output_extension(f, fmt), output_extension(f, None)}:
+            out[os.path.realpath(f.with_name(f"{f.stem}{sfx}{e}"))] = os.path.realpath(f)
+    return out
 
 
 #: Outputs up to 256 x 256 px run on one torch thread when no --threads is given: for so
@@ -153,6 +169,13 @@ def resident_bytes() -> int:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
+
+
+def missing_record(item: str, what: str, model_name: str) -> dict[str, Any]:
+    """The error record of an input argument that names nothing (a path that is not there, a glob with no
+    match): no output, nothing run."""
+    return {"input": item, "output": None, "model": model_name, "scale": None, "chain": None, "size": None,
+            "seconds": 0.0, "status": "error", "error": f"{what} ({item})"}
 
 
 def new_record(job: Job, model_name: str) -> dict[str, Any]:
@@ -228,13 +251,23 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             e.path = job.label
         if e.path is None:  # every per-file error names its file
             e.path = job.name
-        rec.update(status="error", error=e.one_line())
+        rec.update(status="error", error=e.one_line(), **({"hint": e.hint} if e.hint else {}), **_debug_traceback())
+    except BrokenPipeError:  # the reader of -o - went away: the whole run ends, as the command line says
+        raise
     except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
-        if os.environ.get("CASR_DEBUG") == "1":
-            raise
-        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})")
+        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})", **_debug_traceback())
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
+
+
+def _debug_traceback() -> dict[str, str]:
+    """``{"traceback": ...}`` of the exception being handled when ``CASR_DEBUG=1``, else nothing: the batch goes
+    on and exits as it would without it."""
+    if os.environ.get("CASR_DEBUG") != "1":
+        return {}
+    import traceback
+
+    return {"traceback": traceback.format_exc()}
 
 
 def _dry_run(rec: dict[str, Any], job: Job, upscaler, plan, notes: list[str], overwrite: bool) -> dict[str, Any]:
@@ -247,11 +280,12 @@ def _dry_run(rec: dict[str, Any], job: Job, upscaler, plan, notes: list[str], ov
         from ..io.reading import read_jpeg_tables
 
         choice = upscaler.choose_detail(None, plan, quality=header_estimate(read_jpeg_tables(job.input)))
+        unknown = ("an earlier coarser JPEG save" if choice.quality.jpeg_quality is not None else  # a JPEG: its tables
+                   "a JPEG in a picture without tables and the learned degradation estimate")
         rec.update(estimate=choice.quality.as_dict(), detail=list(choice.schedule), detail_mode="auto",
-                   estimate_note="dry run: the JPEG quality from the file's tables only; noise, sharpness, "
-                                 "the detail ratio, an earlier coarser JPEG save, a JPEG in a picture "
-                                 "without tables and the learned degradation estimate are "
-                                 "measured on the pixels when it runs, which may change the first step's T")
+                   estimate_note=f"dry run: the JPEG quality from the file's tables only; noise, sharpness, "
+                                 f"the detail ratio and {unknown} are "
+                                 f"measured on the pixels when it runs, which may change the first step's T")
     resident = resident_bytes()
     rec.update(status="dry-run", tiles=[g.count for g in upscaler.tile_grids(plan)], steps=upscaler.step_notes(plan),
                memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),

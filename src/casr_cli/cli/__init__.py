@@ -2,11 +2,10 @@
 
 Errors: library code raises :class:`~casr_cli.errors.CasrError`; :func:`main` prints one
 line ``casr: error: <what> (<file>)`` plus a hint and exits 2 (usage or setup) or 1;
-``CASR_DEBUG=1`` shows the traceback instead."""
+``CASR_DEBUG=1`` prints the traceback before that line, with the same exit status."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -15,7 +14,7 @@ import typer
 
 from .. import __version__
 from ..errors import CasrError, Interrupted, exit_status
-from ._exit import exit_now
+from ._exit import exit_now, stdout_closed
 from .download_weights import download_weights
 from .eval import eval_command
 from .models import models_command
@@ -88,14 +87,13 @@ def _main() -> None:
     try:
         app(standalone_mode=True)
     except CasrError as e:
-        if os.environ.get("CASR_DEBUG") == "1":
-            raise
+        if os.environ.get("CASR_DEBUG") == "1":  # the traceback as well, the exit status the same
+            import traceback
+
+            traceback.print_exc()
         sys.exit(report_error(e))
     except KeyboardInterrupt as e:  # a batch says what was finished and what not (errors.Interrupted)
         print(f"casr: {e.one_line()}" if isinstance(e, Interrupted) else "casr: interrupted", file=sys.stderr)
         sys.exit(exit_status(e))
     except BrokenPipeError:  # the reader of a pipe went away (casr ... -o - | head -c 100)
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        print("casr: error: standard output was closed by the program reading it", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(stdout_closed())

@@ -37,3 +37,16 @@ def exit_now(code) -> None:
         with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said there
             stream.flush()
     os._exit(code)
+
+
+#: what casr says when the program reading its standard output went away (``casr ... -o - | head -c 100``)
+STDOUT_CLOSED = "casr: error: standard output was closed by the program reading it"
+
+
+def stdout_closed() -> int:
+    """Say :data:`STDOUT_CLOSED` on standard error, point standard output at the null device (no second error
+    when Python flushes it at exit) and return the exit status, 1."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(STDOUT_CLOSED, file=sys.stderr)
+    return 1

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from ._options import DeviceOpt, JsonOpt
+from ._options import DeviceOpt
 
 
 def models_command(
     files: Annotated[list[str] | None, typer.Argument(help="Model files to describe (.safetensors/.pth).", show_default=False)] = None,
     device: DeviceOpt = "cpu",
-    json_mode: JsonOpt = False,
+    json_mode: Annotated[bool, typer.Option("--json", help="One JSON object per model or file on stdout, for scripts.")] = False,
 ) -> None:
     """List built-in and downloaded models; for a file: architecture, scale, parameters, channels, dtypes, tiling needs."""
     from ..models.catalog import builtin_entries, inspect_file, manager_entries

@@ -86,15 +86,32 @@ def upscale(
     from ._exit import allow_fast_exit
 
     allow_fast_exit()
-    from ..batch.run import plan_batch
-    from ..io.stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
-    from ._progress import progress_enabled
 
     settings, job_settings = settings_of(options)
     check_tmp_dir(settings.tmp_dir)
     model_name = display_name(model, DEFAULT_MODEL)  # a model file's stem in {model} and records
+    try:
+        failed = _run_batch(inputs, settings, job_settings, model_name, output=output, recursive=recursive,
+                            suffix=suffix, include_outputs=include_outputs, dry_run=dry_run, emit_to=(json_mode, quiet),
+                            threads=threads, tmp_dir=tmp_dir)
+    except BrokenPipeError:  # said here, once standard output is itself again: click makes it a silent exit 1
+        from ._exit import stdout_closed
+
+        raise typer.Exit(stdout_closed()) from None
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _run_batch(inputs: list[str], settings, job_settings, model_name: str, *, output, recursive: bool, suffix: str,
+               include_outputs: bool, dry_run: bool, emit_to: tuple[bool, bool], threads, tmp_dir) -> int:
+    """Plan the batch (standard input spooled first), reserve standard output for ``-o -``'s image, run it;
+    returns how many files failed.  Ctrl-C is said here (click would make it a silent exit 130)."""
+    from ..batch.run import plan_batch
+    from ..io.stdio import STDIO, binary_stdin, spooled_stdin, stdout_reserved
+    from ._progress import progress_enabled
+
     to_stdout = output == STDIO
     with contextlib.ExitStack() as stack:
         spool = stack.enter_context(spooled_stdin(binary_stdin(), tmp_dir)) if STDIO in inputs else None
@@ -104,17 +121,15 @@ def upscale(
         # with -o - the image owns standard output: messages and --json records go to standard error
         out = sys.stderr if to_stdout else sys.stdout
         try:
-            failed = _run(batch, settings, job_settings, model_name, (json_mode, quiet, out), image_out,
-                          threads=threads, progress=progress_enabled(quiet, json_mode, out) and not dry_run)
-        except KeyboardInterrupt as e:  # said here: click turns a KeyboardInterrupt into a silent exit 130
+            return _run(batch, settings, job_settings, model_name, (*emit_to, out), image_out,
+                        threads=threads, progress=progress_enabled(emit_to[1], emit_to[0], out) and not dry_run)
+        except KeyboardInterrupt as e:
             from ..errors import exit_status
 
             line = e.one_line() if isinstance(e, Interrupted) else \
                 f"interrupted before the first of {len(batch.jobs)} file(s) was finished; no output was written"
             _put(sys.stderr, f"casr: {line}\n")
             raise typer.Exit(exit_status(e)) from None
-    if failed:
-        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def settings_of(options: dict):
@@ -146,7 +161,7 @@ def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, 
     """Load the model, run every job of ``batch``, emit each record (``emit_to``: json mode,
     quiet, the stream records go to); returns how many failed.  Ctrl-C raises
     :class:`~casr_cli.errors.Interrupted`, which says which files were finished and which not."""
-    from ..batch.run import upscale_job
+    from ..batch.run import missing_record, upscale_job
     from ..io.reading import READABLE
     from ..upscaler import Upscaler
     from ._progress import bars
@@ -164,6 +179,10 @@ def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, 
             emit(skipped_record(batch.skipped, READABLE))
         if batch.outputs:
             emit(outputs_record(batch.outputs))
+        for item, what in batch.missing:  # named but not there: reported, and the rest go on
+            emit(missing_record(item, what, model_name))
+            failed += 1
+            outcomes["error"].append(item)
         try:
             for job in batch.jobs:
                 rec = upscale_job(job, upscaler, job_settings, batch.all_inputs, model_name, progress=ui.on_event,
@@ -234,7 +253,11 @@ def _emitter(json_mode: bool, quiet: bool, out, ui=None):
             say(f"casr: skipped {rec['skipped']} file(s), {rec['reason']}: {shown}", sys.stderr)
             return
         if rec["status"] == "error":
+            if rec.get("traceback"):  # CASR_DEBUG=1
+                say(rec["traceback"].rstrip("\n"), sys.stderr)
             say(f"casr: error: {rec['error']}", sys.stderr)
+            if rec.get("hint"):
+                say(f"casr: hint: {rec['hint']}", sys.stderr)
             return
         if quiet:
             return

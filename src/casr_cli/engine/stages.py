@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 
 from .tiling import TileSpec
+from ..errors import DetailError
 
 T = TypeVar("T")
 
@@ -200,11 +201,15 @@ class CasrModel:
 
     def with_detail(self, schedule: Sequence[float] | float) -> CasrModel:
         """This model running ``schedule`` (one T per chain step, the last repeating; a number: every
-        step), built by its backbone's ``with_detail``; a ValueError for a model without a detail control
-        or a T its backbone cannot blend."""
+        step), built by its backbone's ``with_detail``; a :class:`~casr_cli.errors.DetailError` (a ValueError)
+        for a model without a detail control, a schedule that is not numbers, or a T its backbone cannot blend."""
         if self.detail is None or not hasattr(self.backbone, "with_detail"):
-            raise ValueError(f"model {self.name!r} has no detail control")
-        schedule = (float(schedule),) if isinstance(schedule, (int, float)) else tuple(float(t) for t in schedule)
+            raise DetailError(f"model {self.name!r} has no detail control")
+        try:
+            schedule = (float(schedule),) if isinstance(schedule, (int, float)) else tuple(float(t) for t in schedule)
+        except (TypeError, ValueError):
+            raise DetailError(f"detail must be a number or a tuple of numbers (one per chain step), got {schedule!r}",
+                              hint="e.g. detail=0.5 or detail=(0.3, 1.0)") from None
         if schedule == self.detail:
             return self
         return replace(self, backbone=self.backbone.with_detail(schedule), detail=schedule)

@@ -38,6 +38,9 @@ def check_writable(path: Path) -> None:
     pixel is computed."""
     from ..errors import OutputWriteError
 
+    above = next((p for p in path.parents if os.path.lexists(p)), None)
+    if above is not None and not above.is_dir():  # mkdir would say "File exists"
+        raise OutputWriteError(f"cannot write the output: {above} is a file, not a folder", path=path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)

@@ -13,6 +13,7 @@ the remaining EXIF (orientation reset to 1) travel to the output
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
                                  hint=f"casr reads {READABLE}") from e
     except OSError as e:
         if isinstance(e, FileNotFoundError):
+            if path.is_symlink():  # a link whose target is gone
+                raise ImageReadError(f"a link to a file that is not there ({os.readlink(path)})", path=path) from e
             raise ImageReadError("no such file", path=path) from e
         raise ImageReadError(f"cannot read image header: {e}", path=path) from e
     if w <= 0 or h <= 0:

@@ -8,7 +8,7 @@ from pathlib import Path
 BUILTINS = {
     "lite": "CASR-Lite (default): SSN superpixels + edge structure + a compact CPU backbone, shipped in the package; "
             "for real photos (JPEG, noise), --detail T per chain step "
-            "(default auto: chosen per file from its JPEG quality and noise)",
+            "(default auto: chosen per file from its JPEG quality, noise and blur)",
     "lite-clean": "CASR-Lite's fidelity network for clean (bicubic) inputs and PSNR tables; no detail control",
     "turbo": "CASR-Turbo: SD-Turbo + Depth-Anything + SAM (casr download-weights turbo depth sam; GPU)",
     "bicubic": "antialiased bicubic in one step (the baseline)",

@@ -28,7 +28,7 @@ import torch
 from ..backbone.lite import blend  # noqa: F401  (re-exported: the detail blend)
 from ..engine.stages import CasrModel, StageSwitches
 from ..engine.tiling import TileSpec
-from ..errors import ModelNotFoundError, UsageError
+from ..errors import DetailError, ModelNotFoundError
 from . import register, sarm_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -83,13 +83,13 @@ def detail_of(switches: StageSwitches, low: float = -1.0) -> tuple[float, ...]:
         return DEFAULT_DETAIL
     ts = (t,) if isinstance(t, (int, float)) else tuple(t) if isinstance(t, (tuple, list)) else None
     if ts is None or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ts):
-        raise UsageError(f"detail must be a number, a tuple of numbers (one per chain step) or \"auto\", got {t!r}",
+        raise DetailError(f"detail must be a number, a tuple of numbers (one per chain step) or \"auto\", got {t!r}",
                          hint="e.g. detail=0.5 or detail=(0.3, 1.0) (--detail 0.5, --detail 0.3/1 on the command line)")
     if not ts:
-        raise UsageError("a detail schedule needs at least one T")
+        raise DetailError("a detail schedule needs at least one T")
     for v in ts:
         if not low <= v <= 1.0:  # also false for nan
-            raise UsageError(f"a detail T must be in [{low:g}, 1], got {v:g}",
+            raise DetailError(f"a detail T must be in [{low:g}, 1], got {v:g}",
                              hint="below 0 blends toward the clean end (-1), for clean inputs and light JPEGs"
                              if low < 0 else None)
     return tuple(float(v) + 0.0 for v in ts)  # + 0.0: -0 is 0
