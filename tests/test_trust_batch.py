@@ -342,3 +342,29 @@ def test_two_inputs_for_one_output_are_both_named(tmp_path, photo, capsys):
     assert msg[1].startswith("casr: hint: run them separately, or name them by a glob")
     r = run("upscale", str(tmp_path / "c?" / "a.png"), "-s", 2, "-o", tmp_path / "o")  # what the hint says
     assert r.exit_code == 0 and (tmp_path / "o" / "c1" / "a_x2.png").exists() and (tmp_path / "o" / "c2" / "a_x2.png").exists()
+
+
+def test_a_per_file_hint_is_shown_and_recorded_and_a_file_in_the_way_is_named(pics, tmp_path):
+    out = tmp_path / "out"
+    assert run("upscale", pics / "a.png", "-s", 2, "-o", out / "a.png").exit_code == 0
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", out / "a.png", "--json")
+    rec = records(r)[0]
+    assert r.exit_code == 1 and rec["error"] == f"output exists ({out / 'a.png'})"
+    assert rec["hint"] == "use --overwrite or --skip-existing"
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", out / "a.png")
+    assert "casr: hint: use --overwrite or --skip-existing" in r.stderr.splitlines()
+    (tmp_path / "afile").write_text("x")
+    r = run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "afile" / "x.png", "--json")
+    assert records(r)[0]["error"] == (f"cannot write the output: {tmp_path / 'afile'} is a file, not a folder "
+                                      f"({tmp_path / 'afile' / 'x.png'})")
+
+
+@pytest.mark.slow
+def test_a_closed_standard_output_is_said_once(pics):
+    with open(pics / "a.png", "rb") as src:
+        p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", "-", "-s", "4", "-o", "-", "-f", "png", "-m",
+                              "bicubic"], stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        p.stdout.close()  # the reader goes away before the first byte
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=300) == 1
+    assert err.strip().splitlines() == ["casr: error: standard output was closed by the program reading it"]
