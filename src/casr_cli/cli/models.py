@@ -12,7 +12,7 @@ from ._options import DeviceOpt
 
 
 def models_command(
-    files: Annotated[list[str] | None, typer.Argument(help="Model files to describe (.safetensors/.pth).", show_default=False)] = None,
+    files: Annotated[list[str] | None, typer.Argument(help="Model files to describe (.safetensors/.pth).", show_default=False, metavar="FILE")] = None,
     device: DeviceOpt = "cpu",
     json_mode: Annotated[bool, typer.Option("--json", help="One JSON object per model or file on stdout, for scripts.")] = False,
 ) -> None:

@@ -26,7 +26,7 @@ def _parse_chain(text: str | None) -> tuple[float, ...] | None:
 
 
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs (a file that is another input's output under these options, e.g. a_x2.png next to a.png, is left alone); - reads one image from standard input.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, directories or globs (a file that is another input's output under these options, e.g. a_x2.png next to a.png, is left alone); - reads one image from standard input.", show_default=False, metavar="INPUT")],
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output file (one input file) or directory (several inputs, a directory or a glob); - writes the image to standard output (needs --format; messages and --json records then go to standard error).")] = None,
     scale: Annotated[float | None, typer.Option("--scale", "-s", help="Magnification, any number > 1 (e.g. 18).")] = None,
     width: Annotated[int | None, typer.Option("--width", help="Target width instead of --scale (aspect kept).")] = None,
