@@ -37,6 +37,7 @@ def test_dataset_folder_keys_and_what_counts_as_an_image(tmp_path):
     ds = resolve_dataset(str(d))
     assert (ds.name, ds.root, ds.reference) == ("my set", d, True)
     assert [(it.key, it.path.name) for it in ds.items] == [("a", "a.JPG"), ("b_one", "b one.png")]
+    assert [p.name for p in ds.skipped] == ["notes.txt"]  # named in the report's notes
     assert resolve_dataset(str(d), reference=False).reference is False
 
 
@@ -67,7 +68,7 @@ def test_dataset_messages_golden(tmp_path, monkeypatch):
             "or a folder of HR images")
     (tmp_path / "empty").mkdir()
     _raises(lambda: resolve_dataset(str(tmp_path / "empty")), "no images in the dataset folder",
-            "expected HR images (png, jpg, bmp, tif, webp) directly in the folder", tmp_path / "empty")
+            "expected HR images (PNG, JPEG, WebP, TIFF, BMP or GIF) directly in the folder", tmp_path / "empty")
     _raises(lambda: resolve_dataset("b100"), "dataset 'b100' needs a data root: expected "
             "<root>/b100/*.png (BSD300 test split, 100 HR images)", "pass --data-root DIR or set CASR_DATA")
     _raises(lambda: resolve_dataset("set5", str(tmp_path)), "dataset 'set5' not found: expected <root>/set5/*.png (5 HR images)",
@@ -282,7 +283,12 @@ def test_run_eval_hands_the_figures_their_inputs_and_rechecks_the_sheet(tmp_path
         assert isinstance(r["sr_seconds"], float) and 0 <= r["sr_seconds"] <= wall
         assert r["metrics"]["lpips"] == "unavailable (weights not downloaded)"
     rec = json.loads((cache / res.methods[0].key / "x3" / "b.json").read_text())
-    assert sorted(rec) == ["image", "lr_size", "method", "metrics", "protocol", "setting", "sr_seconds", "sr_size"]
+    assert sorted(rec) == ["image", "lr_size", "method", "metrics", "protocol", "setting", "source", "sr_seconds",
+                           "sr_size"]
+    import hashlib
+
+    assert rec["source"] == {"sha1": hashlib.sha1((d / "b.png").read_bytes()).hexdigest(), "lr": "bicubic",
+                             "input_crop": None}
     assert (rec["image"], rec["method"], rec["setting"], rec["lr_size"], rec["sr_size"]) == (
         "b", "bicubic", "x3", [8, 8], [24, 24])
     assert (cache / res.methods[0].key / "x3" / "b.json").read_text().startswith('{\n "image": "b",\n "method": "bicubic",\n')
@@ -330,3 +336,64 @@ def test_run_eval_recomputes_brisque_once_its_model_is_installed(tmp_path, monke
     assert (first.computed, again.computed, again.cached) == (1, 0, 1)
     now = run_eval(cfg)
     assert (now.computed, now.cached) == (1, 0) and isinstance(now.records[0]["metrics"]["brisque"], float)
+
+
+def test_the_cache_is_read_only_for_the_same_input(tmp_path):
+    """A cached cell is reused only when made from the same file content and preparation: a replaced image, a
+    folder of the same name elsewhere and another --input-crop are computed anew; x.png and x.jpg are two images."""
+    from casr_cli.eval import protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    rng = np.random.default_rng(3)
+
+    def picture(path, side=24):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(path)
+
+    d = tmp_path / "one" / "ds"
+    picture(d / "a.png")
+    picture(d / "x.png")
+    picture(d / "x.bmp")
+    out = tmp_path / "out"
+    cfg = EvalConfig(dataset=str(d), out=out, model="bicubic", methods=["bicubic"],
+                     settings=protocol.settings("2", None), metrics=("psnr",), drift_chain=None)
+    res = run_eval(cfg)
+    assert sorted(r["image"] for r in res.records) == ["a", "x_bmp", "x_png"] and (res.computed, res.cached) == (3, 0)
+    assert len({r["metrics"]["psnr"] for r in res.records}) == 3
+    assert (run_eval(cfg).computed, run_eval(cfg).cached) == (0, 3)
+    picture(d / "a.png")  # replaced
+    res = run_eval(cfg)
+    assert (res.computed, res.cached) == (1, 2)
+    other = tmp_path / "two" / "ds"  # the same folder name, other pictures
+    for name in ("a.png", "x.png", "x.bmp"):
+        picture(other / name)
+    res = run_eval(dataclasses_replace(cfg, dataset=str(other)))
+    assert (res.computed, res.cached) == (3, 0)
+    for name in ("f1.png", "f2.png"):  # a no-reference set: its inputs are centre-cropped first
+        picture(tmp_path / "root" / "celeba-hq" / name, side=48)
+    nr = dataclasses_replace(cfg, dataset="celeba-hq", data_root=str(tmp_path / "root"), metrics=("grid",),
+                             input_crop=32)
+    assert (run_eval(nr).computed, run_eval(nr).cached) == (2, 2)
+    res = run_eval(dataclasses_replace(nr, input_crop=0))
+    assert (res.computed, res.cached) == (2, 0) and {r["sr_size"][0] for r in res.records} == {96}
+
+
+def test_empty_lists_and_an_unknown_device_are_usage_errors(tmp_path):
+    from casr_cli.cli.eval import _ints, _names
+    from casr_cli.eval import protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    _png(tmp_path / "ds" / "a.png", 16)
+    cfg = EvalConfig(dataset=str(tmp_path / "ds"), out=tmp_path / "out", model="bicubic", methods=["bicubic"],
+                     settings=protocol.settings("2", None), metrics=("psnr",), drift_chain=None)
+    _raises(lambda: run_eval(dataclasses_replace(cfg, device="foo")), "unknown --device 'foo'",
+            "use auto, cpu, cuda or mps")
+    _raises(lambda: run_eval(dataclasses_replace(cfg, metrics=())), "no metrics to compute",
+            "available: psnr, ssim, lpips, musiq, niqe, pi, grid, brisque, piqe")
+    _raises(lambda: _names(" , ", "--metrics"), "--metrics is empty: ' , '",
+            "leave --metrics out for its default, or name at least one")
+    assert _names(None, "--methods") is None and _names("a, b,", "--methods") == ["a", "b"]
+    _raises(lambda: _ints("", "--superpixel-sizes"), "--superpixel-sizes is empty: ''",
+            "leave --superpixel-sizes out for its default, or give at least one")
+    _raises(lambda: protocol.settings(",", None), "--scales is empty: ','",
+            "leave --scales out for 8,12,18,24,30, or give some")

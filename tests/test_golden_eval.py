@@ -141,7 +141,7 @@ DRIFT_TABLE = """| cycle | factor | scale | size (h x w) | NIQE↓ | PSNR↑ | S
 | 2 | 2 | 4 | 120 x 96 | {} | {} | {} |
 """
 DRIFT_MD = {
-    "bicubic": "# casr eval: tiny\n\n1 images; methods as rows, scales as column groups.\n"
+    "bicubic": "# casr eval: tiny\n\n1 image; methods as rows, scales as column groups.\n"
                "- drift: model 'bicubic' has no SDAM stage, so the curves with and without SDAM coincide (computed once)\n\n"
                "| Method | x4 |  |  |\n|---|---|---|---|\n|  | PSNR↑ | SSIM↑ | NIQE↓ |\n| bicubic | 26.71 | 0.7414 | 8.63 |\n\n"
                "## Drift over cycles\n\n### a: bicubic (with SDAM), chain x2x2\n\n"
@@ -149,7 +149,7 @@ DRIFT_MD = {
                + "\n### a: bicubic (without SDAM), chain x2x2 (identical to bicubic (with SDAM))\n\n"
                + DRIFT_TABLE.format("29.53", "0.9046", "7.76", "26.64", "0.7383")
                + "\nNIQE is n/a while an intermediate image is under 96 px on a side (one NIQE block).\n",
-    "lite": "# casr eval: tiny\n\n1 images; methods as rows, scales as column groups.\n\n"
+    "lite": "# casr eval: tiny\n\n1 image; methods as rows, scales as column groups.\n\n"
             "| Method | x4 |  |\n|---|---|---|\n|  | PSNR↑ | NIQE↓ |\n| lite | 27.46 | 8.68 |\n\n"
             "## Drift over cycles\n\n### a: lite (with SDAM), chain x2x2\n\n"
             + DRIFT_TABLE.format("28.35", "0.8851", "8.65", "24.31", "0.6639")

@@ -23,13 +23,21 @@ def _details(text: str | None) -> list[tuple[float, ...]] | None:
     return [parse_detail(d, f"--details item {d!r} of {text!r}", allow_auto=True) for d in items]
 
 
-def _names(text: str | None) -> list[str] | None:
-    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+def _names(text: str | None, what: str) -> list[str] | None:
+    """``a,b`` -> ``["a", "b"]``; None (not given) stays None; a value with no names is a usage error."""
+    if text is None:
+        return None
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise UsageError(f"{what} is empty: {text!r}", hint=f"leave {what} out for its default, or name at least one")
+    return names
 
 
 def _ints(text: str | None, what: str) -> list[int] | None:
-    if not text:
+    if text is None:
         return None
+    if not text.strip(", "):
+        raise UsageError(f"{what} is empty: {text!r}", hint=f"leave {what} out for its default, or give at least one")
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError as e:
@@ -71,10 +79,12 @@ def eval_command(
         import torch
 
         torch.set_num_threads(threads)
-    dchain = None if drift_chain.strip().lower() in ("", "none", "off", "0") else parse_floats(drift_chain, "--drift-chain")
-    cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model or DEFAULT_MODEL, methods=_names(methods),
-                     ablate=_names(ablate), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
-                     settings=settings(scales, chain), metrics=tuple(_names(metrics) or ()), limit=limit,
+    if not drift_chain.strip():
+        raise UsageError("--drift-chain is empty", hint="give a chain (2,2,2,2) or 'none' to skip the drift report")
+    dchain = None if drift_chain.strip().lower() in ("none", "off", "0") else parse_floats(drift_chain, "--drift-chain")
+    cfg = EvalConfig(dataset=dataset, out=out, data_root=data_root, model=model or DEFAULT_MODEL, methods=_names(methods, "--methods"),
+                     ablate=_names(ablate, "--ablate"), superpixel_sizes=_ints(superpixel_sizes, "--superpixel-sizes"),
+                     settings=settings(scales, chain), metrics=tuple(_names(metrics, "--metrics")), limit=limit,
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet, lr_kind=lr_kind,
                      details=_details(details))

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+from ..io.reading import READ_EXTENSIONS, READABLE
+
+IMAGE_EXTS = READ_EXTENSIONS  # the one list casr reads (casr_cli.io.reading.READ_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Dataset:
     root: Path
     reference: bool
     items: tuple[Item, ...]
+    skipped: tuple[Path, ...] = ()  # files of the folder that are not images casr reads (noted in the report)
 
 
 def data_root(explicit: str | None) -> Path | None:
@@ -75,9 +78,23 @@ def _images(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(found)
 
 
+def _others(folder: Path, patterns: tuple[str, ...]) -> tuple[Path, ...]:
+    """The files ``patterns`` match that :func:`_images` leaves out (hidden files aside)."""
+    return tuple(sorted({p for pat in patterns for p in folder.glob(pat)
+                         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_EXTS}))
+
+
 def _key(path: Path, folder: Path) -> str:
     rel = path.relative_to(folder).with_suffix("")
     return "__".join(rel.parts).replace(" ", "_")
+
+
+def _items(paths: list[Path], folder: Path) -> tuple[Item, ...]:
+    """One :class:`Item` per image, keyed by :func:`_key`; images whose keys meet (``x.png`` and ``x.jpg``) keep
+    their extension in it (``x_png``, ``x_jpg``), so neither stands in for the other."""
+    keys = [_key(p, folder) for p in paths]
+    twice = {k for k in keys if keys.count(k) > 1}
+    return tuple(Item(k + (p.suffix.lower().replace(".", "_") if k in twice else ""), p) for k, p in zip(keys, paths))
 
 
 def resolve_dataset(name: str, root: str | None = None, *, reference: bool | None = None) -> Dataset:
@@ -94,8 +111,8 @@ def resolve_dataset(name: str, root: str | None = None, *, reference: bool | Non
         imgs = _images(folder, ("*",))
         if not imgs:
             raise UsageError("no images in the dataset folder", path=folder,
-                             hint="expected HR images (png, jpg, bmp, tif, webp) directly in the folder")
-        return Dataset(folder.name, folder, reference is not False, tuple(Item(_key(p, folder), p) for p in imgs))
+                             hint=f"expected HR images ({READABLE}) directly in the folder")
+        return Dataset(folder.name, folder, reference is not False, _items(imgs, folder), _others(folder, ("*",)))
     base = data_root(root)
     if base is None:
         raise UsageError(f"dataset {spec.name!r} needs a data root: expected {spec.layout}",
@@ -109,4 +126,4 @@ def resolve_dataset(name: str, root: str | None = None, *, reference: bool | Non
     if spec.last:
         imgs = imgs[-spec.last:]
     return Dataset(spec.name, folder, spec.reference if reference is None else reference,
-                   tuple(Item(_key(p, folder), p) for p in imgs))
+                   _items(imgs, folder), _others(folder, spec.pattern))

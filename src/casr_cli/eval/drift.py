@@ -19,6 +19,7 @@ import numpy as np
 
 from ..engine.stages import StageSwitches
 from . import protocol
+from .cache import source_of
 from .events import EvalEvent
 from .metrics import psnr_y, shave_border, ssim_y
 from .niqe import niqe
@@ -80,7 +81,8 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
                 continue
             key = f"drift-{cfg.model}-" + protocol.Setting(scale, chain).key + "-" + ("sdam" if sw.superpixel else "nosdam")
             path = cache.path(key, item.key)
-            rec = cache.load(path, [], lambda n: False)
+            source = source_of(item.path, input_crop=None if ds.reference else cfg.input_crop)
+            rec = cache.load(path, [], lambda n: False, source)
             if rec is None:
                 if img is None:
                     img = protocol.read_rgb8(item)
@@ -88,7 +90,7 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
                     pair = protocol.prepare(img, scale, ds.reference, cfg.input_crop)  # the clean bicubic LR
                 hr, lr, final = pair
                 cycles = drift_curve(engines.get(cfg.model, sw), lr, hr, chain, final)
-                rec = {"image": item.key, "chain": list(chain), "metrics": {}, "cycles": cycles}
+                rec = {"image": item.key, "chain": list(chain), "metrics": {}, "cycles": cycles, "source": source}
                 cache.save(path, _encoded(rec))
             rec = dict(rec, cycles=[_decoded(c) for c in rec["cycles"]], variant=name, chain_label=label)
             out.append(rec)

@@ -75,6 +75,8 @@ def settings(scales: str | None, chains: list[str] | None) -> list[Setting]:
 
     names = OptionNames(scale="--scales")
     out: list[Setting] = []
+    if scales is not None and not scales.strip(", "):
+        raise UsageError(f"--scales is empty: {scales!r}", hint="leave --scales out for 8,12,18,24,30, or give some")
     if scales or not chains:
         for s in parse_floats(scales, "--scales") if scales else DEFAULT_SCALES:
             out.append(Setting(SizeRequest(scale=s, names=names).scale))

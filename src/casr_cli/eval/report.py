@@ -66,7 +66,8 @@ def fmt(metric: str, v) -> str:
 def markdown(result) -> str:
     settings, metrics = result.settings, result.metrics
     lines = [f"# casr eval: {result.dataset.name}", ""]
-    lines += [f"{len({r['image'] for r in result.records})} images; methods as rows, scales as column groups."]
+    n = len({r['image'] for r in result.records})
+    lines += [f"{n} image{'' if n == 1 else 's'}; methods as rows, scales as column groups."]
     lines += [f"- {n}" for n in all_notes(result)]
     lines.append("")
     for start in range(0, len(settings), GROUPS_PER_TABLE):

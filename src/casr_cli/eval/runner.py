@@ -17,7 +17,7 @@ from ..engine.deblock import BlockGrid
 from ..engine.stages import StageSwitches
 from ..errors import UsageError
 from . import protocol
-from .cache import ResultCache
+from .cache import ResultCache, source_of
 from .datasets import Dataset, resolve_dataset
 from .events import EvalEvent, ProgressFn
 from .iqa import SPECS as IQA_SPECS, IqaMetrics
@@ -155,6 +155,11 @@ def _check_config(cfg: EvalConfig) -> list[str]:
         raise UsageError(f"unknown --lr {cfg.lr_kind!r}", hint=f"use {' or '.join(protocol.LR_KINDS)}")
     if not cfg.settings:
         raise UsageError("no scales or chains to evaluate")
+    if not cfg.metrics:
+        raise UsageError("no metrics to compute", hint=f"available: {', '.join(ALL_METRICS)}")
+    from ..models import resolve_device
+
+    resolve_device(cfg.device)  # an unknown or unavailable device, said before any work
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError("--out must be a folder (results.md, cache/ ... go in it), not a file", path=out)
@@ -185,6 +190,11 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
     engines = _Engines(cfg.device, cfg.tile)
     notes: list[str] = []
+    if ds.skipped:
+        from ..io.reading import READABLE
+
+        shown = ", ".join(p.name for p in ds.skipped[:5]) + (f" and {len(ds.skipped) - 5} more" if len(ds.skipped) > 5 else "")
+        notes.append(f"{len(ds.skipped)} file(s) of the dataset folder left out, not {READABLE}: {shown}")
     if not ds.reference:
         notes.append(f"{ds.name} has no references: full-reference metrics (PSNR, SSIM, LPIPS) are skipped")
     notes += same_as_full(methods, cfg.model, engines)
@@ -203,12 +213,14 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     for i, item in enumerate(items):
         img = None
         want_sheet = cfg.sheet and i == 0
+        source = source_of(item.path, lr=cfg.lr_kind if ds.reference else None,
+                           input_crop=None if ds.reference else cfg.input_crop)
         for setting in cfg.settings:
             pair = None
             for m in methods:
                 path = cache.path(m.key, setting.key, item.key)
                 crop_path = path.with_name(item.key + ".crop.png")
-                rec = cache.load(path, metrics, can_compute)
+                rec = cache.load(path, metrics, can_compute, source)
                 aux_dir = cache.root / "sheet" / setting.key
                 if rec is not None and want_sheet and not (crop_path.is_file() and (aux_dir / f"{item.key}.lr.png").is_file()):
                     rec = None
@@ -221,7 +233,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     t0 = time.perf_counter()
                     sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid, web_tables)
                     secs = time.perf_counter() - t0
-                    rec = {"image": item.key, "method": m.label, "setting": setting.label,
+                    rec = {"image": item.key, "method": m.label, "setting": setting.label, "source": source,
                            "lr_size": list(lr.shape[:2]), "sr_size": list(sr.shape[:2]), "sr_seconds": round(secs, 3),
                            "metrics": compute_metrics(metrics, sr, hr, setting.scale, iqa, lr.shape[:2])}
                     if want_sheet:
