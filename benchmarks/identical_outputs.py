@@ -42,7 +42,12 @@ def inputs(d: Path) -> list[tuple[str, Path, list[str]]]:
 
 
 def main() -> None:
-    d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("workdir", nargs="?", help="where the inputs and outputs go (default: a new temporary folder)")
+    args = ap.parse_args()
+    d = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp())
     d.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     for name, src, args in inputs(d):

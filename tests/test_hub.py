@@ -444,3 +444,17 @@ def test_cli_json_check_and_download(env, fake):
 
     r = runner.invoke(app, ["download-weights", "--list", "--json"])
     assert r.exit_code == 0 and {d["component"] for d in json.loads(r.stdout)} == {"tiny:model", "extra:plain"}
+
+
+def test_download_weights_help_names_every_group_and_fast_needs_check():
+    from typer.testing import CliRunner
+
+    from casr_cli import hub
+    from casr_cli.cli import app
+
+    r = CliRunner().invoke(app, ["download-weights", "--help"])
+    text = " ".join(r.output.split())  # the help wraps at the terminal's width
+    listed = text.split("Groups from weights.toml (")[1].split(")")[0].split(", ")
+    assert listed == list(hub.load_manifest().groups)
+    r = CliRunner().invoke(app, ["download-weights", "--fast"])
+    assert r.exit_code != 0 and "--fast goes with --check" in str(r.exception)

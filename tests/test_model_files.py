@@ -80,6 +80,17 @@ def test_casr_part_exports_are_named(tmp_path, monkeypatch, capsys, src, word):
     assert code == 2 and err.startswith("casr: error: a casr SSN export")
 
 
+def test_the_degradation_estimator_is_named_not_read_as_a_foreign_model(tmp_path):
+    from casr_cli.adaptive.degradation_net import DEFAULT_WEIGHTS
+    from casr_cli.models.catalog import inspect_file
+
+    rec = inspect_file(DEFAULT_WEIGHTS)  # casr models FILE
+    assert rec["kind"] == "casr degradation export" and rec["config"]["widths"] == [16, 32, 48]
+    assert rec["use"].startswith("a casr degradation estimator (the adaptive default's learned gate), not a model")
+    with pytest.raises(ModelFileError, match="degradation estimator"):  # --model FILE
+        load_model(str(DEFAULT_WEIGHTS), device="cpu")
+
+
 def test_sarm_export_is_named(tmp_path):
     from casr_cli.sarm.module import SARM, save_sarm
 

@@ -12,7 +12,8 @@ runner = CliRunner()
 
 def test_option_errors():
     for args, match in [([], "exactly one"), (["--stage", "3"], "1 or 2"), (["--component", "vae"], "unknown component"),
-                        (["--stage", "1", "--model", "x"], "unknown model"), (["--stage", "1", "--set", "nope=1"], "bad --set"),
+                        (["--stage", "1", "--model", "x"], "unknown model"),
+                        (["--stage", "1", "--set", "nope=1"], "unknown --set key 'nope'"),
                         (["--component", "ssn", "--model", "turbo"], "turbo trains"),
                         (["--stage", "1", "--model", "turbo", "--export", "x"], "--export is for lite")]:
         r = runner.invoke(app, ["train", *args])
@@ -55,7 +56,7 @@ def _strict_json(line: str):
 
 @pytest.mark.parametrize("args, words", [
     (["--stage", "1", "--set", "lr=-1"], "--set lr must be more than 0, got -1"),
-    (["--stage", "1", "--set", "patch=0"], "--set patch must be at least 16"),
+    (["--stage", "1", "--set", "patch=0"], "--set patch must be 16 to 2048"),
     (["--stage", "2", "--set", "p_x4=1.5"], "--set p_x4 must be between 0 and 1"),
     (["--stage", "1", "--set", "lr=nan"], "--set lr must be a finite number"),
     (["--stage", "1", "--set", "min_lr=0.1"], "must not exceed lr"),
@@ -226,3 +227,14 @@ def test_config_check_covers_every_loop():
         cfg = dataclasses.replace(make("tiny"), steps=0)
         with pytest.raises(CasrError, match="--steps must be at least 1"):
             check_config(cfg)
+
+
+def test_a_patch_too_large_for_memory_is_refused_before_any_work():
+    from casr_cli.training import lite, ssn
+    from casr_cli.training.checks import check_config
+
+    with pytest.raises(CasrError, match=r"--set patch must be 16 to 2048 \(pixels\), got 100000"):
+        check_config(dataclasses.replace(lite.lite_config("tiny"), patch=100000))
+    with pytest.raises(CasrError, match=r"--set crop must be 8 to 2048 \(pixels\), got 4096"):
+        check_config(dataclasses.replace(ssn.ssn_config("tiny"), crop=4096))
+    check_config(dataclasses.replace(lite.lite_config("tiny"), patch=2048))

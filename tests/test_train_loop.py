@@ -51,18 +51,23 @@ def test_every_trainer_answers_the_contract():
     assert trainer("turbo").export is None and trainer("lite").export is not None
     with pytest.raises(UsageError, match="unknown trainer"):
         trainer("vae")
-    with pytest.raises(ValueError, match="unknown preset"):
+    with pytest.raises(UsageError, match="unknown --preset 'huge'") as e:
         trainer("lite").configure("huge")
+    assert e.value.hint == "choose from default, distill, gan, tiny"
 
 
 def test_parse_sets_types_values_by_the_defaults():
     cfg = trainer("lite").config
     got = parse_sets(["lr=5e-4", "blocks = 3", "usm-gt=yes", "inputs=bicubic, structure", "ssn_path="], cfg)
     assert got == {"lr": 5e-4, "blocks": 3, "usm_gt": True, "inputs": ("bicubic", "structure"), "ssn_path": ""}
-    for bad, words in [("nope=1", "bad --set"), ("lr", "bad --set"), ("blocks=2.5", "bad value"),
-                       ("resume=maybe", "not a yes/no value")]:
-        with pytest.raises(UsageError, match=words):
+    for bad, words, hint in [("nope=1", "unknown --set key 'nope'", None),
+                             ("lr", "--set 'lr' has no value", "give it as NAME=VALUE, e.g. --set lr=..."),
+                             ("blocks=2.5", "bad value", "blocks takes a whole number"),
+                             ("resume=maybe", "not a yes/no value", None), ("lr=abc", "bad value", "lr takes a number"),
+                             ("blocs=3", "unknown --set key 'blocs'", "did you mean blocks?")]:
+        with pytest.raises(UsageError, match=words) as e:
             parse_sets([bad], cfg)
+        assert hint is None or e.value.hint == hint, (bad, e.value.hint)
 
 
 # Golden values: the first two logged records of `--preset tiny` on the `photo` fixture (seed 0, one

@@ -44,7 +44,7 @@ def _print_licences(console: Console, licences: list[dict[str, Any]]) -> None:
 
 def download_weights(
     groups: Optional[list[str]] = typer.Argument(
-        None, metavar="[GROUP[:COMPONENT]]...", help="Groups from weights.toml (turbo, depth, sam, metrics); default: all."
+        None, metavar="[GROUP[:COMPONENT]]...", help="Groups from weights.toml (turbo, depth, sam, metrics, realesrgan); default: all."
     ),
     check: bool = typer.Option(False, "--check", help="Report what is present (re-hashing against the lock file); download nothing."),
     fast: bool = typer.Option(False, "--fast", help="With --check: compare sizes only, do not re-hash."),
@@ -65,6 +65,10 @@ def download_weights(
     from .. import hub
     from ._tables import print_table
 
+    if fast and not check:  # --fast alone would start the full download it was meant to avoid
+        from ..errors import UsageError
+
+        raise UsageError("--fast goes with --check (compare sizes only)", hint="casr download-weights --check --fast")
     manifest = hub.load_manifest()
     selectors = list(groups or [])
     components = hub.parse_selectors(selectors, manifest)  # validates names early

@@ -56,7 +56,7 @@ def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model family: lite (CPU) or turbo (GPU; accelerate launch -m casr_cli train ...).")] = "lite",
     data: Annotated[Optional[list[str]], typer.Option("--data", help="Folder of HR training images, searched recursively (repeatable). Default: ../shared/data/train/t91 and ../shared/data/train/bsd200, relative to the working directory; turbo: procedural images.", show_default=False)] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out-dir", help="Checkpoints and the run's files; an existing checkpoint there is resumed. Default: runs/ssn, runs/degradation, runs/lite (stage 1), runs/sarm (stage 2) or runs/turbo.", show_default=False)] = None,
-    preset: Annotated[str, typer.Option("--preset", help="default, or tiny (a seconds-long smoke run with a tiny model).")] = "default",
+    preset: Annotated[str, typer.Option("--preset", help="default; tiny (a seconds-long smoke run with a tiny model); lite also gan (the generative end) and distill (a student of a teacher's shards).")] = "default",
     max_minutes: Annotated[float, typer.Option("--max-minutes", help="Stop (with a checkpoint) after this long; 0 = no limit.")] = 0.0,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Total optimisation steps. Default: ssn 4000, degradation 6000, stage 1 30000, stage 2 3000, turbo 10000; tiny preset 2.", show_default=False)] = None,
     export: Annotated[Optional[str], typer.Option("--export", help="Write the shippable safetensors here when done (lite: ssn, degradation, stage 1, stage 2).")] = None,

@@ -27,7 +27,7 @@ from ..errors import ModelFileError
 SAFETENSORS = (".safetensors",)
 PICKLES = (".pth", ".pt", ".ckpt", ".bin")
 SUFFIXES = SAFETENSORS + PICKLES
-CASR_KINDS = ("lite", "ssn", "sarm", "turbo")
+CASR_KINDS = ("lite", "ssn", "sarm", "turbo", "degradation")
 INSTALL_HINT = ('foreign models need spandrel and a torchvision built for this torch: '
                 'pip install torch==2.14.1 torchvision==0.29.1 -e ".[models]" (see README)')
 
@@ -194,13 +194,18 @@ def describe(desc, path: str | Path) -> ModelFileInfo:
 
 def casr_file_error(kind: str, path: Path) -> ModelFileError:
     """The one-line answer for a casr export that is not a whole model by itself."""
+    from ..adaptive.degradation_net import DEFAULT_WEIGHTS as DEGRADATION_WEIGHTS
     from . import lite
 
     what = {
         "ssn": ("a casr SSN export (lite's superpixel network), not a model",
-                f"lite uses it in place of {lite.SSN}; as --model give a backbone export or lite"),
+                f"lite's SDAM runs the one at {lite.SSN}; as --model give a backbone export or lite"),
         "sarm": ("a casr SARM export (a refinement stage), not a model",
-                 f"lite loads its SARM from {lite.SARM} with --sarm; as --model give a backbone export or lite"),
+                 f"lite runs one with --sarm when it lies at {lite.SARM} (none ships, docs/sarm.md); as --model give "
+                 "a backbone export or lite"),
+        "degradation": ("a casr degradation estimator (the adaptive default's learned gate), not a model",
+                        f"lite's adaptive detail reads the one at {DEGRADATION_WEIGHTS}; as --model give a backbone "
+                        "export or lite"),
         "turbo": ("a casr turbo adapter export, not a model by itself",
                   "use --model turbo with CASR_TURBO_ADAPTERS pointing at it"),
     }[kind]

@@ -27,7 +27,8 @@ RULES: dict[str, Rule] = {
     "batch_size": _AT_LEAST_1, "micro_batch": _AT_LEAST_1,
     "log_every": _AT_LEAST_1, "ckpt_every": _AT_LEAST_1, "eval_every": _AT_LEAST_1,
     "num_threads": (lambda v: v >= 0, "0 (torch's choice) or more"), "seed": _AT_LEAST_0,
-    "patch": (lambda v: v >= 16, "at least 16 (pixels)"), "crop": (lambda v: v >= 8, "at least 8 (pixels)"),
+    # upper bounds: a typo (patch=100000) would upscale every image to it and fill the memory before step 1
+    "patch": (lambda v: 16 <= v <= 2048, "16 to 2048 (pixels)"), "crop": (lambda v: 8 <= v <= 2048, "8 to 2048 (pixels)"),
     "context": _AT_LEAST_0, "channels": _AT_LEAST_1, "blocks": _AT_LEAST_0, "unshuffle": _AT_LEAST_1,
     "cell": (lambda v: v >= 2, "at least 2"), "train_cell": (lambda v: v >= 2, "at least 2"),
     "tile_tokens": _AT_LEAST_1, "heads": _AT_LEAST_1, "query_pool": _AT_LEAST_1,

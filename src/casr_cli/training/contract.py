@@ -58,7 +58,7 @@ def trainer(name: str) -> Trainer:
 def make_config(cls: type, presets: dict[str, dict[str, Any]], preset: str, overrides: dict[str, Any]):
     """``cls`` from the named preset, then ``overrides`` on top."""
     if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(presets)}")
+        raise UsageError(f"unknown --preset {preset!r}", hint=f"choose from {', '.join(sorted(presets))}")
     return cls(**{**presets[preset], **overrides})
 
 
@@ -71,8 +71,14 @@ def parse_sets(items: list[str], cls: type) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
-            raise UsageError(f"bad --set {item!r}", hint=f"keys: {', '.join(sorted(fields))}")
+        if not sep:
+            raise UsageError(f"--set {item!r} has no value", hint=f"give it as NAME=VALUE, e.g. --set {key or 'lr'}=...")
+        if key not in fields:
+            import difflib
+
+            near = difflib.get_close_matches(key, fields, n=3)
+            raise UsageError(f"unknown --set key {key!r}",
+                             hint=f"did you mean {' or '.join(near)}?" if near else f"keys: {', '.join(sorted(fields))}")
         default = fields[key].default
         value = value.strip()
         try:
@@ -86,5 +92,9 @@ def parse_sets(items: list[str], cls: type) -> dict[str, Any]:
             else:
                 out[key] = type(default)(value)
         except ValueError as e:
-            raise UsageError(f"bad value in --set {item!r}: {e}") from e
+            kind = {int: "a whole number", float: "a number"}.get(type(default[0] if isinstance(default, tuple) and default
+                                                                    else default), "")
+            raise UsageError(f"bad value in --set {item!r}: {e}",
+                             hint=f"{key} takes {kind}{'s separated by commas' if isinstance(default, tuple) else ''}"
+                             if kind else None) from e
     return out
