@@ -397,3 +397,16 @@ def test_empty_lists_and_an_unknown_device_are_usage_errors(tmp_path):
             "leave --superpixel-sizes out for its default, or give at least one")
     _raises(lambda: protocol.settings(",", None), "--scales is empty: ','",
             "leave --scales out for 8,12,18,24,30, or give some")
+
+
+def test_options_a_dataset_does_not_use_are_noted_and_a_too_small_image_is_named(tmp_path):
+    from casr_cli.eval import protocol
+    from casr_cli.eval.runner import EvalConfig, run_eval
+
+    _png(tmp_path / "ds" / "a.png", 16)
+    cfg = EvalConfig(dataset=str(tmp_path / "ds"), out=tmp_path / "out", model="bicubic", methods=["bicubic"],
+                     settings=protocol.settings("2", None), metrics=("psnr",), drift_chain=None, input_crop=8)
+    assert "--input-crop 8 is for no-reference inputs; ds's HR images are used whole" in run_eval(cfg).notes
+    _png(tmp_path / "ds" / "tiny.png", 3)
+    _raises(lambda: run_eval(dataclasses_replace(cfg, settings=protocol.settings("4", None))),
+            "image 3x3 is too small for x4", path=tmp_path / "ds" / "tiny.png")

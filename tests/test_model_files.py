@@ -135,7 +135,7 @@ def test_bad_files_one_line_exit_2(tmp_path, monkeypatch, capsys, name, make):
 
 def test_missing_file_and_unknown_name(monkeypatch, capsys, tmp_path):
     code, _, err = casr_main(monkeypatch, capsys, "models", tmp_path / "nope.pth")
-    assert code == 2 and "model file not found" in err
+    assert code == 1 and "model file not found" in err  # a file that failed, as upscale's (exit 1)
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     code, _, err = casr_main(monkeypatch, capsys, "upscale", tmp_path / "a.png", "-s", 2, "-m", "no-such-model")
     assert code == 2 and "unknown model 'no-such-model'" in err and "realesrgan-x4plus" in err
@@ -174,7 +174,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, monkeypatch, cap
     code, _, err = casr_main(monkeypatch, capsys, "upscale", tmp_path / "in.png", "-s", 2, "-m", f)
     assert code == 2 and "refused" in err
     code, _, err = casr_main(monkeypatch, capsys, "models", f)
-    assert code == 2 and "refused" in err
+    assert code == 1 and "refused" in err
     assert not marker.exists()
 
 
@@ -254,3 +254,21 @@ def test_file_kind_reads_the_metadata_once(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match="SSN export"):  # --model FILE
         load_model(str(ssn), device="cpu")
     assert len(reads) == 2
+
+
+def test_casr_models_answers_each_file_and_says_what_it_cannot_read(tmp_path, monkeypatch, capsys):
+    import json as _json
+
+    from casr_cli.adaptive.degradation_net import DEFAULT_WEIGHTS
+
+    (tmp_path / "d").mkdir()
+    torch.save({"w": torch.ones(2)}, tmp_path / "lite_ckpt.pt")
+    code, out, err = casr_main(monkeypatch, capsys, "models", tmp_path / "d", tmp_path / "gone.pth", DEFAULT_WEIGHTS,
+                               tmp_path / "lite_ckpt.pt", "--json")
+    recs = [_json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [r.get("error") for r in recs] == [
+        f"a folder, not a model file ({tmp_path / 'd'})", f"model file not found ({tmp_path / 'gone.pth'})", None,
+        f"unsupported architecture: spandrel {__import__('spandrel').__version__} does not recognise these 1 tensors "
+        f"(first: w) ({tmp_path / 'lite_ckpt.pt'})"]
+    assert recs[2]["kind"] == "casr degradation export"
+    assert recs[3]["hint"].startswith("lite_ckpt.pt reads like a casr training checkpoint: export it first")

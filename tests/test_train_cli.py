@@ -155,7 +155,10 @@ def test_resume_says_so_and_bad_checkpoints_are_one_line(tmp_path, data_dir):
     assert recs[1] == {"event": "resume", "step": 2, "path": str(tmp_path / "r" / "ssn_ckpt.pt")}
     assert recs[-1]["event"] == "done" and recs[-1]["step"] == 3
     r = runner.invoke(app, [*base, "--steps", "4", "--set", "widths=4,4"])
-    assert isinstance(r.exception, TrainingError) and "another model configuration" in r.exception.message
+    assert isinstance(r.exception, TrainingError) and "another model configuration (widths: " in r.exception.message
+    assert r.exception.message.endswith("(widths: (4, 8) there, (4, 4) here)")  # the field that differs, both ways
+    r = runner.invoke(app, [*base, "--steps", "2"])  # the checkpoint is at step 3
+    assert r.exit_code == 0 and "the checkpoint is at step 3, at or past --steps 2: nothing to train" in r.stderr
     (tmp_path / "r" / "ssn_ckpt.pt").write_bytes(b"truncated")
     r = runner.invoke(app, [*base, "--steps", "4"])
     assert isinstance(r.exception, TrainingError) and "cannot read the checkpoint" in r.exception.message

@@ -19,14 +19,27 @@ def models_command(
     """List built-in and downloaded models; for a file: architecture, scale, parameters, channels, dtypes, tiling needs."""
     from ..models.catalog import builtin_entries, inspect_file, manager_entries
 
-    if files:
-        recs = [inspect_file(f, device) for f in files]
-        if json_mode:
-            for r in recs:
+    if files:  # each file its own answer: one that cannot be read is said and the others still are
+        from ..cli import report_error
+        from ..errors import CasrError
+
+        failed = 0
+        for f in files:
+            try:
+                r = inspect_file(f, device)
+            except CasrError as e:
+                failed += 1
+                if json_mode:
+                    sys.stdout.write(json.dumps({"path": str(f), "error": e.one_line(), "hint": e.hint}) + "\n")
+                else:
+                    report_error(e)
+                continue
+            if json_mode:
                 sys.stdout.write(json.dumps(r) + "\n")
-            return
-        for r in recs:
-            _print_file(r)
+            else:
+                _print_file(r)
+        if failed:
+            raise typer.Exit(1)
         return
     recs = builtin_entries() + manager_entries()
     if json_mode:

@@ -114,6 +114,9 @@ def train(
     def report(rec: dict) -> None:
         if rec.get("event") == "resume":
             state["resumed"] = rec["step"]
+            if rec["step"] >= cfg.steps:  # nothing left to train: said, not only implied by "done step=N"
+                say(f"the checkpoint is at step {rec['step']}, at or past --steps {cfg.steps}: nothing to train "
+                    f"(a larger --steps goes on; --set resume=false starts afresh)")
         if rec.get("event") == "done":
             state["done"] = rec
         if json_mode:

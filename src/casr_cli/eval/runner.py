@@ -190,6 +190,10 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     iqa = IqaMetrics([m for m in metrics if m in IQA_SPECS], cfg.device)
     engines = _Engines(cfg.device, cfg.tile)
     notes: list[str] = []
+    if ds.reference and cfg.input_crop:
+        notes.append(f"--input-crop {cfg.input_crop} is for no-reference inputs; {ds.name}'s HR images are used whole")
+    if not ds.reference and cfg.lr_kind != "bicubic":
+        notes.append(f"--lr {cfg.lr_kind} makes an LR from an HR image; {ds.name}'s images are the inputs as they are")
     if ds.skipped:
         from ..io.reading import READABLE
 
@@ -228,7 +232,11 @@ def run_eval(cfg: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
                     if img is None:
                         img = protocol.read_rgb8(item)
                     if pair is None:
-                        pair = protocol.prepare(img, setting.scale, ds.reference, cfg.input_crop, cfg.lr_kind)
+                        try:
+                            pair = protocol.prepare(img, setting.scale, ds.reference, cfg.input_crop, cfg.lr_kind)
+                        except UsageError as e:  # too small for this scale: named by its file
+                            e.path = e.path or str(item.path)
+                            raise
                     hr, lr, size = pair
                     t0 = time.perf_counter()
                     sr = upscale_to(engines.get(m.model, m.switches), lr, size, setting, web_grid, web_tables)

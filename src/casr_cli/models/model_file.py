@@ -88,6 +88,8 @@ def file_kind(path: str | Path) -> FileKind:
     """What the file at ``path`` is, from its suffix and (a ``.safetensors``) its metadata,
     read once.  A file that is not there is a :class:`~casr_cli.errors.ModelFileError`."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError("a folder, not a model file", path=path, hint="give a .safetensors or .pth file")
     if not path.is_file():
         raise ModelFileError("model file not found", path=path)
     if path.suffix.lower() in SAFETENSORS:
@@ -169,8 +171,10 @@ def load_descriptor(path: str | Path):
     try:
         desc = spandrel.ModelLoader("cpu").load_from_state_dict(state)
     except spandrel.UnsupportedModelError as e:
+        hint = (f"{path.name} reads like a casr training checkpoint: export it first (casr train ... --export FILE)"
+                if path.name.endswith(("_ckpt.pt", "-ckpt.pt")) else None)
         raise ModelFileError(f"unsupported architecture: spandrel {spandrel.__version__} does not recognise "
-                             f"these {len(state)} tensors (first: {next(iter(state))})", path=path) from e
+                             f"these {len(state)} tensors (first: {next(iter(state))})", path=path, hint=hint) from e
     except Exception as e:
         raise ModelFileError(f"spandrel could not build the model: {_short(e)}", path=path) from e
     if not isinstance(desc, spandrel.ImageModelDescriptor) or desc.purpose != "SR" or desc.scale < 2:

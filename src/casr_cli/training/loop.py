@@ -51,9 +51,11 @@ def resume_run(ckpt_path: Path, model_config: dict[str, Any], model, opt, gen, p
     returned; a checkpoint made with another model config is a :class:`TrainingError`."""
     ckpt = resume_checkpoint(ckpt_path, None, progress)
     if ckpt["model_config"] != model_config:
-        raise TrainingError(f"the checkpoint to resume from was made with another model configuration "
-                            f"({ckpt['model_config']})", path=ckpt_path,
-                            hint="use another --out-dir, or --set resume=false to start afresh")
+        there = ckpt["model_config"]
+        differ = ", ".join(f"{k}: {there.get(k)!r} there, {model_config.get(k)!r} here"
+                           for k in sorted(set(there) | set(model_config)) if there.get(k) != model_config.get(k))
+        raise TrainingError(f"the checkpoint to resume from was made with another model configuration ({differ})",
+                            path=ckpt_path, hint="use another --out-dir, or --set resume=false to start afresh")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     gen.set_state(ckpt["rng"])
