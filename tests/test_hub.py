@@ -458,3 +458,14 @@ def test_download_weights_help_names_every_group_and_fast_needs_check():
     assert listed == list(hub.load_manifest().groups)
     r = CliRunner().invoke(app, ["download-weights", "--fast"])
     assert r.exit_code != 0 and "--fast goes with --check" in str(r.exception)
+
+
+def test_a_groups_note_is_said_once_and_its_url_only_for_its_own_licence():
+    from casr_cli import hub
+
+    m = hub.load_manifest()
+    lics = hub.licences_for(hub.parse_selectors(["metrics"], m), m)
+    assert len(lics) == 4 and [bool(x["note"]) for x in lics] == [True, False, False, False]
+    assert all(x["url"] is None for x in lics)  # each of metrics' components names its own licence
+    turbo = hub.licences_for(hub.parse_selectors(["turbo"], m), m)
+    assert turbo[0]["url"] == m.group("turbo").licence_url

@@ -46,15 +46,16 @@ def models_command(
         for r in recs:
             sys.stdout.write(json.dumps(r) + "\n")
         return
+    width = max(len(r["name"]) for r in recs) + 1  # one column for every name, the longest included
     print("built-in:")
     for r in recs:
         if r["kind"] == "built-in":
-            print(f"  {r['name']:<26} {r['description']}")
+            print(f"  {r['name']:<{width}} {r['description']}")
     print("weights manager (casr download-weights GROUP:COMPONENT):")
     for r in recs:
         if r["kind"] != "built-in":
             state = f"downloaded ({r['path']})" if r["downloaded"] else f"not downloaded: {r['download']}"
-            print(f"  {r['name']:<26} {r['licence']}; {state}")
+            print(f"  {r['name']:<{width}} {r['licence']}; {state}")
     print("any model file: --model PATH (casr models PATH says what it is)")
 
 

@@ -229,9 +229,11 @@ def download_command(selectors: Iterable[str] | str) -> str:
 
 def licences_for(components: Iterable[ComponentSpec], manifest: Manifest) -> list[dict[str, Any]]:
     """The licences the user accepts by downloading ``components``, one entry per
-    distinct (group, licence)."""
+    distinct (group, licence).  The group's licence URL goes with the group's own licence only (a
+    component with a licence of its own has none here), and the group's note with its first entry."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    noted: set[str] = set()
     for c in components:
         g = manifest.group(c.group)
         lic = c.licence or g.licence
@@ -242,9 +244,10 @@ def licences_for(components: Iterable[ComponentSpec], manifest: Manifest) -> lis
             {
                 "group": g.name,
                 "licence": lic,
-                "url": g.licence_url,
+                "url": g.licence_url if lic == g.licence else None,
                 "commercial_use": g.commercial_use,
-                "note": g.note,
+                "note": g.note if g.name not in noted else None,
             }
         )
+        noted.add(g.name)
     return out
