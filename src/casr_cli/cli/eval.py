@@ -48,7 +48,7 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="div8k, realsr, celeba-hq, set5, set14, b100, urban100, or a folder of HR images.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: results.md/.csv/.json, comparison.png, drift.png, cache/.")] = Path("eval-out"),
     data_root: Annotated[Optional[str], typer.Option("--data-root", help="Root of the named datasets (default: $CASR_DATA).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model behind the casr, naive and ablation rows: bicubic, lite (the default) or turbo.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model behind the casr, naive and ablation rows: bicubic, lite (the default), lite-clean or turbo.")] = None,
     methods: Annotated[Optional[str], typer.Option("--methods", help="Rows: casr, bicubic, naive and/or model names (default: casr,bicubic,naive).")] = None,
     scales: Annotated[Optional[str], typer.Option("--scales", help="Scales, e.g. 8,12,18 (default 8,12,18,24,30; none when only --chain is given).")] = None,
     chain: Annotated[Optional[list[str]], typer.Option("--chain", help="An explicit chain as one more column group, e.g. 4,3,1.5 (repeatable).")] = None,
