@@ -61,7 +61,7 @@ def test_model_help_lists_the_models():
     text = " ".join(runner.invoke(app, ["upscale", "--help"]).output.split())
     assert "Model: bicubic, lite, lite-clean or turbo" in text and f"{DEFAULT_MODEL} (the default)" in text
     text = " ".join(runner.invoke(app, ["eval", "--help"]).output.split())
-    assert f"bicubic, {DEFAULT_MODEL} (the default) or turbo" in text
+    assert f"bicubic, {DEFAULT_MODEL} (the default), lite-clean or turbo" in text
 
 
 def test_casr_models_lists_every_built_in():
