@@ -132,8 +132,8 @@ def test_messages_and_hints_exact():
     from casr_cli.engine.chain import check_scale
 
     cases = [
-        (lambda: check_scale(1), "scale must be a finite number > 1, got 1.0", "e.g. --scale 8"),
-        (lambda: plan_chain(4, s_max=1), "s_max must be > 1, got 1", None),
+        (lambda: check_scale(1), "scale must be a finite number > 1, got 1.0", "e.g. 8"),
+        (lambda: plan_chain(4, s_max=1), "s_max must be a number > 1, got 1", None),
         (lambda: target_size((100, 200), scale=1.004),
          "--scale 1.004 turns 200x100 into 201x100, not larger than the input", "casr only enlarges: use a larger scale"),
         (lambda: target_size((100, 200), width=200),

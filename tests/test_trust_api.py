@@ -109,3 +109,56 @@ def test_each_pil_mode_comes_back_as_documented(bicubic, photo, mode):
     assert out.mode == MODES_BACK[mode] and out.size == (48, 40)
     readme = (__import__("pathlib").Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"| `{mode}` | `{MODES_BACK[mode]}` |" in readme  # the README's table says what comes back
+
+
+BAD_ARGUMENTS = [  # (what, call on a bicubic Upscaler ``up`` and a 4 x 4 image ``u``, message, hint)
+    ("width=8.5", lambda up, u: up.upscale(u, width=8.5), "width must be a whole number of pixels, got 8.5", None),
+    ("width='8'", lambda up, u: up.upscale(u, width="8"), "width must be a whole number of pixels, got '8'", None),
+    ("chain=2", lambda up, u: up.upscale(u, chain=2), "chain must be a sequence of factors, got 2", "e.g. chain=(4, 2)"),
+    ("scale=[2]", lambda up, u: up.upscale(u, scale=[2]), "scale must be a number, got [2]", "e.g. scale=8"),
+    ("block_grid", lambda up, u: up.upscale(u, chain=(2, 2), block_grid=(3, 3)),
+     "block_grid must be a BlockGrid, None or 'auto', got (3, 3)", "BlockGrid() for an upright JPEG's blocks at (0, 0)"),
+    ("progress", lambda up, u: up.upscale(u, scale=2, progress=5), "progress must be a function of one event, got 5", None),
+    ("size", lambda up, u: up.plan((0, 5), scale=2), "an image size is (height, width) in whole pixels >= 1, got (0, 5)",
+     None),
+    ("plan terms", lambda up, u: up.plan((4, 4), scale=1e5),
+     "output would be 400000x400000 = 160,000,000,000 pixels, over max_pixels=2,000,000,000",
+     "lower the scale or raise max_pixels="),
+    ("s_max", lambda up, u: casr_cli.plan_chain(18, float("nan")), "s_max must be a number > 1, got nan", None),
+    ("max_pixels", lambda up, u: Upscaler.load("bicubic", device="cpu", max_pixels=True),
+     "max_pixels must be a positive number, got True", None),
+    ("memory_limit", lambda up, u: Upscaler.load("bicubic", device="cpu", memory_limit="x"),
+     "memory_limit must be a positive whole number of bytes, got 'x'", None),
+    ("device", lambda up, u: Upscaler.load("bicubic", device=None),
+     "device must be a string (auto, cpu, cuda or mps), got None", None),
+    ("tmp_dir", lambda up, u: Upscaler.load("bicubic", device="cpu", tmp_dir="/no/such/folder"),
+     "tmp_dir='/no/such/folder': no such folder", "create it first, or leave tmp_dir out (the system's temporary folder)"),
+    ("detail on bicubic", lambda up, u: Upscaler.load("bicubic", device="cpu", detail=0.5),
+     "model 'bicubic' has no detail control (detail=)", "use name='lite'"),
+]
+
+
+@pytest.mark.parametrize("what,call,message,hint", BAD_ARGUMENTS, ids=[b[0] for b in BAD_ARGUMENTS])
+def test_a_bad_argument_is_a_casr_error_in_the_apis_terms(what, call, message, hint):
+    up, u = Upscaler.load("bicubic", device="cpu"), np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(casr_cli.CasrError) as e:
+        call(up, u)
+    assert (e.value.one_line(), e.value.hint) == (message, hint)
+
+
+def test_what_the_api_now_takes_and_gives_back(tmp_path):
+    up = Upscaler.load("bicubic", device="cpu")
+    assert up.upscale(np.zeros((4, 4), np.uint8), width=9.0).shape == (9, 9)  # a whole float is a width
+    assert Upscaler.load("bicubic", device="cpu", tile=256).tile.size == 256  # a size alone, as --tile
+    f = np.random.default_rng(4).random((6, 5, 3))
+    big = (f * 65535).astype(">u2")  # big-endian: upscaled as its values, given back in its byte order
+    out = up.upscale(big, scale=2)
+    assert out.dtype.str == ">u2" and np.array_equal(out.astype("<u2"), up.upscale(big.astype("<u2"), scale=2))
+    assert casr_cli.is_casr_output(None) is False and casr_cli.is_casr_output(3) is False
+    Image.fromarray((f * 255).astype(np.uint8)).resize((64, 64)).save(tmp_path / "t.jpg", quality=90)
+    data = (tmp_path / "t.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:len(data) // 2])
+    with pytest.raises(casr_cli.ImageReadError, match="the PIL image cannot be read"):
+        up.upscale(Image.open(tmp_path / "cut.jpg"), scale=2)
+    with pytest.raises(casr_cli.DetailError):  # also a ValueError, as before the class
+        up.upscale(np.zeros((4, 4, 3), np.uint8), scale=2, detail=(0.5,))

@@ -18,12 +18,17 @@ _FLAG = re.compile(r"--(" + "|".join(sorted(map(re.escape, API_TERMS), key=len, 
 _CLI_ASIDE = re.compile(r"\s*\([^()]*on the command line\)")
 
 
+_MODEL_FLAG = re.compile(r"--model ([\w.\-/]+)")  # a model name follows: name='lite'
+
+
 def in_api_terms(text: str | None) -> str | None:
     """``text`` with every command-line flag written as the API's keyword: ``--scale 8`` ->
-    ``scale=8``, ``--max-pixels`` -> ``max_pixels=``; asides about the command line dropped."""
+    ``scale=8``, ``--model lite`` -> ``name='lite'``, ``--max-pixels`` -> ``max_pixels=``; asides about the
+    command line dropped."""
     if not text:
         return text
     text = _CLI_ASIDE.sub("", text)
+    text = _MODEL_FLAG.sub(lambda m: f"name={m.group(1)!r}", text)
     return _FLAG.sub(lambda m: f"{API_TERMS[m.group(1)]}={m.group(2) or ''}", text)
 
 

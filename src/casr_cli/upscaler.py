@@ -32,7 +32,8 @@ class Upscaler(Engine):
 
     @classmethod
     def load(cls, name: str | None = None, device: str = "auto", switches: StageSwitches | None = None,
-             detail: float | tuple[float, ...] | None = None, *, tile: TileSpec | None = None, **options) -> Upscaler:
+             detail: float | tuple[float, ...] | None = None, *, tile: TileSpec | int | None = None,
+             **options) -> Upscaler:
         """``Upscaler.load("bicubic", device="cpu", tile=TileSpec(256, 32))``; ``name`` is a
         built-in or downloaded model name or a model file (casr export or any spandrel SR
         model, see docs/models.md); ``switches`` turns stages off for ablations; ``detail``
@@ -42,8 +43,10 @@ class Upscaler(Engine):
         switches = switches or StageSwitches()
         if detail is not None:
             switches = replace(switches, detail=detail)
-        if tile is not None:
+        if isinstance(tile, TileSpec):
             options.update(tile=tile.size, tile_overlap=tile.overlap)
+        elif tile is not None:  # a size alone (as --tile takes it): the model's overlap
+            options.update(tile=tile)
         try:  # the API's messages speak its terms (scale=, device=, detail=), the CLI's (from_settings) flags
             return cls.from_settings(UpscaleSettings(model=name, device=device, switches=switches, **options))
         except CasrError as e:
@@ -53,8 +56,10 @@ class Upscaler(Engine):
     def from_settings(cls, settings: UpscaleSettings) -> Upscaler:
         """The upscaler ``settings`` ask for: the model loaded once, its tiling with the
         settings' put in, the settings' size (if any) checked against it."""
+        from .engine.settings import check_tmp_dir
         from .models import load_model
 
+        check_tmp_dir(settings.tmp_dir, settings.names)  # a folder that is not there fails now, not at the first spill
         model = load_model(settings.model, device=settings.device, switches=settings.switches)
         options = settings.engine_options(model.tile)
         if settings.size is not None:
@@ -68,10 +73,13 @@ class Upscaler(Engine):
         ``scale``/``width``/``height``/``chain`` (:class:`~casr_cli.engine.settings.SizeRequest`),
         checked against this model; ``fixed_detail``: for a run given its own detail schedule (the
         planner's chain, as ``--detail`` gets, not the adaptive default's even split)."""
-        if size is None:
-            size = SizeRequest(scale=scale, width=width, height=height, chain=chain)
-        size.check_steps(self.model.s_max)
-        return self.plan_size(in_size, size, fixed_detail=fixed_detail)
+        try:  # the API's terms (scale=, max_pixels=), where the CLI's planner says --scale
+            if size is None:
+                size = SizeRequest(scale=scale, width=width, height=height, chain=chain)
+            size.check_steps(self.model.s_max)
+            return self.plan_size(_image_size(in_size), size, fixed_detail=fixed_detail)
+        except CasrError as e:
+            raise e.in_api_terms() from e.__cause__
 
     def choose_detail(self, pixels: np.ndarray, plan, quantization=None, *, quality=None, block_grid=None,
                       transposed: bool = False):
@@ -133,16 +141,17 @@ class Upscaler(Engine):
         is_jpeg = getattr(image, "format", None) in JPEG_FORMATS and hasattr(image, "quantization")
         file_grid = pil_block_grid(image)  # where a PIL JPEG's blocks lie (None for anything else)
         auto_grid = isinstance(block_grid, str)
+        if (auto_grid and block_grid != "auto") or not (auto_grid or block_grid is None
+                                                         or isinstance(block_grid, BlockGrid)):
+            raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}",
+                             hint="BlockGrid() for an upright JPEG's blocks at (0, 0)")
+        if progress is not None and not callable(progress):
+            raise UsageError(f"progress must be a function of one event, got {progress!r}")
         if auto_grid:
-            if block_grid != "auto":
-                raise UsageError(f"block_grid must be a BlockGrid, None or 'auto', got {block_grid!r}")
             block_grid = file_grid
         arr, restore = to_pixels(image)
-        try:
-            plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain,
-                             fixed_detail=detail is not None)
-        except CasrError as e:
-            raise e.in_api_terms() from e.__cause__
+        plan = self.plan(arr.shape[:2], scale=scale, width=width, height=height, chain=chain,
+                         fixed_detail=detail is not None)
         if detail is None:
             choice = self.choose_detail(arr, plan, jpeg_tables(image) if is_jpeg else None, block_grid=file_grid,
                                         transposed=is_jpeg and _orientation(image) in TURNED)
@@ -175,3 +184,15 @@ class Upscaler(Engine):
         for name, pic in analyse(lr).items():
             img = (pic[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             write_image(d / f"step{k}_{name}.png", img)
+
+
+def _image_size(in_size) -> tuple[int, int]:
+    """``(height, width)`` as two positive whole numbers, else the API's UsageError."""
+    try:
+        h, w = in_size
+        ok = all(not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 1 for v in (h, w))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise UsageError(f"an image size is (height, width) in whole pixels >= 1, got {in_size!r}")
+    return int(h), int(w)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -201,17 +200,12 @@ def _run(batch, settings, job_settings, model_name: str, emit_to, image_out, *, 
 
 
 def check_tmp_dir(path: str | None) -> None:
-    """``--tmp-dir`` must be a folder casr can write into, checked before any work."""
-    import os
+    """``--tmp-dir`` must be a folder casr can write into, checked before any work
+    (:func:`casr_cli.engine.settings.check_tmp_dir`, in the command line's terms)."""
+    from ..engine.settings import CLI_NAMES
+    from ..engine.settings import check_tmp_dir as check
 
-    if path is None:
-        return
-    p = Path(path)
-    if not p.is_dir():
-        raise UsageError(f"--tmp-dir {path}: {'not a folder' if p.exists() else 'no such folder'}",
-                         hint="create it first, or leave --tmp-dir out (the system's temporary folder)")
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise UsageError(f"--tmp-dir {path}: not writable", hint="choose a folder you can write into")
+    check(path, CLI_NAMES)
 
 
 def _put(stream, text: str, *, json_text: bool = False) -> None:

@@ -61,7 +61,9 @@ def _fmt(f: float) -> str:
     return f"{f:.4f}".rstrip("0").rstrip(".")
 
 
-def check_scale(scale: float, hint: str = "e.g. --scale 8") -> float:
+def check_scale(scale: float, hint: str = "e.g. 8") -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):  # "2", [2], 2j: not taken for a scale
+        raise UsageError(f"scale must be a number, got {scale!r}", hint=hint)
     scale = float(scale)
     if not math.isfinite(scale) or scale <= 1.0:
         raise UsageError(f"scale must be a finite number > 1, got {scale}", hint=hint)
@@ -90,8 +92,8 @@ def plan_chain(scale: float, s_max: float = 4.0, min_step: float = 1.5,
     """Split ``scale`` into the fewest sub-scales <= ``s_max`` (see module docstring);
     ``even_from``: a chain of at least that many steps is split evenly (rule 4)."""
     scale = check_scale(scale)
-    if s_max <= 1:
-        raise UsageError(f"s_max must be > 1, got {s_max}")
+    if isinstance(s_max, bool) or not isinstance(s_max, (int, float)) or not s_max > 1:  # inf: one step; nan: no
+        raise UsageError(f"s_max must be a number > 1, got {s_max!r}")
     k = min_steps(scale, s_max)
     if even_from is not None and k >= even_from:
         return plan_even(scale, k)

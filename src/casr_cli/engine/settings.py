@@ -46,6 +46,25 @@ CLI_NAMES = OptionNames()
 API_NAMES = OptionNames("scale", "width", "height", "chain", "max_pixels", sep="=")
 
 
+def check_tmp_dir(path: str | None, names: OptionNames) -> None:
+    """The folder for temporary files (``--tmp-dir``, ``tmp_dir=``) must be one casr can write into: checked
+    before any work, not when a large output first spills to disk."""
+    import os
+    from pathlib import Path
+
+    if path is None:
+        return
+    cli = names.sep == " "
+    given = f"--tmp-dir {path}" if cli else f"tmp_dir={str(path)!r}"
+    p = Path(path)
+    if not p.is_dir():
+        raise UsageError(f"{given}: {'not a folder' if p.exists() else 'no such folder'}",
+                         hint=f"create it first, or leave {'--tmp-dir' if cli else 'tmp_dir'} out (the system's "
+                              "temporary folder)")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"{given}: not writable", hint="choose a folder you can write into")
+
+
 @dataclass(frozen=True)
 class SizeRequest:
     """What size to make: a ``scale``; a ``width`` and/or ``height`` (aspect kept); or a
@@ -68,10 +87,20 @@ class SizeRequest:
             object.__setattr__(self, "scale", check_scale(self.scale, hint=f"e.g. {n.given('scale', '8')}"))
             if self.width is not None or self.height is not None:
                 raise UsageError(f"give either {n.scale} or {n.width}/{n.height}, not both")
-        for v, name in ((self.width, n.width), (self.height, n.height)):
-            if v is not None and v <= 0:
+        for attr, name in (("width", n.width), ("height", n.height)):
+            v = getattr(self, attr)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer():
+                raise UsageError(f"{name} must be a whole number of pixels, got {v!r}")
+            if v <= 0:
                 raise UsageError(f"{name} must be positive, got {v}")
+            object.__setattr__(self, attr, int(v))  # 9.0 -> 9
         if self.chain is not None:
+            if isinstance(self.chain, (int, float, str)) or not all(
+                    isinstance(c, (int, float)) and not isinstance(c, bool) for c in self.chain):
+                raise UsageError(f"{n.chain} must be a sequence of factors, got {self.chain!r}",
+                                 hint=f"e.g. {n.given('chain', '(4, 2)' if n.sep == '=' else '4,2')}")
             if not len(self.chain):
                 raise UsageError(f"{n.chain} needs at least one factor")
             object.__setattr__(self, "chain", tuple(float(c) for c in self.chain))
@@ -106,9 +135,14 @@ class UpscaleSettings:
 
     def __post_init__(self):
         mp = self.max_pixels
-        if not (isinstance(mp, (int, float)) and math.isfinite(mp) and mp >= 1):
-            raise UsageError(f"{self.names.max_pixels} must be a positive number, got {mp:g}")
+        if isinstance(mp, bool) or not (isinstance(mp, (int, float)) and math.isfinite(mp) and mp >= 1):
+            raise UsageError(f"{self.names.max_pixels} must be a positive number, got {mp!r}")
         object.__setattr__(self, "max_pixels", int(mp))
+        ml = self.memory_limit
+        if isinstance(ml, bool) or not isinstance(ml, int) or ml < 1:
+            raise UsageError(f"memory_limit must be a positive whole number of bytes, got {ml!r}")
+        if not isinstance(self.device, str):
+            raise UsageError(f"device must be a string (auto, cpu, cuda or mps), got {self.device!r}")
 
     def engine_options(self, model_tile: TileSpec) -> EngineOptions:
         """The engine's options for a model whose own tiling is ``model_tile``, with

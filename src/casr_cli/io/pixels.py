@@ -49,6 +49,8 @@ class Restore:
             return _to_pil(out, self.mode)
         if np.dtype(self.dtype).kind == "f":
             out = (out.astype(np.float64) / 65535).astype(self.dtype)
+        elif out.dtype != np.dtype(self.dtype):  # a big-endian input: its byte order back
+            out = out.astype(self.dtype)
         return out[:, :, 0] if self.squeeze else out
 
 
@@ -61,12 +63,14 @@ def to_pixels(image) -> tuple[np.ndarray, Restore]:
     if not isinstance(image, np.ndarray):
         raise ImageTypeError(f"the image must be a PIL image or a numpy array, got {_what(image)}", hint=_type_hint(image))
     a = check_array(image)
+    if not a.dtype.isnative:  # big-endian uint16 / float: the engine's order, the caller's back (Restore)
+        a = a.astype(a.dtype.newbyteorder("="))
     squeeze = a.ndim == 2
     if squeeze:
         a = a[:, :, None]
     if a.dtype.kind == "f":
         a = np.rint(np.clip(a, 0, 1).astype(np.float64) * 65535).astype(np.uint16)
-    return np.ascontiguousarray(a), Restore("array", squeeze=squeeze, dtype=image.dtype.name)
+    return np.ascontiguousarray(a), Restore("array", squeeze=squeeze, dtype=image.dtype.str)
 
 
 def check_array(a: np.ndarray) -> np.ndarray:
@@ -103,7 +107,14 @@ def check_float(a: np.ndarray) -> None:
 
 
 def _from_pil(im) -> tuple[np.ndarray, Restore]:
+    from ..errors import ImageReadError
     from .reading import from_pil
+
+    try:
+        im.load()  # a truncated file or a closed image fails here, said as what it is
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageReadError(f"the PIL image cannot be read: {e}",
+                             path=getattr(im, "filename", None) or None) from e
 
     if im.width < 1 or im.height < 1:
         raise ImageShapeError(f"the image is empty ({im.width}x{im.height})", prop="size")

@@ -121,7 +121,11 @@ def probe_layout(path: str | Path) -> tuple[int, int]:
 
 def is_casr_output(path: str | Path) -> bool:
     """Whether ``path`` is an image casr wrote (its Software mark, :mod:`casr_cli.io.metadata`),
-    from its header alone; False for anything unreadable."""
+    from its header alone; False for anything unreadable, and for anything that is not a path."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        return False
     try:
         with _open(Path(path)) as im:
             if im.format == "PNG":

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from ..engine.stages import CasrModel, StageSwitches
-from ..errors import ModelNotFoundError, UsageError
+from ..errors import DetailError, ModelNotFoundError, UsageError
 
 DEFAULT_MODEL = "lite"
 
@@ -72,7 +72,7 @@ def load_model(name: str | None = None, device: str = "auto", switches: StageSwi
     switches = switches or StageSwitches()
     model = resolve(str(name or DEFAULT_MODEL), resolve_device(device), switches, _LOADERS)
     if switches.detail is not None and model.detail is None:
-        raise UsageError(f"model {name or DEFAULT_MODEL!r} has no detail control (--detail)", hint="use --model lite")
+        raise DetailError(f"model {name or DEFAULT_MODEL!r} has no detail control (--detail)", hint="use --model lite")
     return model
 
 
