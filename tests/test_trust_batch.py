@@ -368,3 +368,74 @@ def test_a_closed_standard_output_is_said_once(pics):
         err = p.stderr.read().decode()
         assert p.wait(timeout=300) == 1
     assert err.strip().splitlines() == ["casr: error: standard output was closed by the program reading it"]
+
+
+def test_scans_skip_hidden_folders_and_links_to_folders_and_say_what_they_cannot_list(pics, tmp_path, monkeypatch):
+    from casr_cli.batch.job import glob_files, walk_files
+
+    tree = tmp_path / "tree"
+    for sub in ("d", ".hid", "locked"):
+        (tree / sub).mkdir(parents=True)
+    for f in ("top.png", "d/x.png", ".hid/h.png", "locked/l.png", ".dot.png"):
+        (tree / f).write_bytes((pics / "a.png").read_bytes())
+    os.symlink("..", tree / "d" / "loop")  # two loops: a ** that followed links would multiply without end
+    os.symlink(".", tree / "self")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    unreadable = []
+    assert walk_files(tree, True, unreadable) == [tree / "d" / "x.png", tree / "top.png"]
+    assert unreadable == [tree / "locked"]
+    assert glob_files(str(tree / "**" / "*.png"), []) == [tree / "d" / "x.png", tree / "top.png"]
+    assert tree / "d" / "x.png" in glob_files(str(tree / "*" / "*.png"), [])  # no **: Python's glob, one level
+    r = run("upscale", tree, "-r", "-s", 2, "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 1
+    assert records(r)[0] == {"input": str(tree / "locked"), "output": None, "model": "bicubic", "scale": None,
+                             "chain": None, "size": None, "seconds": 0.0, "status": "error",
+                             "error": f"a folder casr cannot list (permission denied) ({tree / 'locked'})"}
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["top_x2.png", "x_x2.png"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_batch_as_ctrl_c_does(tmp_path, photo):
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(8):
+        Image.fromarray(photo).save(d / f"p{i}.png")
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "casr_cli", "upscale", str(d), "-s", "24", "-m", "bicubic", "-o",
+                          str(out), "--compression", "9"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                         text=True)
+    deadline = time.time() + 120
+    while not list(out.glob(".*.casr-tmp")) and time.time() < deadline:  # a file is being written
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "casr: interrupted: finished " in err and "no partial output is left" in err
+    assert not list(out.glob(".*.casr-tmp"))
+
+
+@pytest.mark.slow
+def test_records_that_cannot_be_written_stop_the_batch_in_one_line(pics, tmp_path):
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "casr_cli", "upscale", str(pics / "a.png"), str(pics / "b.jpg"),
+                            "-s", "2", "-m", "bicubic", "-o", str(tmp_path / "o"), "--json"], stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=ENV, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["casr: error: cannot write the records to standard output: No space left on device"]
+
+
+def test_a_long_output_name_and_a_shaped_suffix(pics, tmp_path, capsys):
+    src = tmp_path / ("n" * 240 + ".png")  # its output name (247 bytes) is legal; the temporary name is cut
+    src.write_bytes((pics / "a.png").read_bytes())
+    r = run("upscale", src, "-s", 2, "-o", f"{tmp_path / 'o'}/")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o" / ("n" * 240 + "_x2.png")).exists()
+    r = run("upscale", pics / "a.png", "-s", 2, "--suffix", "_{scale:>10}")
+    assert usage_message(r, capsys).splitlines()[0] == (
+        "casr: error: bad --suffix '_{scale:>10}': a placeholder takes no format or conversion ({scale:>10})")

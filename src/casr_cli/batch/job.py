@@ -3,6 +3,7 @@ Pure functions over paths; nothing here reads pixels."""
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import string
@@ -62,19 +63,54 @@ def glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+def walk_files(root: Path, recursive: bool, unreadable: list[Path]) -> list[Path]:
+    """The files of folder ``root`` (``recursive``: and of its subfolders), sorted: hidden entries (``.name``,
+    files and folders) left out, links to folders not followed (a link loop cannot run away), links to files
+    and links whose target is gone kept (a gone one's job says so).  Folders that cannot be listed are added
+    to ``unreadable``."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: unreadable.append(Path(e.filename)),
+                                                followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        out += [Path(dirpath) / n for n in filenames if not n.startswith(".")]
+    return sorted(out)
+
+
+def glob_files(pattern: str, unreadable: list[Path]) -> list[Path]:
+    """The files a glob matches, sorted (links whose target is gone included).  ``**`` (any depth of folders)
+    is walked with :func:`walk_files`' rules (links to folders not followed, hidden folders left out), so
+    a link loop in the tree cannot multiply the paths; other patterns are Python's glob."""
+    if "**" not in pattern:
+        return sorted(Path(m) for m in glob.glob(pattern) if Path(m).is_file() or Path(m).is_symlink()
+                      and not Path(m).exists())
+    root = glob_root(pattern)
+    pats = Path(pattern).parts[len(root.parts) if root != Path(".") else 0:]
+
+    def match(parts: tuple[str, ...], pats: tuple[str, ...]) -> bool:
+        if not pats:
+            return not parts
+        if pats[0] == "**":
+            return any(match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
+        return bool(parts) and fnmatch.fnmatchcase(parts[0], pats[0]) and match(parts[1:], pats[1:])
+
+    return [f for f in walk_files(root, True, unreadable) if match(f.relative_to(root).parts, tuple(pats))]
+
+
 def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = None,
                 include_outputs: bool = False) -> Scan:
     """Files, directories and globs -> a :class:`Scan`, files in a stable order.
 
-    Directories contribute their files (``recursive``: also subfolders; hidden files,
-    ``.name``, are left out); globs are expanded by us, so quoted patterns work in scripts
+    Directories contribute their files (``recursive``: also subfolders; hidden files and folders,
+    ``.name``, are left out, links to folders are not followed: :func:`walk_files`); globs are
+    expanded by us, so quoted patterns work in scripts
     (``**`` matches any depth of folders, as in shells and Python's glob).  Of both, files
     with an extension casr does not read are counted in ``skipped``, and files casr wrote
     (its mark, :func:`~casr_cli.io.reading.is_casr_output`) in ``outputs`` unless
     ``include_outputs``: never dropped silently.  A file given by name is always tried (it
     is read by its content).  ``-`` stands for standard input, already spooled to
-    ``stdin``.  A path that is not there and a glob that matches no file are ``missing``: each gets
-    an error record and the rest go on; when nothing else is found, the first of them raises."""
+    ``stdin``.  A path that is not there or cannot be read, a glob that matches no file and a folder that
+    cannot be listed are ``missing``: each gets an error record and the rest go on; when nothing else is
+    found, the first of them raises."""
     from ..io.reading import is_casr_output
 
     found: list[tuple[Path, Path]] = []
@@ -98,25 +134,33 @@ def scan_inputs(items: list[str], recursive: bool = False, stdin: Path | None = 
         if stdin is None:
             raise UsageError("'-' (standard input) is not supported here")
         return Scan([(stdin, Path("stdin" + stdin.suffix))], [], stdin=True)
+    unreadable: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
-            it = p.rglob("*") if recursive else p.glob("*")
-            # a link whose target is gone is picked too: its job reports it (never dropped silently)
-            pick(sorted(f for f in it if (f.is_file() or f.is_symlink() and not f.exists())
-                        and not f.name.startswith(".")), p)
-        elif p.exists():
+        try:
+            is_dir, exists = p.is_dir(), p.exists() or p.is_symlink()
+        except OSError as e:  # a folder on the way that cannot be entered (PermissionError)
+            if not glob.has_magic(item):
+                missing.append((item, f"cannot be read: {e.strerror or e}", UsageError(
+                    f"cannot be read: {e.strerror or e}", path=item)))
+                continue
+            is_dir = exists = False
+        if is_dir:
+            pick(walk_files(p, recursive, unreadable), p)
+        elif exists:
             found.append((p, Path(p.name)))
             named.add(os.path.realpath(p))
         elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True)
-                             if Path(m).is_file() or Path(m).is_symlink() and not Path(m).exists())
+            matches = glob_files(item, unreadable)
             if not matches:
                 missing.append((item, "no file matches the pattern", UsageError(f"no file matches {item!r}")))
                 continue
             pick(matches, glob_root(item))
         else:
             missing.append((item, "no such file or directory", UsageError("no such file or directory", path=item)))
+    for d in dict.fromkeys(unreadable):  # never silently empty: each folder that could not be listed, said
+        missing.append((str(d), "a folder casr cannot list (permission denied)",
+                        UsageError("a folder casr cannot list (permission denied)", path=d)))
     seen, unique = set(), []
     for f, rel in found:
         key = os.path.realpath(f)
@@ -143,9 +187,15 @@ def suffix_fields(template: str) -> set[str]:
     attribute, an index, a positional field) is a usage error."""
     hint = "placeholders: {scale} {model} {width} {height}"
     try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
     except ValueError as e:
         raise UsageError(f"bad --suffix {template!r}: {e}", hint=hint) from e
+    names = {f for f, _, _ in parsed}
+    shaped = next((f"{{{f}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}" for f, spec, conv in parsed
+                   if spec or conv), None)
+    if shaped:  # the values are written as casr writes them (2.5, not 2.500): no format of one's own
+        raise UsageError(f"bad --suffix {template!r}: a placeholder takes no format or conversion ({shaped})",
+                         hint=hint)
     unknown = names - set(SUFFIX_FIELDS)
     if unknown:
         raise UsageError(f"bad --suffix {template!r}: unknown placeholder {{{sorted(unknown)[0]}}}", hint=hint)

@@ -7,6 +7,7 @@ prints before the error line)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import time
@@ -254,7 +255,16 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         rec.update(status="error", error=e.one_line(), **({"hint": e.hint} if e.hint else {}), **_debug_traceback())
     except BrokenPipeError:  # the reader of -o - went away: the whole run ends, as the command line says
         raise
-    except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
+    except OSError as e:
+        if e.errno == errno.ENOSPC:  # the output's own disk is said by OutputWriteError: this is the canvas's
+            import tempfile
+
+            where = tmp_dir or tempfile.gettempdir()
+            rec.update(status="error", error=f"no space left for the temporary canvas in {where} ({job.name})",
+                       hint="free space there, or give --tmp-dir a folder on a larger disk", **_debug_traceback())
+        else:
+            rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})", **_debug_traceback())
+    except (RuntimeError, MemoryError) as e:  # a model failure on one file
         rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})", **_debug_traceback())
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec

@@ -50,3 +50,25 @@ def stdout_closed() -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(STDOUT_CLOSED, file=sys.stderr)
     return 1
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Inside the block, SIGTERM and SIGHUP (``timeout``, ``kill``, systemd, a closed terminal) stop the command
+    as Ctrl-C does: the files finished and not finished are said, no temporary file is left, exit 130."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

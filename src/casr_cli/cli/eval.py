@@ -88,8 +88,11 @@ def eval_command(
                      device=device, tile=(tile, tile_overlap), input_crop=input_crop, drift_chain=dchain, drift_images=drift_images,
                      sheet=sheet, lr_kind=lr_kind,
                      details=_details(details))
+    from ._exit import terminate_as_interrupt
+
     try:
-        result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
+        with terminate_as_interrupt():
+            result = _run_with_bars(cfg, run_eval) if progress_enabled(quiet, json_mode) else run_eval(cfg)
     except KeyboardInterrupt:
         sys.stderr.write(f"casr: interrupted: what was computed is cached in {out / 'cache'}; run the same command "
                          "to go on from there\n")

@@ -88,13 +88,24 @@ def upscale(
     from ..models import DEFAULT_MODEL
     from ..models.resolve import display_name
 
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        if output == "-":
+            raise UsageError("-o - writes the image to standard output, which is closed",
+                             hint="redirect it (> out.png) or pipe it into another program")
+        import os
+
+        sys.stdout = open(os.devnull, "w")  # records and summary lines have nowhere to go: dropped
+
     settings, job_settings = settings_of(options)
     check_tmp_dir(settings.tmp_dir)
     model_name = display_name(model, DEFAULT_MODEL)  # a model file's stem in {model} and records
+    from ._exit import terminate_as_interrupt
+
     try:
-        failed = _run_batch(inputs, settings, job_settings, model_name, output=output, recursive=recursive,
-                            suffix=suffix, include_outputs=include_outputs, dry_run=dry_run, emit_to=(json_mode, quiet),
-                            threads=threads, tmp_dir=tmp_dir)
+        with terminate_as_interrupt():
+            failed = _run_batch(inputs, settings, job_settings, model_name, output=output, recursive=recursive,
+                                suffix=suffix, include_outputs=include_outputs, dry_run=dry_run,
+                                emit_to=(json_mode, quiet), threads=threads, tmp_dir=tmp_dir)
     except BrokenPipeError:  # said here, once standard output is itself again: click makes it a silent exit 1
         from ._exit import stdout_closed
 
@@ -213,18 +224,26 @@ def _put(stream, text: str, *, json_text: bool = False) -> None:
     UTF-8 by construction), other text with the bytes of non-UTF-8 file names as they are
     on disk (as ``ls`` prints them), whatever the locale's error handler."""
     buf = getattr(stream, "buffer", None)
-    if buf is None:
-        stream.write(text)
-        stream.flush()
-        return
-    enc = "utf-8" if json_text else (getattr(stream, "encoding", None) or "utf-8")
     try:
-        data = text.encode(enc, "surrogateescape")
-    except UnicodeEncodeError:
-        data = text.encode(enc, "backslashreplace")
-    stream.flush()
-    buf.write(data)
-    buf.flush()
+        if buf is None:
+            stream.write(text)
+            stream.flush()
+            return
+        enc = "utf-8" if json_text else (getattr(stream, "encoding", None) or "utf-8")
+        try:
+            data = text.encode(enc, "surrogateescape")
+        except UnicodeEncodeError:
+            data = text.encode(enc, "backslashreplace")
+        stream.flush()
+        buf.write(data)
+        buf.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # a full disk under `--json > records.jsonl`: one line, not a traceback mid-batch
+        from ..errors import OutputWriteError
+
+        where = "standard output" if stream is sys.stdout else "standard error"
+        raise OutputWriteError(f"cannot write the records to {where}: {e.strerror or e}") from e
 
 
 def _emitter(json_mode: bool, quiet: bool, out, ui=None):

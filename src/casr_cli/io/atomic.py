@@ -27,9 +27,20 @@ def _file_mode(path: Path) -> int:
 TEMP_SUFFIX = ".casr-tmp"
 
 
+#: how much of the output's name a temporary file's name keeps: with the dot, the process id, tempfile's 8
+#: characters and TEMP_SUFFIX it stays under the 255 bytes a file name may have, however long the output's is
+TEMP_NAME_BYTES = 200
+
+
+def _temp_stem(path: Path) -> str:
+    """The output's name as the temporary files carry it: at most :data:`TEMP_NAME_BYTES` bytes of it."""
+    raw = os.fsencode(path.name)
+    return path.name if len(raw) <= TEMP_NAME_BYTES else os.fsdecode(raw[:TEMP_NAME_BYTES])
+
+
 def _temp_prefix(path: Path) -> str:
     """Hidden, named for the output and the writing process: ``.a_x2.png.<pid>.``."""
-    return f".{path.name}.{os.getpid()}."
+    return f".{_temp_stem(path)}.{os.getpid()}."
 
 
 def check_writable(path: Path) -> None:
@@ -66,8 +77,9 @@ def remove_stale_temporaries(path: Path) -> int:
     """Remove the temporary files of ``path`` left by casr processes that died before they
     could (kill -9, a power cut): those whose writer's process id is gone; returns how many."""
     removed = 0
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
-        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+    stem = _temp_stem(path)
+    for tmp in path.parent.glob(f".{glob.escape(stem)}.*{TEMP_SUFFIX}"):
+        pid = tmp.name[len(stem) + 2:].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -178,9 +178,9 @@ def interrupted() -> bool:
 
 @contextlib.contextmanager
 def stop_on_interrupt(on_stop: Callable[[], None] | None = None):
-    """Inside the block, the first Ctrl-C during a loop's steps asks the loop to stop after
-    the step in hand and save its checkpoint (``on_stop`` is called, e.g. to say so); a
-    second, or one before the first step, raises KeyboardInterrupt as usual."""
+    """Inside the block, the first Ctrl-C (or SIGTERM: ``timeout``, systemd, a container's stop) during a loop's
+    steps asks the loop to stop after the step in hand and save its checkpoint (``on_stop`` is called, e.g. to
+    say so); a second, or one before the first step, raises KeyboardInterrupt as usual."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -195,12 +195,13 @@ def stop_on_interrupt(on_stop: Callable[[], None] | None = None):
             return
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     _Stop.in_loop, _Stop.requested = False, False
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
         _Stop.in_loop, _Stop.requested = False, False
 
 
