@@ -250,7 +250,8 @@ def plan_jobs(inputs: list[tuple[Path, Path]], output: str | None, suffix: str |
         is_dir = output_is_dir or o.is_dir() or output.endswith(("/", os.sep)) or len(inputs) > 1
         if is_dir:
             if o.exists() and not o.is_dir():
-                raise UsageError("-o must be a directory when there are several inputs", path=o)
+                raise UsageError(f"-o {output} names a folder, but {o} is a file" if output.endswith(("/", os.sep))
+                                 else "-o must be a directory when there are several inputs", path=o)
             if not o.exists() and not output.endswith(("/", os.sep)) and o.suffix.lower() in WRITE_EXTENSIONS | READ_EXTENSIONS:
                 raise UsageError(f"-o {output} names an image file, but several inputs, a folder or a glob need an "
                                  "output folder", hint=f"give a folder: -o {o.with_suffix('')}/")

@@ -91,6 +91,8 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple
             raise ImageReadError("not an image, or a format casr cannot read", path=path,
                                  hint=f"casr reads {READABLE}") from e
     except OSError as e:
+        if isinstance(e, PermissionError):
+            raise ImageReadError("cannot be read: permission denied", path=path) from e
         if isinstance(e, FileNotFoundError):
             if path.is_symlink():  # a link whose target is gone
                 raise ImageReadError(f"a link to a file that is not there ({os.readlink(path)})", path=path) from e
