@@ -439,3 +439,34 @@ def test_a_long_output_name_and_a_shaped_suffix(pics, tmp_path, capsys):
     r = run("upscale", pics / "a.png", "-s", 2, "--suffix", "_{scale:>10}")
     assert usage_message(r, capsys).splitlines()[0] == (
         "casr: error: bad --suffix '_{scale:>10}': a placeholder takes no format or conversion ({scale:>10})")
+
+
+def test_an_output_another_process_wrote_meanwhile_is_not_replaced(pics, tmp_path, monkeypatch):
+    from casr_cli.errors import OutputExistsError
+    from casr_cli.io import writing
+    from casr_cli.io.atomic import atomic_path
+
+    out = tmp_path / "o.png"
+    with pytest.raises(OutputExistsError, match="another process wrote it"):
+        with atomic_path(out, replace=False) as tmp:
+            tmp.write_bytes(b"mine")
+            out.write_bytes(b"theirs")  # the other process finishes first
+    assert out.read_bytes() == b"theirs" and not list(tmp_path.glob(".*.casr-tmp"))
+    with atomic_path(out) as tmp:  # --overwrite: the last writer's
+        tmp.write_bytes(b"mine")
+    assert out.read_bytes() == b"mine"
+
+    real = writing.encode
+
+    def racing(tmp, store, fmt, *a, **k):  # while this run encodes, another writes the same output
+        (tmp_path / "r" / "a_x2.png").write_bytes(b"theirs")
+        return real(tmp, store, fmt, *a, **k)
+
+    monkeypatch.setattr(writing, "encode", racing)
+    (tmp_path / "r").mkdir()
+    rec = records(run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "r" / "a_x2.png", "--json"))[0]
+    assert rec["status"] == "error" and rec["error"].startswith("output exists: another process wrote it")
+    (tmp_path / "r" / "a_x2.png").unlink()
+    rec = records(run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "r" / "a_x2.png", "--json",
+                      "--skip-existing"))[0]
+    assert rec["status"] == "skipped" and (tmp_path / "r" / "a_x2.png").read_bytes() == b"theirs"

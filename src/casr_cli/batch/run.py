@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import CasrError, UsageError
+from ..errors import CasrError, OutputExistsError, UsageError
 from ..engine.settings import SizeRequest
 from .job import (DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, output_extension, plan_jobs,
                   scan_inputs, suffix_fields)
@@ -240,6 +240,11 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                                 detail=None if choice is None else choice.schedule)
         try:
             warnings = _write(job, result, pic, s, stdout, tmp_dir)
+        except OutputExistsError:
+            if not s.skip_existing:
+                raise
+            rec["status"] = "skipped"  # another process wrote it first: as if it had been there at the start
+            return rec
         finally:
             result.close()
         warnings = [*notes, *warnings]
@@ -319,7 +324,7 @@ def _write(job: Job, result, pic, s: JobSettings, stdout: BinaryIO | None, tmp_d
     from ..io.writing import write_image
 
     try:
-        return write_image(job.output, result, fmt=s.fmt, **kw)
+        return write_image(job.output, result, fmt=s.fmt, replace=s.overwrite, **kw)
     except OSError as e:  # the disk filled up, the folder went away ...: named by the output
         from ..errors import OutputWriteError
 

@@ -88,18 +88,43 @@ def remove_stale_temporaries(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path):
+def atomic_path(path: Path, replace: bool = True):
     """A temporary name next to ``path``; renamed onto it only if the block succeeds.
     The result has the permissions a plain write would give (mkstemp's files are 0o600).
     The name carries the process id, so a later run can tell a dead writer's leftovers
-    (:func:`remove_stale_temporaries`) from another live process's file."""
+    (:func:`remove_stale_temporaries`) from another live process's file.  ``replace=False``:
+    a file that appeared at ``path`` meanwhile (another process's output) is never replaced
+    (:func:`publish_new`); an :class:`~casr_cli.errors.OutputExistsError` says so."""
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            publish_new(Path(tmp), path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def publish_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` only if no file has it: a hard link (which fails on an existing name,
+    atomically) then the temporary name removed.  Where the file system has no hard links, a check and a
+    rename (a race of a few microseconds)."""
+    from ..errors import OutputExistsError
+
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError("output exists: another process wrote it while this one ran", path=path,
+                                hint="use --overwrite to replace it, or --skip-existing") from None
+    except OSError:  # no hard links here (some network and FAT file systems)
+        if os.path.lexists(path):
+            raise OutputExistsError("output exists: another process wrote it while this one ran", path=path,
+                                    hint="use --overwrite to replace it, or --skip-existing") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)

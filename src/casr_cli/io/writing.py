@@ -40,14 +40,16 @@ def output_format(path: str | Path | None, fmt: str | None = None) -> str:
 
 
 def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
-                exif: bytes | None = None, quality: int = 95, compress_level: int = 4, meta: Meta | None = None) -> list[str]:
+                exif: bytes | None = None, quality: int = 95, compress_level: int = 4, meta: Meta | None = None,
+                replace: bool = True) -> list[str]:
     """Write pixels atomically, marked as casr's (:mod:`casr_cli.io.metadata`) with ``meta``'s
-    resolution and text; returns warnings (e.g. alpha dropped for JPEG)."""
+    resolution and text; returns warnings (e.g. alpha dropped for JPEG).  ``replace=False``: never
+    over a file that appeared at ``path`` while this one was made (:func:`~casr_cli.io.atomic.atomic_path`)."""
     path = Path(path)
     fmt = output_format(path, fmt)
     if isinstance(store, np.ndarray):
         store = MemoryStore.wrap(store)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=replace) as tmp:
         return encode(tmp, store, fmt, icc, exif, quality, compress_level, meta)
 
 
