@@ -469,3 +469,20 @@ def test_a_groups_note_is_said_once_and_its_url_only_for_its_own_licence():
     assert all(x["url"] is None for x in lics)  # each of metrics' components names its own licence
     turbo = hub.licences_for(hub.parse_selectors(["turbo"], m), m)
     assert turbo[0]["url"] == m.group("turbo").licence_url
+
+
+def test_a_cached_file_that_cannot_be_deleted_is_said_not_claimed_gone(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from casr_cli.hub.cache import _delete_cached
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"x")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert _delete_cached(f) == f"it could not be deleted (Permission denied): delete {f} by hand"
+    monkeypatch.undo()
+    assert _delete_cached(f) == "the file was deleted" and not f.exists()

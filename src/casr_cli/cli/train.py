@@ -162,6 +162,6 @@ def _checkpoint_step(path: Path) -> int | None:
     import torch
 
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+        return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
     except Exception:  # noqa: BLE001 -- a message helper: an unreadable checkpoint is "none"
         return None

@@ -159,10 +159,12 @@ class Engine:
             if self.options.intermediates:
                 self._save_intermediates(step_src, k)
             limit = self.options.memory_limit if k < steps or final_memory_limit is None else final_memory_limit
-            nxt = run_step(model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
-                           tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
-            if cur is not src:
-                cur.close()
+            try:
+                nxt = run_step(model, step_src, size, self.tile, chain_step=first_step + k - 1, memory_limit=limit,
+                               tmp_dir=self.options.tmp_dir, progress=progress, step_of=(k, steps), factor=factor)
+            finally:  # the last step's input is not needed, whether the step made its output or failed
+                if cur is not src:
+                    cur.close()
             cur = nxt
         return cur
 

@@ -65,7 +65,9 @@ class IqaMetrics:
 
     def __init__(self, names: list[str], device: str = "cpu"):
         self.names = [n for n in names if n in SPECS]
-        self.device = torch.device("cpu" if device == "auto" else device)
+        from ..models import resolve_device
+
+        self.device = resolve_device(device)  # "auto" as the engines read it: the metrics run where the models do
         self._models: dict[str, object] = {}
         self._status: dict[str, str | None] = {}
         for n in self.names:

@@ -29,8 +29,9 @@ def _commit_from_snapshot_path(path: Path, comp: ComponentSpec) -> str:
     return parts[i + 2]  # <repo folder>/snapshots/<commit>/...
 
 
-def _delete_cached(path: Path) -> None:
-    """Delete a cached file: the snapshot entry and, if it is a symlink, its blob."""
+def _delete_cached(path: Path) -> str:
+    """Delete a cached file: the snapshot entry and, if it is a symlink, its blob.  Returns what to tell the
+    user: ``"the file was deleted"``, or, where it could not be, that it is still there and why."""
     try:
         if path.is_symlink():
             blob = path.resolve()
@@ -38,8 +39,9 @@ def _delete_cached(path: Path) -> None:
             blob.unlink(missing_ok=True)
         else:
             path.unlink(missing_ok=True)
-    except OSError:
-        pass
+    except OSError as e:  # said, never hidden: a bad file left in the cache would be found again
+        return f"it could not be deleted ({e.strerror or e}): delete {path} by hand"
+    return "the file was deleted"
 
 
 def _install(config: HubConfig, comp: ComponentSpec, f: FileSpec, path: Path) -> Path | None:

@@ -46,17 +46,17 @@ def _verify(path: Path, comp: ComponentSpec, f: FileSpec, lfs_oid: str | None, l
     file (a cache blob or a url file casr owns), then raise."""
     size = path.stat().st_size
     if f.bytes is not None and size != f.bytes:
-        _delete_cached(path)
+        gone = _delete_cached(path)
         raise WeightsChecksumError(
-            f"{comp.key}: {f.name} has {size} bytes, weights.toml says {f.bytes}; the file was deleted",
+            f"{comp.key}: {f.name} has {size} bytes, weights.toml says {f.bytes}; {gone}",
             path=path, hint=f"run `{download_command(comp.key)}` again",
         )
     digest = sha256_file(path, cb, comp.key, f.name)
     for source, expected in _expected_hashes(f, lfs_oid, lock_entry):
         if not digest.startswith(expected):
-            _delete_cached(path)
+            gone = _delete_cached(path)
             raise WeightsChecksumError(
-                f"{comp.key}: sha256 of {f.name} is {digest}, {source} expects {expected}; the file was deleted",
+                f"{comp.key}: sha256 of {f.name} is {digest}, {source} expects {expected}; {gone}",
                 path=path,
                 hint=f"run `{download_command(comp.key)}` again; if it fails again the source has changed",
             )

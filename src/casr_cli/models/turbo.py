@@ -75,7 +75,10 @@ def empty_prompt_embedding() -> torch.Tensor:
     with torch.no_grad():
         emb = enc(ids)[0].float().contiguous()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"prompt_embeds": emb}, str(cache))
+    from ..io.atomic import atomic_path
+
+    with atomic_path(cache) as tmp:  # several processes (accelerate launch) may write it at once: never torn
+        save_file({"prompt_embeds": emb}, str(tmp))
     return emb
 
 

@@ -142,8 +142,8 @@ def resume_checkpoint(path: str | Path, model: torch.nn.Module | None = None,
     """The checkpoint at ``path`` (its ``"model"`` weights loaded into ``model``); reports
     ``{"event": "resume", "step", "path"}``.  Unreadable or not this model's: TrainingError."""
     path = Path(path)
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # tensors, numbers, strings and their containers only: a checkpoint can run no code when read
+        ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a truncated or foreign file
         raise TrainingError(f"cannot read the checkpoint to resume from: {e}", path=path,
                             hint="delete it, or start afresh with --set resume=false or another --out-dir") from e

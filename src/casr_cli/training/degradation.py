@@ -231,7 +231,7 @@ def train_degradation(config: TrainDegradationConfig, progress: Callable[[dict[s
 
 def load_checkpoint_model(checkpoint: str | Path) -> tuple[DegradationNet, dict]:
     """The estimator stored in a training checkpoint (eval mode) and the checkpoint's record."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = DegradationNet.from_config(ckpt["model_config"])
     model.load_state_dict(ckpt["model"], strict=True)
     return model.eval(), ckpt

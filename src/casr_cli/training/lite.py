@@ -286,7 +286,7 @@ def train_lite(config: TrainLiteConfig, progress: Callable[[dict[str, Any]], Non
 
 def export_lite(checkpoint: str | Path, out_path: str | Path) -> Path:
     """Shippable safetensors (weights + config + training summary) from a checkpoint."""
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     c = ck["config"]
     net = LiteSRNet(channels=c["channels"], blocks=c["blocks"], unshuffle=c["unshuffle"], inputs=tuple(c["inputs"]),
                     fine=c.get("fine", 0))

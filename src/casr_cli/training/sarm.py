@@ -254,7 +254,7 @@ def train_sarm(config: TrainSARMConfig, progress: Callable[[dict[str, Any]], Non
 
 
 def export_sarm(checkpoint: str | Path, out_path: str | Path) -> Path:
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     sarm = new_sarm(ck["config"])
     sarm.load_state_dict(ck["model"])
     return save_sarm(sarm, out_path, extra={"steps": ck["step"], "train_seconds": round(ck["elapsed_s"])})

@@ -199,7 +199,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
 
 def load_checkpoint_model(checkpoint: str | Path) -> SuperpixelNet:
     """The SuperpixelNet stored in a training checkpoint, in eval mode."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = SuperpixelNet.from_config(ckpt["model_config"])
     model.load_state_dict(ckpt["model"], strict=True)
     return model.eval()

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .common import check_config, join4, load_images, split4
+from .common import check_config, join4, load_images, resume_checkpoint, split4
 from .common import save_checkpoint as write_checkpoint
 from .contract import Trainer, make_config
 from .loop import RunState, run_steps
@@ -212,7 +212,7 @@ def train_turbo(config: TrainTurboConfig, progress: Callable[[dict[str, Any]], N
     disc_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, weight_decay=cfg.weight_decay)
     run = RunState()
     if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = resume_checkpoint(ckpt_path)  # an unreadable file is a TrainingError, as in the other loops
         res = model.load_state_dict(ck["trainable"], strict=False)
         if res.unexpected_keys:
             raise TurboTrainingError(f"checkpoint does not match the model ({res.unexpected_keys[:3]})", path=ckpt_path)
