@@ -470,3 +470,36 @@ def test_an_output_another_process_wrote_meanwhile_is_not_replaced(pics, tmp_pat
     rec = records(run("upscale", pics / "a.png", "-s", 2, "-o", tmp_path / "r" / "a_x2.png", "--json",
                       "--skip-existing"))[0]
     assert rec["status"] == "skipped" and (tmp_path / "r" / "a_x2.png").read_bytes() == b"theirs"
+
+
+def test_option_interplay_intermediates_planar_tiff_detail_auto_and_width_names(pics, tmp_path, capsys):
+    import tifffile
+
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.open(pics / "a.png").save(d / "x.png")
+    Image.open(pics / "a.png").save(d / "x.jpg")
+    r = run("upscale", d, "-s", 2, "-o", tmp_path / "o", "--save-intermediates", tmp_path / "steps")
+    assert r.exit_code == 0 and sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["x_jpg", "x_png"]
+    (tmp_path / "e").mkdir()
+    Image.open(pics / "a.png").save(tmp_path / "e" / "x.png")
+    r = run("upscale", d / "x.png", tmp_path / "e" / "x.png", "-s", 2, "-o", tmp_path / "o2", "--suffix", "_{model}",
+            "--save-intermediates", tmp_path / "steps2")
+    assert r.exit_code != 0  # the two outputs meet first; intermediates that meet are said the same way below
+    from casr_cli.batch.job import Job, intermediates_folders
+
+    jobs = [Job(d / "x.png", tmp_path / "o3" / "1.png", Path("x.png")), Job(tmp_path / "e" / "x.png",
+                                                                          tmp_path / "o3" / "2.png", Path("x.png"))]
+    with pytest.raises(CasrError, match="would save their intermediates in one folder"):
+        intermediates_folders(jobs, str(tmp_path / "steps3"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CasrError, match="--save-intermediates .*: not a folder"):
+        intermediates_folders(jobs[:1], str(tmp_path / "afile"))
+    planes = (np.random.default_rng(0).random((3, 20, 30)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "p.tif", planes, photometric="rgb", planarconfig="separate")
+    r = run("upscale", tmp_path / "p.tif", "-s", 2, "-o", tmp_path / "p.png")
+    assert r.exit_code == 0, r.output
+    assert run("upscale", pics / "a.png", "-s", 2, "--detail", "auto", "--dry-run").exit_code == 0  # bicubic: its own
+    w = Image.open(pics / "a.png").width
+    rec = records(run("upscale", pics / "a.png", "--width", int(w * 1.5), "--chain", "1.5", "--dry-run", "--json"))[0]
+    assert rec["status"] == "dry-run" and rec["output"].endswith(f"a_w{int(w * 1.5)}.png")  # sized by --width

@@ -8,7 +8,7 @@ import glob
 import os
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import OutputExistsError, UsageError
@@ -27,6 +27,7 @@ class Job:
     relative: Path  # the input's path below the directory it was found in (for -o DIR)
     label: str | None = None  # what records and messages call the input ("-": standard input), if not its path
     to_stdout: bool = False  # -o -: the image goes to standard output
+    intermediates: Path | None = None  # --save-intermediates: this input's own folder (intermediates_folders)
 
     @property
     def name(self) -> str:
@@ -296,3 +297,24 @@ def check_output(job: Job, all_inputs: set[str], overwrite: bool) -> None:
                                 hint="choose another -o or --suffix")
     if job.output.exists() and not overwrite:
         raise OutputExistsError("output exists", path=job.output, hint="use --overwrite or --skip-existing")
+
+
+def intermediates_folders(jobs: list[Job], root: str) -> list[Job]:
+    """``jobs`` with the folder each saves its steps' pictures in under ``root`` (``--save-intermediates``): the
+    input's path below its folder without the extension (``d1/a``), with it where two would meet (``x_png``,
+    ``x_jpg``); two inputs still meeting (``c1/a.png`` and ``c2/a.png`` named on the command line) are a usage
+    error before any work, as two outputs are.  ``root`` must be a folder or not exist yet."""
+    base = Path(root)
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"--save-intermediates {root}: not a folder", hint="give a folder (it is made if missing)")
+    plain = [j.relative.with_suffix("") for j in jobs]
+    twice = {p for p in plain if plain.count(p) > 1}
+    folders = [p.with_name(p.name + j.relative.suffix.lower().replace(".", "_")) if p in twice else p
+               for p, j in zip(plain, jobs)]
+    first: dict[Path, Job] = {}
+    for f, j in zip(folders, jobs):
+        other = first.setdefault(f, j)
+        if other is not j:
+            raise UsageError(f"{other.input} and {j.input} would save their intermediates in one folder", path=base / f,
+                             hint="run them separately, or name them by a glob from a folder above both")
+    return [replace(j, intermediates=base / f) for f, j in zip(folders, jobs)]

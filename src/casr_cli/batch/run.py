@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 
 from ..errors import CasrError, OutputExistsError, UsageError
 from ..engine.settings import SizeRequest
-from .job import (DEFAULT_SUFFIX, Job, check_output, format_suffix, many_inputs, output_extension, plan_jobs,
-                  scan_inputs, suffix_fields)
+from .job import (DEFAULT_SUFFIX, Job, check_output, format_suffix, intermediates_folders, many_inputs,
+                  output_extension, plan_jobs, scan_inputs, suffix_fields)
 
 
 DEBLOCK_MODES = ("auto", "on", "off")
@@ -98,7 +98,7 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     ``stdin``: where standard input was spooled, for an input ``-``."""
     s = settings
     size = s.size
-    if suffix == DEFAULT_SUFFIX and size.scale is None and not size.chain:  # sized by --width/--height
+    if suffix == DEFAULT_SUFFIX and (size.width or size.height):  # sized by --width/--height (a --chain too)
         suffix = "_{width}x{height}" if size.width and size.height else ("_w{width}" if size.width else "_h{height}")
     scan = scan_inputs(inputs, recursive, stdin, include_outputs=include_outputs)
     if scan.stdin and output is None:
@@ -122,6 +122,8 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
 
     again = [j.input for j in jobs if not j.to_stdout and output_of_another(j)]
     jobs = [j for j in jobs if j.to_stdout or not output_of_another(j)]
+    if s.intermediates:
+        jobs = intermediates_folders(jobs, s.intermediates)
     outputs = sorted([*scan.outputs, *again], key=str)
     return Batch(jobs, {os.path.realpath(j.input) for j in jobs}, scan.skipped, outputs, list(scan.missing))
 
@@ -224,7 +226,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             on_start(job.label or job.input.name)
         runner = upscaler
         if s.intermediates:
-            runner = upscaler.with_options(intermediates=str(Path(s.intermediates) / job.relative.with_suffix("")))
+            folder = job.intermediates or Path(s.intermediates) / job.relative.with_suffix("")  # a job not planned here
+            runner = upscaler.with_options(intermediates=str(folder))
         choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization, block_grid=pic.block_grid,
                                         transposed=pic.transposed)  # lite's adaptive detail
         base = block_grid_for(pic, s.deblock)
@@ -306,7 +309,8 @@ def _dry_run(rec: dict[str, Any], job: Job, upscaler, plan, notes: list[str], ov
                memory_bytes=upscaler.estimate_memory(plan, *probe_layout(job.input), resident=resident),
                memory_resident_bytes=resident)
     if not job.to_stdout and job.output.exists() and not overwrite:
-        notes = [*notes, "output exists: the run would stop on it without --overwrite or --skip-existing"]
+        notes = [*notes, "output exists: the run would refuse this file (an error, exit 1; the others go on) "
+                         "without --overwrite or --skip-existing"]
     if notes:
         rec["warnings"] = notes
     return rec

@@ -323,6 +323,9 @@ def _read_tiff(path: Path, icc: bytes | None) -> tuple[np.ndarray, bytes | None,
         icc = icc or (bytes(tag.value) if tag is not None else None)
         orientation = _tiff_orientation(page)
         dpi = tiff_dpi(page)
+        planar = a.ndim == 3 and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    if planar:  # channels stored as planes (planarconfig separate): channels last, as every other layout
+        a = np.ascontiguousarray(np.moveaxis(a, 0, -1))
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):

@@ -71,7 +71,7 @@ def load_model(name: str | None = None, device: str = "auto", switches: StageSwi
     _import_builtin()
     switches = switches or StageSwitches()
     model = resolve(str(name or DEFAULT_MODEL), resolve_device(device), switches, _LOADERS)
-    if switches.detail is not None and model.detail is None:
+    if switches.detail is not None and switches.detail != "auto" and model.detail is None:  # auto: each model's own
         raise DetailError(f"model {name or DEFAULT_MODEL!r} has no detail control (--detail)", hint="use --model lite")
     return model
 
