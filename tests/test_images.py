@@ -240,3 +240,20 @@ def test_parallel_deflate_is_one_valid_zlib_stream(threads):
     # primed with the previous block, the ratio stays within 1 % of a single stream
     assert len(stream) < 1.01 * len(zlib.compress(data, 6))
     assert zlib.decompress(b"".join(parallel_deflate([], threads=threads))) == b""
+
+
+def test_high_quality_jpeg_keeps_full_colour_and_webp_at_100_is_lossless(tmp_path):
+    from PIL import JpegImagePlugin
+
+    from casr_cli.io.writing import JPEG_FULL_CHROMA_FROM, write_image
+
+    img = (np.random.default_rng(7).random((24, 32, 3)) * 255).astype(np.uint8)
+    assert JPEG_FULL_CHROMA_FROM == 90
+    for q, sampling in ((95, 0), (90, 0), (89, 2)):  # 0: 4:4:4, 2: 4:2:0
+        write_image(tmp_path / f"q{q}.jpg", img, quality=q)
+        assert JpegImagePlugin.get_sampling(Image.open(tmp_path / f"q{q}.jpg")) == sampling, q
+    write_image(tmp_path / "l.webp", img, quality=100)
+    assert b"VP8L" in (tmp_path / "l.webp").read_bytes()
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "l.webp").convert("RGB")), img)
+    write_image(tmp_path / "q.webp", img, quality=95)
+    assert b"VP8L" not in (tmp_path / "q.webp").read_bytes()

@@ -36,7 +36,7 @@ def upscale(
     tile: TileOpt = None,
     tile_overlap: TileOverlapOpt = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="png, jpg, webp, tif or bmp (default: output extension, else the input's).")] = None,
-    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality.", min=1, max=100)] = 95,
+    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality (JPEG 90 and up keeps colour at full resolution, 4:4:4; WebP 100 is lossless).", min=1, max=100)] = 95,
     compression: Annotated[int, typer.Option("--compression", help="PNG zlib level: 1 fastest, 9 smallest (4: a 21 MP lite output in 0.8 s on 2 threads, 7 % larger than 6); TIFF is deflate at zlib's default level.", min=0, max=9)] = 4,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice, and one for outputs up to 256x256 px, docs/cli.md).", min=1)] = None,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to output names: placeholders {scale} {model} {width} {height}.")] = "_x{scale}",

@@ -39,6 +39,10 @@ def output_format(path: str | Path | None, fmt: str | None = None) -> str:
     return FORMATS[key]
 
 
+#: JPEG outputs of this quality and up keep colour at full resolution (4:4:4); below it, 4:2:0 (Pillow's default)
+JPEG_FULL_CHROMA_FROM = 90
+
+
 def write_image(path: str | Path, store: RowStore | np.ndarray, *, fmt: str | None = None, icc: bytes | None = None,
                 exif: bytes | None = None, quality: int = 95, compress_level: int = 4, meta: Meta | None = None,
                 replace: bool = True) -> list[str]:
@@ -111,6 +115,10 @@ def encode(tmp: Path, store: RowStore, fmt: str, icc, exif, quality: int, compre
         kw["comment"] = meta.comment
     if fmt in ("JPEG", "WEBP"):
         kw["quality"] = quality
+    if fmt == "JPEG":  # full-resolution colour at high quality, as ImageMagick and libvips write it
+        kw["subsampling"] = 0 if quality >= JPEG_FULL_CHROMA_FROM else 2
+    if fmt == "WEBP" and quality >= 100:  # the top of the scale is lossless
+        kw["lossless"] = True
     if fmt == "PNG":
         kw["compress_level"] = compress_level
     if fmt == "TIFF":
