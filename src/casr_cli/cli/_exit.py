@@ -66,7 +66,8 @@ def terminate_as_interrupt():
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]  # no SIGHUP on Windows
+    previous = {s: signal.signal(s, handler) for s in wanted}
     try:
         yield
     finally:
