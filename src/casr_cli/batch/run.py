@@ -104,7 +104,8 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     if scan.stdin and output is None:
         raise UsageError("'-' (standard input) has no file name to derive an output name from",
                          hint="use -o FILE, -o DIR/ or -o - --format png")
-    jobs = plan_jobs(scan.files, output, _suffix_for(suffix, s, model_name), s.fmt,
+    name_suffix = _suffix_for(suffix, s, model_name)
+    jobs = plan_jobs(scan.files, output, name_suffix, s.fmt,
                      output_is_dir=many_inputs(inputs))
     if scan.stdin:
         jobs = [replace(j, label="-") for j in jobs]
@@ -114,7 +115,7 @@ def plan_batch(inputs: list[str], settings: JobSettings, *, output: str | None, 
     # marked outputs.  A file given by name is always upscaled (or its job reports why not).
     made_by = {os.path.realpath(j.output): os.path.realpath(j.input) for j in jobs if not j.to_stdout}
     if not scan.stdin:  # ... or its output beside it, as a run without -o names it (a BMP under another -o)
-        made_by = {**beside_outputs(scan.files, _suffix_for(suffix, s, model_name), s.fmt), **made_by}
+        made_by = {**beside_outputs(scan.files, name_suffix, s.fmt), **made_by}
 
     def output_of_another(j: Job) -> bool:
         src = os.path.realpath(j.input)
@@ -226,7 +227,7 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
             on_start(job.label or job.input.name)
         runner = upscaler
         if s.intermediates:
-            folder = job.intermediates or Path(s.intermediates) / job.relative.with_suffix("")  # a job not planned here
+            folder = job.intermediates or intermediates_folders([job], s.intermediates)[0].intermediates  # not planned here
             runner = upscaler.with_options(intermediates=str(folder))
         choice = upscaler.choose_detail(pic.pixels, plan, pic.quantization, block_grid=pic.block_grid,
                                         transposed=pic.transposed)  # lite's adaptive detail
@@ -263,8 +264,8 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
         rec.update(status="error", error=e.one_line(), **({"hint": e.hint} if e.hint else {}), **_debug_traceback())
     except BrokenPipeError:  # the reader of -o - went away: the whole run ends, as the command line says
         raise
-    except OSError as e:
-        if e.errno == errno.ENOSPC:  # the output's own disk is said by OutputWriteError: this is the canvas's
+    except (RuntimeError, OSError, MemoryError) as e:  # a model or disk failure on one file
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:  # the output's own disk is OutputWriteError's
             import tempfile
 
             where = tmp_dir or tempfile.gettempdir()
@@ -272,8 +273,6 @@ def upscale_job(job: Job, upscaler, settings: JobSettings, all_inputs: set[str],
                        hint="free space there, or give --tmp-dir a folder on a larger disk", **_debug_traceback())
         else:
             rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})", **_debug_traceback())
-    except (RuntimeError, MemoryError) as e:  # a model failure on one file
-        rec.update(status="error", error=f"{type(e).__name__}: {e} ({job.name})", **_debug_traceback())
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
 

@@ -75,13 +75,13 @@ def run_drift(ds, items, cfg, engines, cache, progress, notes: list[str]) -> lis
     for item in items:
         img = pair = None
         first = None
+        source = source_of(item.path, input_crop=None if ds.reference else cfg.input_crop)  # hashed once per image
         for name, sw in vs:
             if same and first is not None:
                 out.append(dict(first, variant=name, identical_to=first["variant"]))
                 continue
             key = f"drift-{cfg.model}-" + protocol.Setting(scale, chain).key + "-" + ("sdam" if sw.superpixel else "nosdam")
             path = cache.path(key, item.key)
-            source = source_of(item.path, input_crop=None if ds.reference else cfg.input_crop)
             rec = cache.load(path, [], lambda n: False, source)
             if rec is None:
                 if img is None:

@@ -137,6 +137,15 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def load_trained(cls, checkpoint: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network a checkpoint that stores ``model_config`` and ``model`` holds, built as ``cls`` (a
+    config-carrying module) in eval mode, and the checkpoint's record (the SSN and degradation trainers')."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = cls.from_config(ckpt["model_config"])
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.eval(), ckpt
+
+
 def resume_checkpoint(path: str | Path, model: torch.nn.Module | None = None,
                       progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The checkpoint at ``path`` (its ``"model"`` weights loaded into ``model``); reports

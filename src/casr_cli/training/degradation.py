@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..adaptive.degradation_net import DegradationNet, save_degradation_net
 from ..errors import TrainingError
 from ..nn.weights_io import config_dict
-from .common import load_images, save_checkpoint, set_lr, start_run
+from .common import load_images, load_trained, save_checkpoint, set_lr, start_run
 from .contract import Trainer, make_config
 from .loop import RunState, resume_run, run_steps
 
@@ -229,17 +229,9 @@ def train_degradation(config: TrainDegradationConfig, progress: Callable[[dict[s
     return ckpt_path
 
 
-def load_checkpoint_model(checkpoint: str | Path) -> tuple[DegradationNet, dict]:
-    """The estimator stored in a training checkpoint (eval mode) and the checkpoint's record."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = DegradationNet.from_config(ckpt["model_config"])
-    model.load_state_dict(ckpt["model"], strict=True)
-    return model.eval(), ckpt
-
-
 def export_degradation(checkpoint: str | Path, out_path: str | Path) -> Path:
     """The shippable safetensors (weights, config, and the run's steps and validation scores as metadata)."""
-    model, ckpt = load_checkpoint_model(checkpoint)
+    model, ckpt = load_trained(DegradationNet, checkpoint)
     return save_degradation_net(model, out_path, {"steps": ckpt["step"], "val": ckpt.get("val", {})})
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..sdam.ssn import SuperpixelNet, save_ssn
 from ..sdam.superpixel import pool_cells, unpool_cells
-from .common import get_lr, load_images, resume_checkpoint, save_checkpoint, set_lr, start_run  # noqa: F401
+from .common import get_lr, load_images, load_trained, resume_checkpoint, save_checkpoint, set_lr, start_run  # noqa: F401
 from .contract import Trainer, make_config
 from .loop import RunState, resume_run, run_steps
 
@@ -199,10 +199,7 @@ def train_ssn(config: TrainSSNConfig, progress: Callable[[dict[str, Any]], None]
 
 def load_checkpoint_model(checkpoint: str | Path) -> SuperpixelNet:
     """The SuperpixelNet stored in a training checkpoint, in eval mode."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = SuperpixelNet.from_config(ckpt["model_config"])
-    model.load_state_dict(ckpt["model"], strict=True)
-    return model.eval()
+    return load_trained(SuperpixelNet, checkpoint)[0]
 
 
 def export_ssn(checkpoint: str | Path, out_path: str | Path) -> Path:
